@@ -1,0 +1,434 @@
+/* clgrad fit: a linear model fitted to a CSV (or the lecture's data).
+ * The flags, the JSON and the exit statuses are a contract: keep them. */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cli_common.h"
+
+#define MAX_X_COLUMNS 64
+
+static const char fit_usage[] =
+    "usage: clgrad fit [options]\n"
+    "\n"
+    "Fits y = X.w + b by gradient descent on an OpenCL device (or 'ref').\n"
+    "\n"
+    "data:\n"
+    "  --data FILE.csv       CSV with a header row (default: the lecture's t_u,t_c)\n"
+    "  --x COL[,COL...]      feature columns (default: every column but the last)\n"
+    "  --y COL               target column (default: the last)\n"
+    "  --normalize KIND      none | scale:F | standard | minmax (default standard)\n"
+    "model and loss:\n"
+    "  --model linear        the model (only linear for now)\n"
+    "  --loss mse|l1         mean squared or mean absolute error (default mse)\n"
+    "  --grad analytic|numeric  chain rule, or central differences (default analytic)\n"
+    "  --delta F             step of the central differences (default 0.1)\n"
+    "optimizer:\n"
+    "  --optimizer gd|sgd|adam  gd and sgd are the same full-batch update (default sgd)\n"
+    "  --lr F                learning rate (default 1e-2; adam: 1e-3, PyTorch's)\n"
+    "  --betas B1,B2         Adam's betas (default 0.9,0.999)\n"
+    "  --eps F               Adam's eps (default 1e-8)\n"
+    "  --epochs N            epochs (default 5000)\n"
+    "  --init W[,W...],B     initial weights then bias (default 1 for each weight, 0)\n"
+    "run and output:\n"
+    "  --device SPEC         P:D, a device-name substring, or ref (default CLGRAD_DEVICE,\n"
+    "                        else the first GPU, else the first OpenCL device)\n"
+    "  --log-every N         log every N epochs, 0 for none (default 500)\n"
+    "  --print-params        log the parameters with each logged epoch\n"
+    "  --print-grad          log the gradient with each logged epoch\n"
+    "  --plot FILE           the data and the fitted line (.png or .svg)\n"
+    "  --loss-plot FILE      the loss curve, log scale (.png or .svg)\n"
+    "  --json                one JSON object on stdout, nothing else there\n"
+    "  -h, --help            this text\n"
+    "\n"
+    "exit status: 0 trained, 1 diverged (loss inf or NaN), 2 bad input or usage.\n";
+
+typedef struct fit_args {
+    const char *data, *x, *y, *device, *plot, *loss_plot, *normalize;
+    cg_fit_options opt;
+    bool lr_given, json;
+    float init[MAX_X_COLUMNS + 1];
+    int ninit;
+    cli_log_style log;
+} fit_args;
+
+static int usage_error(const char *fmt, const char *a, const char *b)
+{
+    fprintf(stderr, "clgrad fit: ");
+    fprintf(stderr, fmt, a, b);
+    fprintf(stderr, "\n(see clgrad fit --help)\n");
+    return CLI_USAGE;
+}
+
+enum {
+    OPT_DATA = 256, OPT_X, OPT_Y, OPT_MODEL, OPT_LOSS, OPT_GRAD, OPT_DELTA, OPT_OPTIMIZER,
+    OPT_LR, OPT_BETAS, OPT_EPS, OPT_EPOCHS, OPT_INIT, OPT_NORMALIZE, OPT_DEVICE, OPT_LOG_EVERY,
+    OPT_PRINT_PARAMS, OPT_PRINT_GRAD, OPT_PLOT, OPT_LOSS_PLOT, OPT_JSON
+};
+
+static const struct option long_options[] = {
+    {"data", required_argument, 0, OPT_DATA},
+    {"x", required_argument, 0, OPT_X},
+    {"y", required_argument, 0, OPT_Y},
+    {"model", required_argument, 0, OPT_MODEL},
+    {"loss", required_argument, 0, OPT_LOSS},
+    {"grad", required_argument, 0, OPT_GRAD},
+    {"delta", required_argument, 0, OPT_DELTA},
+    {"optimizer", required_argument, 0, OPT_OPTIMIZER},
+    {"lr", required_argument, 0, OPT_LR},
+    {"betas", required_argument, 0, OPT_BETAS},
+    {"eps", required_argument, 0, OPT_EPS},
+    {"epochs", required_argument, 0, OPT_EPOCHS},
+    {"init", required_argument, 0, OPT_INIT},
+    {"normalize", required_argument, 0, OPT_NORMALIZE},
+    {"device", required_argument, 0, OPT_DEVICE},
+    {"log-every", required_argument, 0, OPT_LOG_EVERY},
+    {"print-params", no_argument, 0, OPT_PRINT_PARAMS},
+    {"print-grad", no_argument, 0, OPT_PRINT_GRAD},
+    {"plot", required_argument, 0, OPT_PLOT},
+    {"loss-plot", required_argument, 0, OPT_LOSS_PLOT},
+    {"json", no_argument, 0, OPT_JSON},
+    {"help", no_argument, 0, 'h'},
+    {0, 0, 0, 0},
+};
+
+/* Parses argv into a; returns -1 to go on, else the exit status. */
+static int parse_args(int argc, char **argv, fit_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->opt = cg_fit_defaults();
+    a->normalize = "standard";
+    a->log.out = stdout;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", long_options, NULL)) != -1) {
+        const char *v = optarg;
+        float f;
+        long l;
+        switch (c) {
+        case 'h': fputs(fit_usage, stdout); return CLI_OK;
+        case OPT_DATA: a->data = v; break;
+        case OPT_X: a->x = v; break;
+        case OPT_Y: a->y = v; break;
+        case OPT_MODEL:
+            if (strcmp(v, "linear") != 0)
+                return usage_error("unknown --model '%s' (expected linear)%s", v, "");
+            break;
+        case OPT_LOSS:
+            if (strcmp(v, "mse") == 0)
+                a->opt.loss = CG_LOSS_MSE;
+            else if (strcmp(v, "l1") == 0)
+                a->opt.loss = CG_LOSS_L1;
+            else
+                return usage_error("unknown --loss '%s' (expected mse or l1)%s", v, "");
+            break;
+        case OPT_GRAD:
+            if (strcmp(v, "analytic") == 0)
+                a->opt.grad = CG_GRAD_ANALYTIC;
+            else if (strcmp(v, "numeric") == 0)
+                a->opt.grad = CG_GRAD_NUMERIC;
+            else
+                return usage_error("unknown --grad '%s' (expected analytic or numeric)%s", v, "");
+            break;
+        case OPT_DELTA:
+            if (!cli_parse_float(v, &f) || !(f > 0.0f))
+                return usage_error("--delta must be a positive number (got '%s')%s", v, "");
+            a->opt.delta = f;
+            break;
+        case OPT_OPTIMIZER:
+            if (strcmp(v, "gd") == 0 || strcmp(v, "sgd") == 0)
+                a->opt.optimizer = CG_OPTIM_SGD;
+            else if (strcmp(v, "adam") == 0)
+                a->opt.optimizer = CG_OPTIM_ADAM;
+            else
+                return usage_error("unknown --optimizer '%s' (expected gd, sgd or adam)%s", v,
+                                   "");
+            break;
+        case OPT_LR:
+            if (!cli_parse_float(v, &f) || !(f > 0.0f))
+                return usage_error("--lr must be a positive number (got '%s')%s", v, "");
+            a->opt.lr = f;
+            a->lr_given = true;
+            break;
+        case OPT_BETAS: {
+            float b[2];
+            if (cli_parse_floats(v, b, 2) != 2 || !(b[0] >= 0 && b[0] < 1) ||
+                !(b[1] >= 0 && b[1] < 1))
+                return usage_error("--betas takes B1,B2, each in [0, 1) (got '%s')%s", v, "");
+            a->opt.betas[0] = b[0];
+            a->opt.betas[1] = b[1];
+            break;
+        }
+        case OPT_EPS:
+            if (!cli_parse_float(v, &f) || !(f >= 0.0f))
+                return usage_error("--eps must be a number >= 0 (got '%s')%s", v, "");
+            a->opt.eps = f;
+            break;
+        case OPT_EPOCHS:
+            if (!cli_parse_long(v, &l) || l < 1 || l > 2147483647L)
+                return usage_error("--epochs must be a positive integer (got '%s')%s", v, "");
+            a->opt.epochs = l;
+            break;
+        case OPT_INIT:
+            a->ninit = cli_parse_floats(v, a->init, MAX_X_COLUMNS + 1);
+            if (a->ninit < 2)
+                return usage_error("--init takes W[,W...],B as numbers (got '%s')%s", v, "");
+            break;
+        case OPT_NORMALIZE: a->normalize = v; break;
+        case OPT_DEVICE: a->device = v; break;
+        case OPT_LOG_EVERY:
+            if (!cli_parse_long(v, &l) || l < 0)
+                return usage_error("--log-every must be an integer >= 0 (got '%s')%s", v, "");
+            a->opt.log_every = l;
+            break;
+        case OPT_PRINT_PARAMS: a->log.params = true; break;
+        case OPT_PRINT_GRAD: a->log.grad = true; break;
+        case OPT_PLOT: a->plot = v; break;
+        case OPT_LOSS_PLOT: a->loss_plot = v; break;
+        case OPT_JSON: a->json = true; break;
+        case ':': return usage_error("%s needs a value%s", argv[optind - 1], "");
+        default: return usage_error("unknown option '%s'%s", argv[optind - 1], "");
+        }
+    }
+    if (optind < argc) return usage_error("unexpected argument '%s'%s", argv[optind], "");
+    if (a->opt.optimizer == CG_OPTIM_ADAM && !a->lr_given) a->opt.lr = 1e-3f;
+    return -1;
+}
+
+static int parse_normalize(const char *s, cg_norm_kind *kind, float *factor)
+{
+    *factor = 1.0f;
+    if (strcmp(s, "none") == 0)
+        *kind = CG_NORM_NONE;
+    else if (strcmp(s, "standard") == 0)
+        *kind = CG_NORM_STANDARD;
+    else if (strcmp(s, "minmax") == 0)
+        *kind = CG_NORM_MINMAX;
+    else if (strncmp(s, "scale:", 6) == 0) {
+        *kind = CG_NORM_SCALE;
+        if (!cli_parse_float(s + 6, factor) || *factor == 0.0f)
+            return usage_error("--normalize scale:F needs a nonzero number F (got '%s')%s", s,
+                               "");
+    } else
+        return usage_error("unknown --normalize '%s' (expected none, scale:F, standard or "
+                           "minmax)%s",
+                           s, "");
+    return -1;
+}
+
+/* Resolves --x/--y to column indices. Returns -1 to go on, else the exit. */
+static int select_columns(const cg_table *t, const fit_args *a, int *xcols, int *nx, int *ycol)
+{
+    if (t->cols < 2 && !(a->x && a->y))
+        return usage_error("the data needs at least two columns (features and a target)%s%s",
+                           "", "");
+    *ycol = a->y ? cg_table_column(t, a->y) : (int)t->cols - 1;
+    if (*ycol < 0) {
+        char names[1024] = "";
+        for (size_t j = 0; j < t->cols; j++) {
+            strncat(names, j ? ", " : "", sizeof names - strlen(names) - 1);
+            strncat(names, t->names[j], sizeof names - strlen(names) - 1);
+        }
+        return usage_error("no column named '%s' for --y; columns: %s", a->y, names);
+    }
+    *nx = 0;
+    if (!a->x) {
+        for (size_t j = 0; j < t->cols; j++)
+            if ((int)j != *ycol && *nx < MAX_X_COLUMNS) xcols[(*nx)++] = (int)j;
+        return -1;
+    }
+    char list[1024];
+    snprintf(list, sizeof list, "%s", a->x);
+    for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+        int j = cg_table_column(t, tok);
+        if (j < 0) {
+            char names[1024] = "";
+            for (size_t k = 0; k < t->cols; k++) {
+                strncat(names, k ? ", " : "", sizeof names - strlen(names) - 1);
+                strncat(names, t->names[k], sizeof names - strlen(names) - 1);
+            }
+            return usage_error("no column named '%s' for --x; columns: %s", tok, names);
+        }
+        if (j == *ycol)
+            return usage_error("--x includes '%s', the --y column: a target cannot be its own "
+                               "feature%s",
+                               tok, "");
+        if (*nx == MAX_X_COLUMNS) return usage_error("--x: too many columns%s%s", "", "");
+        xcols[(*nx)++] = j;
+    }
+    if (*nx == 0) return usage_error("--x names no column%s%s", "", "");
+    return -1;
+}
+
+static void json_float(FILE *out, float v)
+{
+    if (isfinite(v))
+        fprintf(out, "%.9g", (double)v);
+    else
+        fputs("null", out);
+}
+
+static void json_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            fprintf(out, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            fprintf(out, "\\u%04x", *s);
+        else
+            fputc(*s, out);
+    }
+    fputc('"', out);
+}
+
+static void json_params(FILE *out, const float *p, size_t F)
+{
+    fputs("{\"w\": [", out);
+    for (size_t j = 0; j < F; j++) {
+        if (j) fputs(", ", out);
+        json_float(out, p[j]);
+    }
+    fputs("], \"b\": ", out);
+    json_float(out, p[F]);
+    fputc('}', out);
+}
+
+static void print_json(const cg_context *ctx, const cg_fit_result *r, const float *raw, size_t F)
+{
+    FILE *out = stdout;
+    fputs("{\"device\": ", out);
+    json_string(out, cg_context_device(ctx)->name);
+    fprintf(out, ", \"epochs_run\": %ld, \"diverged\": %s, \"final_loss\": ", r->epochs_run,
+            r->diverged ? "true" : "false");
+    json_float(out, r->final_loss);
+    fputs(", \"params\": ", out);
+    json_params(out, r->params, F);
+    fputs(", \"params_raw\": ", out);
+    json_params(out, raw, F);
+    fputs(", \"history\": [", out);
+    for (size_t i = 0; i < r->history_count; i++) {
+        fprintf(out, "%s[%ld, ", i ? ", " : "", r->history_epochs[i]);
+        json_float(out, r->history_loss[i]);
+        fputc(']', out);
+    }
+    fprintf(out, "], \"train_seconds\": %.6f}\n", r->train_seconds);
+}
+
+static void print_summary(const cg_context *ctx, const cg_fit_result *r, const float *raw,
+                          const char *const *xnames, size_t F, const char *yname,
+                          cg_norm_kind norm)
+{
+    char buf[2048];
+    cli_format_values(buf, sizeof buf, r->params, r->nparams);
+    printf("Params%s: %s\n", norm == CG_NORM_NONE ? "" : " (normalized inputs)", buf);
+    printf("Model (raw units): %s =", yname);
+    for (size_t j = 0; j < F; j++) printf(" %.6g * %s +", (double)raw[j], xnames[j]);
+    printf(" %.6g\n", (double)raw[F]);
+    printf("Final loss %f after %ld epochs on %s (%s, %.3f ms)\n", (double)r->final_loss,
+           r->epochs_run, cg_context_device(ctx)->name,
+           r->path_used == CG_PATH_SINGLE_LAUNCH ? "single launch" : "per-epoch launches",
+           r->train_seconds * 1e3);
+}
+
+int cli_fit(int argc, char **argv)
+{
+    fit_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc >= 0) return rc;
+    cg_norm_kind norm_kind;
+    float factor;
+    if ((rc = parse_normalize(a.normalize, &norm_kind, &factor)) >= 0) return rc;
+
+    cg_context *ctx = cli_context(a.device, "clgrad fit");
+    if (!ctx) return CLI_USAGE;
+    cg_table table = {0};
+    cg_normalizer norm = {0};
+    cg_tensor *X = NULL, *Y = NULL;
+    cg_linreg *model = NULL;
+    cg_fit_result result = {0};
+    float *xs = NULL, *ys = NULL;
+    rc = CLI_USAGE;
+
+    if ((a.data ? cg_table_read_csv(ctx, a.data, &table) : cg_table_lecture(&table)) != CG_OK)
+        goto fail;
+    int xcols[MAX_X_COLUMNS], nx, ycol;
+    if (select_columns(&table, &a, xcols, &nx, &ycol) >= 0) goto out;
+    size_t n = table.rows, F = (size_t)nx;
+    if (a.ninit && (size_t)a.ninit != F + 1) {
+        fprintf(stderr, "clgrad fit: --init has %d values; this model has %zu (%zu weight%s, "
+                        "then the bias)\n",
+                a.ninit, F + 1, F, F == 1 ? "" : "s");
+        goto out;
+    }
+    xs = malloc(n * F * sizeof *xs);
+    ys = malloc(n * sizeof *ys);
+    if (!xs || !ys) {
+        fprintf(stderr, "clgrad fit: out of memory\n");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < F; j++) xs[i * F + j] = table.values[i * table.cols + xcols[j]];
+        ys[i] = table.values[i * table.cols + ycol];
+    }
+    if (cg_normalizer_fit(ctx, norm_kind, factor, xs, n, F, &norm) != CG_OK) goto fail;
+    X = cg_tensor_from(ctx, xs, F == 1 ? CG_SHAPE(n) : CG_SHAPE(n, F));
+    Y = cg_tensor_from(ctx, ys, CG_SHAPE(n));
+    model = cg_linreg_create(ctx, X, Y);
+    cg_linreg_set_transform(model, norm.shift, norm.scale);
+    if (cg_status(ctx) != CG_OK) goto fail;
+
+    if (a.ninit) a.opt.init = a.init;
+    if (!a.json) {
+        a.opt.on_epoch = cli_print_epoch;
+        a.opt.user = &a.log;
+    }
+    if (cg_linreg_fit(model, &a.opt, &result) != CG_OK) goto fail;
+
+    float raw[MAX_X_COLUMNS + 1];
+    cg_normalizer_to_raw(&norm, result.params, raw);
+    const char *xnames[MAX_X_COLUMNS];
+    for (size_t j = 0; j < F; j++) xnames[j] = table.names[xcols[j]];
+    if (a.json)
+        print_json(ctx, &result, raw, F);
+    else
+        print_summary(ctx, &result, raw, xnames, F, table.names[ycol], norm_kind);
+    if (result.diverged) fprintf(stderr, "clgrad fit: %s\n", result.message);
+
+    if (a.plot) {
+        /* The first feature against y; other features held at their means. */
+        float b = raw[F];
+        for (size_t j = 1; j < F; j++) {
+            double mean = 0;
+            for (size_t i = 0; i < n; i++) mean += xs[i * F + j];
+            b += raw[j] * (float)(mean / (double)n);
+        }
+        /* xs is no longer needed: keep the first feature in its front. */
+        for (size_t i = 0; i < n; i++) xs[i] = xs[i * F];
+        if (cg_plot_fit(ctx, a.plot, xs, ys, n, raw[0], b, xnames[0], table.names[ycol]) != CG_OK)
+            goto fail;
+    }
+    if (a.loss_plot && cg_plot_loss(ctx, a.loss_plot, result.curve_epochs, result.curve_loss,
+                                    result.curve_count) != CG_OK)
+        goto fail;
+    rc = result.diverged ? CLI_DIVERGED : CLI_OK;
+    goto out;
+fail:
+    fprintf(stderr, "clgrad fit: %s\n", cg_error_message(ctx));
+    rc = CLI_USAGE;
+out:
+    cg_fit_result_free(&result);
+    cg_linreg_free(model);
+    cg_tensor_free(X);
+    cg_tensor_free(Y);
+    cg_normalizer_free(&norm);
+    cg_table_free(&table);
+    free(xs);
+    free(ys);
+    cg_context_free(ctx);
+    return rc;
+}

@@ -1,0 +1,49 @@
+/* clgrad: the command. Dispatches to the subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli_common.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: clgrad <command> [options]\n"
+            "\n"
+            "Gradient descent on OpenCL devices (GPUs, or CPUs through PoCL), checked\n"
+            "against a scalar CPU reference.\n"
+            "\n"
+            "commands:\n"
+            "  devices   list OpenCL platforms and devices, with the value for --device\n"
+            "  demo      replay the lecture: fitting t_c = w * t_u + b to 11 readings\n"
+            "  fit       fit a linear model to a CSV file (or the lecture's data)\n"
+            "\n"
+            "'clgrad <command> --help' describes a command.\n"
+            "\n"
+            "environment:\n"
+            "  CLGRAD_DEVICE     device to use: P:D indices, a name substring, or 'ref'\n"
+            "  CLGRAD_CACHE_DIR  where compiled kernels are cached (default\n"
+            "                    $XDG_CACHE_HOME/clgrad or ~/.cache/clgrad)\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "devices") == 0) return cli_devices(argc - 1, argv + 1);
+    if (strcmp(cmd, "fit") == 0) return cli_fit(argc - 1, argv + 1);
+    if (strcmp(cmd, "demo") == 0) return cli_demo(argc - 1, argv + 1);
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("clgrad %s\n", CG_VERSION_STRING);
+        return CLI_OK;
+    }
+    fprintf(stderr, "clgrad: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return CLI_USAGE;
+}

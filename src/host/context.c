@@ -1,0 +1,106 @@
+/* The context: one device, one in-order queue, its programs and buffer pool,
+ * and its sticky error. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+static void describe_ref(cg_device_info *info)
+{
+    memset(info, 0, sizeof *info);
+    info->platform_index = -1;
+    info->device_index = -1;
+    strcpy(info->spec, "ref");
+    strcpy(info->name, "reference (scalar C)");
+    strcpy(info->platform, "clgrad");
+    strcpy(info->vendor, "clgrad");
+    strcpy(info->version, CG_VERSION_STRING);
+    info->type = CG_DEVICE_REF;
+    info->compute_units = 1;
+    info->max_work_group_size = 1;
+}
+
+cg_context *cg_context_create(const char *spec)
+{
+    cg_context *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return NULL;
+    describe_ref(&ctx->info);
+
+    bool is_ref = false;
+    if (cg__device_select(ctx, spec, &is_ref, &ctx->platform, &ctx->device, &ctx->info) !=
+        CG_OK)
+        return ctx;
+    ctx->is_ref = is_ref;
+    if (is_ref) return ctx;
+
+    cl_int err;
+    cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->platform,
+                                     0};
+    ctx->cl = clCreateContext(props, 1, &ctx->device, NULL, NULL, &err);
+    if (!ctx->cl) {
+        cg__cl_fail(ctx, err, "cg_context_create: clCreateContext");
+        return ctx;
+    }
+    ctx->queue = clCreateCommandQueue(ctx->cl, ctx->device, 0, &err);
+    if (!ctx->queue) cg__cl_fail(ctx, err, "cg_context_create: clCreateCommandQueue");
+    return ctx;
+}
+
+void cg_context_free(cg_context *ctx)
+{
+    if (!ctx) return;
+    if (ctx->queue) clFinish(ctx->queue);
+    cg__programs_release(ctx);
+    cg__pool_release(ctx);
+    if (ctx->queue) clReleaseCommandQueue(ctx->queue);
+    if (ctx->cl) clReleaseContext(ctx->cl);
+    free(ctx);
+}
+
+cg_status cg_status_of(const cg_context *ctx)
+{
+    return ctx ? ctx->status : CG_ERROR_NULL_POINTER;
+}
+
+const char *cg_error_message(const cg_context *ctx)
+{
+    if (!ctx) return "NULL context";
+    return ctx->status == CG_OK ? "" : ctx->message;
+}
+
+void cg_clear_error(cg_context *ctx)
+{
+    if (!ctx) return;
+    ctx->status = CG_OK;
+    ctx->message[0] = '\0';
+}
+
+const cg_device_info *cg_context_device(const cg_context *ctx)
+{
+    return ctx ? &ctx->info : NULL;
+}
+
+bool cg_context_is_ref(const cg_context *ctx) { return ctx && ctx->is_ref; }
+
+cg_context_stats cg_context_get_stats(const cg_context *ctx)
+{
+    cg_context_stats none = {0};
+    return ctx ? ctx->stats : none;
+}
+
+cg_status cg_finish(cg_context *ctx)
+{
+    if (!ctx) return CG_ERROR_NULL_POINTER;
+    if (ctx->status) return ctx->status;
+    if (ctx->is_ref) return CG_OK;
+    cl_int err = clFinish(ctx->queue);
+    return err == CL_SUCCESS ? CG_OK : cg__cl_fail(ctx, err, "cg_finish: clFinish");
+}
+
+double cg__now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}

@@ -1,0 +1,79 @@
+/* The linear model's shared pieces: the object, and one training run's
+ * inputs and outputs as both backends (device: linreg.c, reference:
+ * ref/linreg_ref.c) fill them. train.c validates options and turns a run
+ * into a cg_fit_result. */
+#ifndef CG_LINREG_INTERNAL_H
+#define CG_LINREG_INTERNAL_H
+
+#include "internal.h"
+
+/* Limits of the fused kernels: features are a compile-time constant there
+ * (private arrays, unrolled loops). Wider models belong to the tape. */
+#define CG__LINREG_MAX_FEATURES 64
+
+/* Mirrors of linreg.cl / optim_rules.clh constants. */
+#define CG__HP_LR 0
+#define CG__HP_BETA1 1
+#define CG__HP_BETA2 2
+#define CG__HP_EPS 3
+#define CG__HP_DELTA 4
+#define CG__HP_COUNT 8
+#define CG__ST_EPOCHS 0
+#define CG__ST_STOPPED 1
+#define CG__ST_LOGGED 2
+#define CG__ST_COUNT 4
+#define CG__FINISH_EVAL 0
+#define CG__FINISH_FINAL (-1)
+
+struct cg_linreg {
+    cg_context *ctx;
+    const cg_tensor *X, *y;
+    size_t n, features;
+    float *shift, *scale; /* host copies, features each */
+    cl_mem transform;     /* device copy: shift[F] then scale[F] */
+};
+
+typedef struct cg__linreg_run {
+    /* inputs */
+    cg_loss_kind loss;
+    cg_grad_mode mode;
+    cg_optim_kind optimizer;
+    float hp[CG__HP_COUNT];
+    int epochs;
+    const int *log_epochs; /* ascending, each in [1, epochs] */
+    int nlog;
+    int curve_stride;
+    size_t curve_count;
+    const float *init;  /* nparams */
+    cg_fit_path path;   /* AUTO resolved by the backend */
+    /* outputs (allocated by the caller) */
+    float *records;     /* (nlog + 1) x (1 + 2 nparams): loss, params, grad */
+    float *curve;       /* curve_count */
+    float *params;      /* nparams */
+    int epochs_run, stopped, logged;
+    float final_loss;
+    cg_fit_path path_used;
+    double seconds;
+} cg__linreg_run;
+
+static inline size_t cg__linreg_nparams(const cg_linreg *m) { return m->features + 1; }
+static inline size_t cg__linreg_record_len(const cg_linreg *m)
+{
+    return 1 + 2 * cg__linreg_nparams(m);
+}
+
+cg_status cg__linreg_run_device(cg_linreg *model, cg__linreg_run *run);
+cg_status cg__linreg_eval_device(cg_linreg *model, const float *params, const float *hp,
+                                 cg_loss_kind loss, cg_grad_mode mode, float *out);
+
+/* The reference path (ref/linreg_ref.c). */
+cg_status cg__linreg_run_ref(cg_linreg *model, cg__linreg_run *run);
+cg_status cg__linreg_eval_ref(cg_linreg *model, const float *params, const float *hp,
+                              cg_loss_kind loss, cg_grad_mode mode, float *out);
+
+/* Plain C twins of optim_rules.clh (ref/optim_ref.c). */
+float cg__ref_rule_sgd(float p, float g, float lr);
+float cg__ref_rule_adam(float p, float g, float *m, float *v, int step, float lr, float beta1,
+                        float beta2, float eps);
+
+#endif

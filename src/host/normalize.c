@@ -1,0 +1,101 @@
+/* Input normalization: per-feature statistics in double on the host, turned
+ * into the transform x' = (x - shift) * scale that the kernels apply on the
+ * fly, and the map of trained parameters back to raw-input units. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+cg_status cg_normalizer_fit(cg_context *ctx, cg_norm_kind kind, float factor, const float *X,
+                            size_t n, size_t features, cg_normalizer *out)
+{
+    static const char fn[] = "cg_normalizer_fit";
+    if (!ctx) return CG_ERROR_NULL_POINTER;
+    if (ctx->status) return ctx->status;
+    if (!out || (!X && n > 0)) return cg__fail(ctx, CG_ERROR_NULL_POINTER, "%s: NULL argument", fn);
+    out->kind = kind;
+    out->features = features;
+    out->shift = out->scale = NULL;
+    if (kind < CG_NORM_NONE || kind > CG_NORM_MINMAX)
+        return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: unknown normalization %d", fn,
+                        (int)kind);
+    if (kind == CG_NORM_SCALE && (!isfinite(factor) || factor == 0.0f))
+        return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
+                        "%s: the scale factor must be finite and nonzero (got %g)", fn,
+                        (double)factor);
+    if (features == 0 || n == 0)
+        return cg__fail(ctx, CG_ERROR_INVALID_DATA, "%s: no data to normalize", fn);
+    out->shift = calloc(features, sizeof(float));
+    out->scale = calloc(features, sizeof(float));
+    if (!out->shift || !out->scale) {
+        cg_normalizer_free(out);
+        return cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory", fn);
+    }
+    for (size_t j = 0; j < features; j++) {
+        double sum = 0.0, lo = INFINITY, hi = -INFINITY;
+        for (size_t i = 0; i < n; i++) {
+            double v = X[i * features + j];
+            sum += v;
+            lo = v < lo ? v : lo;
+            hi = v > hi ? v : hi;
+        }
+        double mean = sum / (double)n, ss = 0.0;
+        for (size_t i = 0; i < n; i++) {
+            double d = X[i * features + j] - mean;
+            ss += d * d;
+        }
+        double std = sqrt(ss / (double)n); /* population std, ddof 0 */
+        double shift = 0.0, scale = 1.0;
+        switch (kind) {
+        case CG_NORM_NONE: break;
+        case CG_NORM_SCALE: scale = factor; break;
+        case CG_NORM_STANDARD:
+            if (!(std > 0.0)) {
+                cg_normalizer_free(out);
+                return cg__fail(ctx, CG_ERROR_INVALID_DATA,
+                                "%s: feature %zu has zero variance (%zu row%s, all %g): "
+                                "standard normalization divides by its standard deviation; "
+                                "use --normalize none or scale:F",
+                                fn, j, n, n == 1 ? "" : "s", lo);
+            }
+            shift = mean;
+            scale = 1.0 / std;
+            break;
+        case CG_NORM_MINMAX:
+            if (!(hi > lo)) {
+                cg_normalizer_free(out);
+                return cg__fail(ctx, CG_ERROR_INVALID_DATA,
+                                "%s: feature %zu is constant (%g): minmax normalization "
+                                "divides by its range; use --normalize none or scale:F",
+                                fn, j, lo);
+            }
+            shift = lo;
+            scale = 1.0 / (hi - lo);
+            break;
+        }
+        out->shift[j] = (float)shift;
+        out->scale[j] = (float)scale;
+    }
+    return CG_OK;
+}
+
+void cg_normalizer_free(cg_normalizer *norm)
+{
+    if (!norm) return;
+    free(norm->shift);
+    free(norm->scale);
+    norm->shift = norm->scale = NULL;
+}
+
+/* y = sum_j w_j (x_j - s_j) c_j + b = sum_j (w_j c_j) x_j + (b - sum_j w_j c_j s_j) */
+void cg_normalizer_to_raw(const cg_normalizer *norm, const float *params, float *params_raw)
+{
+    size_t F = norm->features;
+    double b = params[F];
+    for (size_t j = 0; j < F; j++) {
+        double w = (double)params[j] * (double)norm->scale[j];
+        b -= w * (double)norm->shift[j];
+        params_raw[j] = (float)w;
+    }
+    params_raw[F] = (float)b;
+}

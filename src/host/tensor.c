@@ -1,0 +1,259 @@
+/* Tensors (float32, contiguous, up to 4 dims) and the per-context buffer
+ * pool: buffers are kept by exact size after release, so the steady state
+ * of a training loop allocates nothing. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* ---- pool -------------------------------------------------------------- */
+
+static bool pool_take(cg_context *ctx, size_t bytes, cg__pool_entry *out)
+{
+    cg__pool *pool = &ctx->pool;
+    for (size_t i = pool->count; i-- > 0;) {
+        if (pool->free_list[i].bytes != bytes) continue;
+        *out = pool->free_list[i];
+        pool->free_list[i] = pool->free_list[--pool->count];
+        ctx->stats.bytes_pooled -= bytes;
+        return true;
+    }
+    return false;
+}
+
+static void pool_give(cg_context *ctx, cg__pool_entry entry)
+{
+    cg__pool *pool = &ctx->pool;
+    if (pool->count == pool->capacity) {
+        size_t cap = pool->capacity ? 2 * pool->capacity : 16;
+        cg__pool_entry *list = realloc(pool->free_list, cap * sizeof *list);
+        if (!list) { /* keep nothing rather than fail a free */
+            if (entry.mem) clReleaseMemObject(entry.mem);
+            free(entry.host);
+            return;
+        }
+        pool->free_list = list;
+        pool->capacity = cap;
+    }
+    pool->free_list[pool->count++] = entry;
+    ctx->stats.bytes_pooled += entry.bytes;
+}
+
+void cg__pool_release(cg_context *ctx)
+{
+    for (size_t i = 0; i < ctx->pool.count; i++) {
+        if (ctx->pool.free_list[i].mem) clReleaseMemObject(ctx->pool.free_list[i].mem);
+        free(ctx->pool.free_list[i].host);
+    }
+    free(ctx->pool.free_list);
+    memset(&ctx->pool, 0, sizeof ctx->pool);
+    ctx->stats.bytes_pooled = 0;
+}
+
+cl_mem cg__buffer_get(cg_context *ctx, size_t bytes, const char *what)
+{
+    if (ctx->status) return NULL;
+    if (bytes == 0) bytes = sizeof(float); /* OpenCL rejects empty buffers */
+    cg__pool_entry e;
+    if (!pool_take(ctx, bytes, &e)) {
+        cl_int err;
+        e.mem = clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, bytes, NULL, &err);
+        if (!e.mem) {
+            cg__cl_fail(ctx, err, what);
+            return NULL;
+        }
+    }
+    ctx->stats.bytes_allocated += bytes;
+    return e.mem;
+}
+
+void cg__buffer_put(cg_context *ctx, cl_mem mem, size_t bytes)
+{
+    if (!mem) return;
+    if (bytes == 0) bytes = sizeof(float);
+    ctx->stats.bytes_allocated -= bytes;
+    pool_give(ctx, (cg__pool_entry){.bytes = bytes, .mem = mem});
+}
+
+float *cg__host_get(cg_context *ctx, size_t bytes, const char *what)
+{
+    if (ctx->status) return NULL;
+    if (bytes == 0) bytes = sizeof(float);
+    cg__pool_entry e;
+    if (!pool_take(ctx, bytes, &e)) {
+        e.host = malloc(bytes);
+        if (!e.host) {
+            cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: cannot allocate %zu bytes", what, bytes);
+            return NULL;
+        }
+    }
+    ctx->stats.bytes_allocated += bytes;
+    return e.host;
+}
+
+void cg__host_put(cg_context *ctx, float *host, size_t bytes)
+{
+    if (!host) return;
+    if (bytes == 0) bytes = sizeof(float);
+    ctx->stats.bytes_allocated -= bytes;
+    pool_give(ctx, (cg__pool_entry){.bytes = bytes, .host = host});
+}
+
+cg_status cg__write(cg_context *ctx, cl_mem mem, size_t offset, size_t bytes, const void *src,
+                    const char *what)
+{
+    if (ctx->status) return ctx->status;
+    if (bytes == 0) return CG_OK;
+    cl_int err = clEnqueueWriteBuffer(ctx->queue, mem, CL_TRUE, offset, bytes, src, 0, NULL, NULL);
+    return err == CL_SUCCESS ? CG_OK : cg__cl_fail(ctx, err, what);
+}
+
+cg_status cg__read(cg_context *ctx, cl_mem mem, size_t offset, size_t bytes, void *dst,
+                   const char *what)
+{
+    if (ctx->status) return ctx->status;
+    if (bytes == 0) return CG_OK;
+    cl_int err = clEnqueueReadBuffer(ctx->queue, mem, CL_TRUE, offset, bytes, dst, 0, NULL, NULL);
+    return err == CL_SUCCESS ? CG_OK : cg__cl_fail(ctx, err, what);
+}
+
+/* ---- tensors ----------------------------------------------------------- */
+
+static bool shape_valid(cg_context *ctx, cg_shape shape, const char *what, size_t *numel)
+{
+    if (shape.ndim < 1 || shape.ndim > CG_MAX_DIMS) {
+        cg__fail(ctx, CG_ERROR_SHAPE_MISMATCH, "%s: a tensor has 1 to %d dimensions (got %d)",
+                 what, CG_MAX_DIMS, shape.ndim);
+        return false;
+    }
+    size_t n = 1;
+    for (int i = 0; i < shape.ndim; i++) {
+        if (shape.dims[i] == 0) {
+            cg__fail(ctx, CG_ERROR_SHAPE_MISMATCH, "%s: dimension %d is 0", what, i);
+            return false;
+        }
+        if (n > SIZE_MAX / sizeof(float) / shape.dims[i]) {
+            cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: shape too large", what);
+            return false;
+        }
+        n *= shape.dims[i];
+    }
+    *numel = n;
+    return true;
+}
+
+static cg_tensor *tensor_new(cg_context *ctx, cg_shape shape, const char *what)
+{
+    if (!ctx) return NULL;
+    if (ctx->status) return NULL;
+    size_t numel;
+    if (!shape_valid(ctx, shape, what, &numel)) return NULL;
+    cg_tensor *t = calloc(1, sizeof *t);
+    if (!t) {
+        cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory", what);
+        return NULL;
+    }
+    t->ctx = ctx;
+    t->shape = shape;
+    for (int i = shape.ndim; i < CG_MAX_DIMS; i++) t->shape.dims[i] = 0;
+    t->numel = numel;
+    t->bytes = numel * sizeof(float);
+    if (ctx->is_ref)
+        t->host = cg__host_get(ctx, t->bytes, what);
+    else
+        t->mem = cg__buffer_get(ctx, t->bytes, what);
+    if (!t->host && !t->mem) {
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+cg_tensor *cg_tensor_from(cg_context *ctx, const float *data, cg_shape shape)
+{
+    if (ctx && !data) {
+        cg__fail(ctx, CG_ERROR_NULL_POINTER, "cg_tensor_from: data is NULL");
+        return NULL;
+    }
+    cg_tensor *t = tensor_new(ctx, shape, "cg_tensor_from");
+    if (t && cg_tensor_write(t, data, t->numel) != CG_OK) {
+        cg_tensor_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+cg_tensor *cg_tensor_full(cg_context *ctx, cg_shape shape, float value)
+{
+    cg_tensor *t = tensor_new(ctx, shape, "cg_tensor_full");
+    if (!t) return NULL;
+    if (ctx->is_ref) {
+        for (size_t i = 0; i < t->numel; i++) t->host[i] = value;
+        return t;
+    }
+    cl_int err = clEnqueueFillBuffer(ctx->queue, t->mem, &value, sizeof value, 0, t->bytes, 0,
+                                     NULL, NULL);
+    if (err != CL_SUCCESS) {
+        cg__cl_fail(ctx, err, "cg_tensor_full: clEnqueueFillBuffer");
+        cg_tensor_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+cg_tensor *cg_tensor_zeros(cg_context *ctx, cg_shape shape)
+{
+    return cg_tensor_full(ctx, shape, 0.0f);
+}
+
+static cg_status check_count(const cg_tensor *t, size_t count, const void *ptr, const char *what)
+{
+    if (!t) return CG_ERROR_NULL_POINTER;
+    if (t->ctx->status) return t->ctx->status;
+    if (!ptr) return cg__fail(t->ctx, CG_ERROR_NULL_POINTER, "%s: buffer is NULL", what);
+    if (count != t->numel)
+        return cg__fail(t->ctx, CG_ERROR_SHAPE_MISMATCH,
+                        "%s: count %zu differs from the tensor's %zu elements", what, count,
+                        t->numel);
+    return CG_OK;
+}
+
+cg_status cg_tensor_read(const cg_tensor *t, float *dst, size_t count)
+{
+    cg_status s = check_count(t, count, dst, "cg_tensor_read");
+    if (s) return s;
+    if (t->host) {
+        memcpy(dst, t->host, t->bytes);
+        return CG_OK;
+    }
+    return cg__read(t->ctx, t->mem, 0, t->bytes, dst, "cg_tensor_read");
+}
+
+cg_status cg_tensor_write(cg_tensor *t, const float *src, size_t count)
+{
+    cg_status s = check_count(t, count, src, "cg_tensor_write");
+    if (s) return s;
+    if (t->host) {
+        memcpy(t->host, src, t->bytes);
+        return CG_OK;
+    }
+    return cg__write(t->ctx, t->mem, 0, t->bytes, src, "cg_tensor_write");
+}
+
+void cg_tensor_free(cg_tensor *t)
+{
+    if (!t) return;
+    if (t->host) cg__host_put(t->ctx, t->host, t->bytes);
+    if (t->mem) cg__buffer_put(t->ctx, t->mem, t->bytes);
+    free(t);
+}
+
+size_t cg_tensor_numel(const cg_tensor *t) { return t ? t->numel : 0; }
+
+cg_shape cg_tensor_shape(const cg_tensor *t)
+{
+    cg_shape none = {0, {0}};
+    return t ? t->shape : none;
+}
+
+cg_context *cg_tensor_context(const cg_tensor *t) { return t ? t->ctx : NULL; }

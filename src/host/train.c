@@ -1,0 +1,263 @@
+/* Training the linear model: options and their validation, the logging
+ * schedule, divergence reporting, and the result. The epochs themselves run
+ * in a backend (linreg.c on a device, ref/linreg_ref.c on the reference). */
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "linreg_internal.h"
+
+/* The loss curve keeps at most this many points (a stride of the epochs). */
+#define CURVE_MAX_POINTS 100000
+
+cg_fit_options cg_fit_defaults(void)
+{
+    return (cg_fit_options){
+        .loss = CG_LOSS_MSE,
+        .grad = CG_GRAD_ANALYTIC,
+        .delta = 0.1f,
+        .optimizer = CG_OPTIM_SGD,
+        .lr = 1e-2f,
+        .betas = {0.9f, 0.999f},
+        .eps = 1e-8f,
+        .epochs = 5000,
+        .log_every = 500,
+        .path = CG_PATH_AUTO,
+    };
+}
+
+static cg_status validate(cg_context *ctx, const cg_linreg *m, const cg_fit_options *o)
+{
+    static const char fn[] = "cg_linreg_fit";
+    if (o->loss != CG_LOSS_MSE && o->loss != CG_LOSS_L1)
+        return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: unknown loss %d", fn, (int)o->loss);
+    if (o->grad != CG_GRAD_ANALYTIC && o->grad != CG_GRAD_NUMERIC)
+        return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: unknown grad mode %d", fn,
+                        (int)o->grad);
+    if (o->optimizer != CG_OPTIM_SGD && o->optimizer != CG_OPTIM_ADAM)
+        return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: unknown optimizer %d", fn,
+                        (int)o->optimizer);
+    if (o->path != CG_PATH_AUTO && o->path != CG_PATH_SINGLE_LAUNCH &&
+        o->path != CG_PATH_PER_EPOCH)
+        return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: unknown path %d", fn, (int)o->path);
+    if (!(o->lr > 0.0f) || !isfinite(o->lr))
+        return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: lr must be positive (got %g)", fn,
+                        (double)o->lr);
+    if (o->epochs < 1 || o->epochs > INT_MAX)
+        return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
+                        "%s: epochs must be between 1 and %d (got %ld)", fn, INT_MAX, o->epochs);
+    if (o->grad == CG_GRAD_NUMERIC && (!(o->delta > 0.0f) || !isfinite(o->delta)))
+        return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: delta must be positive (got %g)",
+                        fn, (double)o->delta);
+    for (int i = 0; i < 2; i++)
+        if (!(o->betas[i] >= 0.0f && o->betas[i] < 1.0f))
+            return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
+                            "%s: betas[%d] must be in [0, 1) (got %g)", fn, i,
+                            (double)o->betas[i]);
+    if (!(o->eps >= 0.0f) || !isfinite(o->eps))
+        return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: eps must be >= 0 (got %g)", fn,
+                        (double)o->eps);
+    if (o->log_every < 0)
+        return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: log_every must be >= 0 (got %ld)",
+                        fn, o->log_every);
+    if (o->n_log_epochs && !o->log_epochs)
+        return cg__fail(ctx, CG_ERROR_NULL_POINTER, "%s: log_epochs is NULL", fn);
+    if (o->init)
+        for (size_t k = 0; k <= m->features; k++)
+            if (!isfinite(o->init[k]))
+                return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
+                                "%s: init[%zu] is not finite", fn, k);
+    return CG_OK;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+/* The epochs to log: every log_every-th plus the explicit ones, sorted,
+ * without repeats, within [1, epochs]. */
+static int *log_schedule(const cg_fit_options *o, int *count)
+{
+    size_t periodic = o->log_every > 0 ? (size_t)(o->epochs / o->log_every) : 0;
+    int *list = malloc((periodic + o->n_log_epochs + 1) * sizeof *list);
+    if (!list) return NULL;
+    size_t k = 0;
+    for (size_t i = 1; i <= periodic; i++) list[k++] = (int)(i * (size_t)o->log_every);
+    for (size_t i = 0; i < o->n_log_epochs; i++)
+        if (o->log_epochs[i] >= 1 && o->log_epochs[i] <= o->epochs)
+            list[k++] = (int)o->log_epochs[i];
+    qsort(list, k, sizeof *list, cmp_int);
+    size_t u = 0;
+    for (size_t i = 0; i < k; i++)
+        if (u == 0 || list[i] != list[u - 1]) list[u++] = list[i];
+    *count = (int)u;
+    return list;
+}
+
+static void hyper_params(const cg_fit_options *o, float *hp)
+{
+    memset(hp, 0, CG__HP_COUNT * sizeof *hp);
+    hp[CG__HP_LR] = o->lr;
+    hp[CG__HP_BETA1] = o->betas[0];
+    hp[CG__HP_BETA2] = o->betas[1];
+    hp[CG__HP_EPS] = o->eps;
+    hp[CG__HP_DELTA] = o->delta;
+}
+
+cg_status cg_linreg_eval(cg_linreg *m, const float *params, cg_loss_kind loss, cg_grad_mode mode,
+                         float delta, float *loss_out, float *grad)
+{
+    if (!m) return CG_ERROR_NULL_POINTER;
+    cg_context *ctx = m->ctx;
+    if (ctx->status) return ctx->status;
+    if (!params || !loss_out)
+        return cg__fail(ctx, CG_ERROR_NULL_POINTER, "cg_linreg_eval: params or loss_out is NULL");
+    if (loss != CG_LOSS_MSE && loss != CG_LOSS_L1)
+        return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "cg_linreg_eval: unknown loss %d",
+                        (int)loss);
+    if (mode != CG_GRAD_ANALYTIC && mode != CG_GRAD_NUMERIC)
+        return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "cg_linreg_eval: unknown grad mode %d",
+                        (int)mode);
+    if (mode == CG_GRAD_NUMERIC && (!(delta > 0.0f) || !isfinite(delta)))
+        return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
+                        "cg_linreg_eval: delta must be positive (got %g)", (double)delta);
+    cg_fit_options o = cg_fit_defaults();
+    o.delta = delta;
+    float hp[CG__HP_COUNT];
+    hyper_params(&o, hp);
+    float out[1 + CG__LINREG_MAX_FEATURES + 1];
+    cg_status s = ctx->is_ref ? cg__linreg_eval_ref(m, params, hp, loss, mode, out)
+                              : cg__linreg_eval_device(m, params, hp, loss, mode, out);
+    if (s) return s;
+    *loss_out = out[0];
+    if (grad) memcpy(grad, out + 1, cg__linreg_nparams(m) * sizeof *grad);
+    return CG_OK;
+}
+
+static void format_float(char *buf, size_t cap, float v)
+{
+    if (isinf(v))
+        snprintf(buf, cap, "%s", v > 0 ? "inf" : "-inf");
+    else if (isnan(v))
+        snprintf(buf, cap, "nan");
+    else
+        snprintf(buf, cap, "%g", (double)v);
+}
+
+/* Fills result from a finished run; calls on_epoch for each logged epoch. */
+static cg_status build_result(cg_context *ctx, const cg_linreg *m, const cg_fit_options *o,
+                              const cg__linreg_run *run, cg_fit_result *r)
+{
+    const size_t P = cg__linreg_nparams(m), rec_len = cg__linreg_record_len(m);
+    /* The epoch a diverged run stopped at is logged too, if not already. */
+    bool add_last = run->stopped &&
+                    (run->logged == 0 || run->log_epochs[run->logged - 1] != run->epochs_run);
+    size_t count = (size_t)run->logged + (add_last ? 1 : 0);
+    size_t curve = run->epochs_run > 0
+                       ? (size_t)(run->epochs_run - 1) / (size_t)run->curve_stride + 1
+                       : 0;
+    r->params = malloc(P * sizeof *r->params);
+    r->history_epochs = malloc((count + 1) * sizeof *r->history_epochs);
+    r->history_loss = malloc((count + 1) * sizeof *r->history_loss);
+    r->curve_epochs = malloc((curve + 1) * sizeof *r->curve_epochs);
+    r->curve_loss = malloc((curve + 1) * sizeof *r->curve_loss);
+    if (!r->params || !r->history_epochs || !r->history_loss || !r->curve_epochs ||
+        !r->curve_loss) {
+        cg_fit_result_free(r);
+        return cg__fail(ctx, CG_ERROR_NO_MEMORY, "cg_linreg_fit: out of memory");
+    }
+    memcpy(r->params, run->params, P * sizeof *r->params);
+    r->nparams = P;
+    r->epochs_run = run->epochs_run;
+    r->diverged = run->stopped != 0;
+    r->final_loss = run->final_loss;
+    r->path_used = run->path_used;
+    r->train_seconds = run->seconds;
+    for (size_t i = 0; i < curve; i++) {
+        r->curve_epochs[i] = (long)(i * (size_t)run->curve_stride + 1);
+        r->curve_loss[i] = run->curve[i];
+    }
+    r->curve_count = curve;
+    for (size_t i = 0; i < count; i++) {
+        bool last = i == (size_t)run->logged;
+        const float *rec = run->records + (last ? (size_t)run->nlog : i) * rec_len;
+        r->history_epochs[i] = last ? run->epochs_run : run->log_epochs[i];
+        r->history_loss[i] = rec[0];
+        if (o->on_epoch) {
+            cg_epoch_log log = {r->history_epochs[i], rec[0], rec + 1, rec + 1 + P, P};
+            o->on_epoch(o->user, &log);
+        }
+    }
+    r->history_count = count;
+    if (r->diverged) {
+        const float *rec = run->records + (size_t)run->nlog * rec_len;
+        char loss[32], lr[32];
+        format_float(loss, sizeof loss, rec[0]);
+        format_float(lr, sizeof lr, o->lr);
+        snprintf(r->message, sizeof r->message,
+                 "training diverged at epoch %d: the loss became %s. The updates overshoot: "
+                 "try a smaller learning rate than %s, or normalized inputs "
+                 "(--normalize standard)",
+                 run->epochs_run, loss, lr);
+    }
+    return CG_OK;
+}
+
+cg_status cg_linreg_fit(cg_linreg *m, const cg_fit_options *options, cg_fit_result *result)
+{
+    if (result) memset(result, 0, sizeof *result);
+    if (!m) return CG_ERROR_NULL_POINTER;
+    cg_context *ctx = m->ctx;
+    if (ctx->status) return ctx->status;
+    if (!result) return cg__fail(ctx, CG_ERROR_NULL_POINTER, "cg_linreg_fit: result is NULL");
+    cg_fit_options o = options ? *options : cg_fit_defaults();
+    if (validate(ctx, m, &o)) return ctx->status;
+
+    const size_t P = cg__linreg_nparams(m);
+    cg__linreg_run run = {0};
+    run.loss = o.loss;
+    run.mode = o.grad;
+    run.optimizer = o.optimizer;
+    hyper_params(&o, run.hp);
+    run.epochs = (int)o.epochs;
+    run.path = o.path;
+    run.curve_stride = (int)((o.epochs + CURVE_MAX_POINTS - 1) / CURVE_MAX_POINTS);
+    run.curve_count = (size_t)((o.epochs + run.curve_stride - 1) / run.curve_stride);
+
+    float init[CG__LINREG_MAX_FEATURES + 1];
+    for (size_t k = 0; k < P; k++) init[k] = o.init ? o.init[k] : (k + 1 < P ? 1.0f : 0.0f);
+    run.init = init;
+
+    int nlog = 0;
+    int *sched = log_schedule(&o, &nlog);
+    run.log_epochs = sched;
+    run.nlog = nlog;
+    run.records = malloc((size_t)(nlog + 1) * cg__linreg_record_len(m) * sizeof(float));
+    run.curve = malloc(run.curve_count * sizeof(float));
+    run.params = malloc(P * sizeof(float));
+    if (!sched || !run.records || !run.curve || !run.params)
+        cg__fail(ctx, CG_ERROR_NO_MEMORY, "cg_linreg_fit: out of memory");
+    else if ((ctx->is_ref ? cg__linreg_run_ref(m, &run) : cg__linreg_run_device(m, &run)) ==
+             CG_OK)
+        build_result(ctx, m, &o, &run, result);
+    free(sched);
+    free(run.records);
+    free(run.curve);
+    free(run.params);
+    return ctx->status;
+}
+
+void cg_fit_result_free(cg_fit_result *r)
+{
+    if (!r) return;
+    free(r->params);
+    free(r->history_epochs);
+    free(r->history_loss);
+    free(r->curve_epochs);
+    free(r->curve_loss);
+    memset(r, 0, sizeof *r);
+}

@@ -1,0 +1,374 @@
+/* linreg.cl: the fused linear model y = X.w + b (F features, F+1 params).
+ *
+ * One pass over the data gives K sums from which the loss and the gradient
+ * follow: analytic mode sums loss(r), dloss(r) * x_j and dloss(r), with
+ * r = p - y; numeric mode sums loss(r) and, for each parameter, the losses
+ * with that parameter moved by +delta and -delta (the lecture's central
+ * differences). Features are transformed on the fly, x' = (x - shift) * scale,
+ * so normalization costs no extra pass and no second copy of X.
+ *
+ * Kernels:
+ *   cg_linreg_fit_single        every epoch in one launch, one work-group
+ *                               (small data: only the history comes back)
+ *   cg_linreg_partials_chunked  one epoch's sums, a contiguous chunk per
+ *                               work-item with float4 loads (CPU devices)
+ *   cg_linreg_partials_strided  the same, grid-stride loop plus a local tree
+ *                               per work-group (GPU devices)
+ *   cg_linreg_finish            combines the partial sums in a fixed order and
+ *                               applies the update (or reports an evaluation)
+ *
+ * Tuning: CG_NFEAT (features, a build option), CG_BLOCK (rows summed in float
+ * before a compensated add into the running totals; bounds rounding error on
+ * long chunks). Host launches: src/host/linreg.c.
+ */
+#pragma OPENCL FP_CONTRACT OFF
+
+#ifndef CG_NFEAT
+#define CG_NFEAT 1
+#endif
+#define CG_NPARAM (CG_NFEAT + 1)
+#define CG_NSUM (1 + 2 * CG_NPARAM) /* room for the numeric mode's sums */
+#define CG_BLOCK 256
+
+#define CG_LOSS_MSE 0
+#define CG_LOSS_L1 1
+#define CG_MODE_ANALYTIC 0
+#define CG_MODE_NUMERIC 1
+
+/* status[] words, shared with the host */
+#define CG_ST_EPOCHS 0   /* epochs run so far */
+#define CG_ST_STOPPED 1  /* the loss went inf or NaN */
+#define CG_ST_LOGGED 2   /* log records written */
+#define CG_ST_COUNT 4
+
+/* finish kernel modes (epoch > 0 trains that epoch) */
+#define CG_FINISH_EVAL 0
+#define CG_FINISH_FINAL -1
+
+inline float cg_point_loss(float r, int loss)
+{
+    return loss == CG_LOSS_MSE ? r * r : fabs(r);
+}
+
+/* d loss / d r up to the constant the epilogue applies (2 for MSE). sign()
+ * is 0 at 0, as torch's abs backward. */
+inline float cg_point_dloss(float r, int loss)
+{
+    return loss == CG_LOSS_MSE ? r : sign(r);
+}
+
+/* Compensated add that keeps inf as inf (a plain Kahan step would turn
+ * inf into NaN through inf - inf, hiding how a run diverged). */
+inline void cg_kahan_add(float *sum, float *comp, float v)
+{
+    float yk = v - *comp;
+    float t = *sum + yk;
+    if (!isfinite(t)) {
+        *sum = t;
+        *comp = 0.0f;
+        return;
+    }
+    *comp = (t - *sum) - yk;
+    *sum = t;
+}
+
+/* w.x + b with parameter `alt_k` replaced by `alt` (alt_k = -1: none). The
+ * order is the lecture's w * x + b. */
+inline float cg_predict(const float *xr, const float *p, int alt_k, float alt)
+{
+    float acc = (alt_k == 0 ? alt : p[0]) * xr[0];
+    for (int j = 1; j < CG_NFEAT; j++) acc += (alt_k == j ? alt : p[j]) * xr[j];
+    return acc + (alt_k == CG_NFEAT ? alt : p[CG_NFEAT]);
+}
+
+inline int cg_nsum(int mode)
+{
+    return mode == CG_MODE_ANALYTIC ? 1 + CG_NPARAM : 1 + 2 * CG_NPARAM;
+}
+
+/* Adds row i's contributions into acc[0 .. cg_nsum(mode)). */
+inline void cg_row_accumulate(__global const float *X, __global const float *y, size_t i,
+                              const float *shift, const float *scale, const float *p, int loss,
+                              int mode, float delta, float *acc)
+{
+    float xr[CG_NFEAT];
+    for (int j = 0; j < CG_NFEAT; j++) xr[j] = (X[i * CG_NFEAT + j] - shift[j]) * scale[j];
+    float yi = y[i];
+    float r = cg_predict(xr, p, -1, 0.0f) - yi;
+    acc[0] += cg_point_loss(r, loss);
+    if (mode == CG_MODE_ANALYTIC) {
+        float d = cg_point_dloss(r, loss);
+        for (int j = 0; j < CG_NFEAT; j++) acc[1 + j] += d * xr[j];
+        acc[1 + CG_NFEAT] += d;
+    } else {
+        for (int k = 0; k < CG_NPARAM; k++) {
+            acc[1 + 2 * k] += cg_point_loss(cg_predict(xr, p, k, p[k] + delta) - yi, loss);
+            acc[2 + 2 * k] += cg_point_loss(cg_predict(xr, p, k, p[k] - delta) - yi, loss);
+        }
+    }
+}
+
+inline void cg_load_transform(__global const float *tf, float *shift, float *scale)
+{
+    for (int j = 0; j < CG_NFEAT; j++) {
+        shift[j] = tf[j];
+        scale[j] = tf[CG_NFEAT + j];
+    }
+}
+
+/* Sums over rows [begin, end): blocks of CG_BLOCK rows in float, blocks
+ * combined with compensation. One feature in analytic mode (the lecture's
+ * model, and the bandwidth-bound case) reads float4 at a time. */
+inline void cg_rows_sums(__global const float *X, __global const float *y, size_t begin,
+                         size_t end, const float *shift, const float *scale, const float *p,
+                         int loss, int mode, float delta, float *out)
+{
+    const int nsum = cg_nsum(mode);
+    float comp[CG_NSUM];
+    for (int k = 0; k < CG_NSUM; k++) out[k] = comp[k] = 0.0f;
+    size_t i = begin;
+#if CG_NFEAT == 1
+    if (mode == CG_MODE_ANALYTIC) {
+        const float w = p[0], b = p[1], sh = shift[0], sc = scale[0];
+        while (i < end) {
+            size_t block_end = min(end, i + CG_BLOCK);
+            float4 a0 = (float4)(0.0f), a1 = (float4)(0.0f), a2 = (float4)(0.0f);
+            for (; i + 4 <= block_end; i += 4) {
+                float4 x = (vload4(0, X + i) - sh) * sc;
+                float4 r = (w * x + b) - vload4(0, y + i);
+                float4 d = loss == CG_LOSS_MSE ? r : sign(r);
+                a0 += loss == CG_LOSS_MSE ? r * r : fabs(r);
+                a1 += d * x;
+                a2 += d;
+            }
+            float s[3] = {(a0.x + a0.y) + (a0.z + a0.w), (a1.x + a1.y) + (a1.z + a1.w),
+                          (a2.x + a2.y) + (a2.z + a2.w)};
+            for (; i < block_end; i++) cg_row_accumulate(X, y, i, shift, scale, p, loss, mode,
+                                                         delta, s);
+            for (int k = 0; k < 3; k++) cg_kahan_add(&out[k], &comp[k], s[k]);
+        }
+        return;
+    }
+#endif
+    while (i < end) {
+        size_t block_end = min(end, i + CG_BLOCK);
+        float s[CG_NSUM];
+        for (int k = 0; k < nsum; k++) s[k] = 0.0f;
+        for (; i < block_end; i++)
+            cg_row_accumulate(X, y, i, shift, scale, p, loss, mode, delta, s);
+        for (int k = 0; k < nsum; k++) cg_kahan_add(&out[k], &comp[k], s[k]);
+    }
+}
+
+/* Sum of v over the work-group (size a power of two), in a fixed tree order;
+ * every work-item gets the total. Called by all work-items alike. */
+inline float cg_group_sum(__local float *scratch, float v)
+{
+    const size_t lid = get_local_id(0), size = get_local_size(0);
+    scratch[lid] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (size_t width = size / 2; width > 0; width /= 2) {
+        if (lid < width) scratch[lid] += scratch[lid + width];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    float total = scratch[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return total;
+}
+
+/* Loss and gradient of the parameters from the data sums. */
+inline float cg_loss_grad(const float *s, float n, int loss, int mode, float delta, float *g)
+{
+    if (mode == CG_MODE_ANALYTIC) {
+        const float f = loss == CG_LOSS_MSE ? 2.0f : 1.0f;
+        for (int k = 0; k < CG_NPARAM; k++) g[k] = f * s[1 + k] / n;
+    } else {
+        for (int k = 0; k < CG_NPARAM; k++)
+            g[k] = (s[1 + 2 * k] / n - s[2 + 2 * k] / n) / (2.0f * delta);
+    }
+    return s[0] / n;
+}
+
+inline void cg_update(int optim, __global const float *hp, int step, float *p, float *m,
+                      float *v, const float *g)
+{
+    const float lr = hp[CG_HP_LR];
+    for (int k = 0; k < CG_NPARAM; k++) {
+        if (optim == CG_OPTIM_ADAM)
+            p[k] = cg_rule_adam(p[k], g[k], &m[k], &v[k], step, lr, hp[CG_HP_BETA1],
+                                hp[CG_HP_BETA2], hp[CG_HP_EPS]);
+        else
+            p[k] = cg_rule_sgd(p[k], g[k], lr);
+    }
+}
+
+/* Writes a log record: loss, params (after the update), grad. */
+inline void cg_write_record(__global float *rec, float loss, const float *p, const float *g)
+{
+    rec[0] = loss;
+    for (int k = 0; k < CG_NPARAM; k++) {
+        rec[1 + k] = p[k];
+        rec[1 + CG_NPARAM + k] = g[k];
+    }
+}
+
+/* One epoch's bookkeeping after the update: the loss curve, the log record
+ * if this epoch is logged, the stop flag. Returns nonzero when the run stops.
+ * Record slot nlog holds the last epoch run, whatever the schedule. */
+inline int cg_epoch_done(int epoch, float loss, const float *p, const float *g,
+                         __global const int *log_epochs, int nlog, __global float *records,
+                         __global float *curve, int curve_stride, __global int *status)
+{
+    const int rec_len = 1 + 2 * CG_NPARAM;
+    if ((epoch - 1) % curve_stride == 0) curve[(epoch - 1) / curve_stride] = loss;
+    int logged = status[CG_ST_LOGGED];
+    if (logged < nlog && log_epochs[logged] == epoch) {
+        cg_write_record(records + (size_t)logged * rec_len, loss, p, g);
+        status[CG_ST_LOGGED] = logged + 1;
+    }
+    cg_write_record(records + (size_t)nlog * rec_len, loss, p, g);
+    status[CG_ST_EPOCHS] = epoch;
+    if (!isfinite(loss)) {
+        status[CG_ST_STOPPED] = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* The whole run in one work-group (size a power of two). Every work-item
+ * sums a contiguous slice, the group combines the sums, and each work-item
+ * then applies the same update to its private copy of the parameters (same
+ * inputs, same arithmetic, same result), so no broadcast is needed; work-item
+ * 0 alone writes. The epoch loop has the same trip count in every work-item
+ * and barriers outside any divergent branch (PoCL has miscompiled the
+ * alternatives); after a stop the remaining epochs do no work. */
+__kernel void cg_linreg_fit_single(__global const float *X, __global const float *y,
+                                   const uint n, __global const float *tf,
+                                   __global float *params, __global const float *hp,
+                                   const int optim, const int loss, const int mode,
+                                   const int epochs, __global const int *log_epochs,
+                                   const int nlog, __global float *records,
+                                   __global float *curve, const int curve_stride,
+                                   __global int *status, __global float *final_loss,
+                                   __local float *scratch)
+{
+    const size_t lid = get_local_id(0), size = get_local_size(0);
+    const size_t begin = (size_t)n * lid / size, end = (size_t)n * (lid + 1) / size;
+    const float delta = hp[CG_HP_DELTA];
+    const int nsum = cg_nsum(mode);
+    float shift[CG_NFEAT], scale[CG_NFEAT];
+    cg_load_transform(tf, shift, scale);
+    float p[CG_NPARAM], m[CG_NPARAM], v[CG_NPARAM], g[CG_NPARAM];
+    for (int k = 0; k < CG_NPARAM; k++) {
+        p[k] = params[k];
+        m[k] = v[k] = 0.0f;
+    }
+    int stopped = 0;
+    float s[CG_NSUM];
+    for (int epoch = 1; epoch <= epochs; epoch++) {
+        if (!stopped) cg_rows_sums(X, y, begin, end, shift, scale, p, loss, mode, delta, s);
+        if (size > 1)
+            for (int k = 0; k < nsum; k++) s[k] = cg_group_sum(scratch, s[k]);
+        if (stopped) continue;
+        float l = cg_loss_grad(s, (float)n, loss, mode, delta, g);
+        cg_update(optim, hp, epoch, p, m, v, g);
+        if (lid == 0)
+            cg_epoch_done(epoch, l, p, g, log_epochs, nlog, records, curve, curve_stride, status);
+        stopped = !isfinite(l);
+    }
+    /* The loss at the final parameters. */
+    cg_rows_sums(X, y, begin, end, shift, scale, p, loss, CG_MODE_ANALYTIC, delta, s);
+    if (size > 1) s[0] = cg_group_sum(scratch, s[0]);
+    if (lid == 0) {
+        final_loss[0] = s[0] / (float)n;
+        for (int k = 0; k < CG_NPARAM; k++) params[k] = p[k];
+    }
+}
+
+/* Stops early when the run has stopped, unless honor_stop is 0 (the final
+ * evaluation runs regardless). */
+#define CG_PARTIALS_PROLOGUE                                                   \
+    if (honor_stop && status[CG_ST_STOPPED]) return;                          \
+    float shift[CG_NFEAT], scale[CG_NFEAT], p[CG_NPARAM];                     \
+    cg_load_transform(tf, shift, scale);                                       \
+    for (int k = 0; k < CG_NPARAM; k++) p[k] = params[k];                     \
+    const float delta = hp[CG_HP_DELTA];                                       \
+    const int nsum = cg_nsum(mode);
+
+__kernel void cg_linreg_partials_chunked(__global const float *X, __global const float *y,
+                                         const uint n, __global const float *tf,
+                                         __global const float *params,
+                                         __global const float *hp, const int loss,
+                                         const int mode, const uint chunk_rows,
+                                         __global const int *status, const int honor_stop,
+                                         __global float *partials)
+{
+    CG_PARTIALS_PROLOGUE
+    const size_t gid = get_global_id(0);
+    const size_t begin = min((size_t)n, gid * chunk_rows);
+    const size_t end = min((size_t)n, begin + chunk_rows);
+    float s[CG_NSUM];
+    cg_rows_sums(X, y, begin, end, shift, scale, p, loss, mode, delta, s);
+    for (int k = 0; k < nsum; k++) partials[gid * CG_NSUM + k] = s[k];
+}
+
+__kernel void cg_linreg_partials_strided(__global const float *X, __global const float *y,
+                                         const uint n, __global const float *tf,
+                                         __global const float *params,
+                                         __global const float *hp, const int loss,
+                                         const int mode, __global const int *status,
+                                         const int honor_stop, __global float *partials,
+                                         __local float *scratch)
+{
+    CG_PARTIALS_PROLOGUE
+    float s[CG_NSUM];
+    for (int k = 0; k < nsum; k++) s[k] = 0.0f;
+    for (size_t i = get_global_id(0); i < n; i += get_global_size(0))
+        cg_row_accumulate(X, y, i, shift, scale, p, loss, mode, delta, s);
+    for (int k = 0; k < nsum; k++) {
+        float total = cg_group_sum(scratch, s[k]);
+        if (get_local_id(0) == 0) partials[get_group_id(0) * CG_NSUM + k] = total;
+    }
+}
+
+/* One work-item. epoch > 0: train that epoch (update params and optimizer
+ * state, write the history); CG_FINISH_EVAL: write loss and gradient to out;
+ * CG_FINISH_FINAL: write the loss to out[0]. */
+__kernel void cg_linreg_finish(__global const float *partials, const uint nparts, const uint n,
+                               __global const float *hp, const int optim, const int loss,
+                               const int mode, const int epoch, __global float *params,
+                               __global float *ostate, __global const int *log_epochs,
+                               const int nlog, __global float *records, __global float *curve,
+                               const int curve_stride, __global int *status,
+                               __global float *out)
+{
+    if (epoch > 0 && status[CG_ST_STOPPED]) return;
+    const int nsum = cg_nsum(mode);
+    float s[CG_NSUM], comp[CG_NSUM], g[CG_NPARAM];
+    for (int k = 0; k < nsum; k++) s[k] = comp[k] = 0.0f;
+    for (uint part = 0; part < nparts; part++)
+        for (int k = 0; k < nsum; k++) cg_kahan_add(&s[k], &comp[k], partials[part * CG_NSUM + k]);
+    float l = cg_loss_grad(s, (float)n, loss, mode, hp[CG_HP_DELTA], g);
+    if (epoch == CG_FINISH_FINAL) {
+        out[0] = l;
+        return;
+    }
+    if (epoch == CG_FINISH_EVAL) {
+        out[0] = l;
+        for (int k = 0; k < CG_NPARAM; k++) out[1 + k] = g[k];
+        return;
+    }
+    float p[CG_NPARAM], m[CG_NPARAM], v[CG_NPARAM];
+    for (int k = 0; k < CG_NPARAM; k++) {
+        p[k] = params[k];
+        m[k] = ostate[k];
+        v[k] = ostate[CG_NPARAM + k];
+    }
+    cg_update(optim, hp, epoch, p, m, v, g);
+    for (int k = 0; k < CG_NPARAM; k++) {
+        params[k] = p[k];
+        ostate[k] = m[k];
+        ostate[CG_NPARAM + k] = v[k];
+    }
+    cg_epoch_done(epoch, l, p, g, log_epochs, nlog, records, curve, curve_stride, status);
+}
