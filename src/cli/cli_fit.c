@@ -95,6 +95,12 @@ static const struct option long_options[] = {
     {0, 0, 0, 0},
 };
 
+static bool plot_name_ok(const char *path)
+{
+    size_t n = strlen(path);
+    return n > 4 && (strcasecmp(path + n - 4, ".png") == 0 || strcasecmp(path + n - 4, ".svg") == 0);
+}
+
 /* Parses argv into a; returns -1 to go on, else the exit status. */
 static int parse_args(int argc, char **argv, fit_args *a)
 {
@@ -195,6 +201,12 @@ static int parse_args(int argc, char **argv, fit_args *a)
         }
     }
     if (optind < argc) return usage_error("unexpected argument '%s'%s", argv[optind], "");
+    /* Checked now, so a long run never ends on a file name it cannot use. */
+    const char *plots[2] = {a->plot, a->loss_plot};
+    for (int i = 0; i < 2; i++)
+        if (plots[i] && !plot_name_ok(plots[i]))
+            return usage_error("%s: the plot's file name must end in .png or .svg%s", plots[i],
+                               "");
     if (a->opt.optimizer == CG_OPTIM_ADAM && !a->lr_given) a->opt.lr = 1e-3f;
     return -1;
 }
@@ -327,8 +339,10 @@ static void print_summary(const cg_context *ctx, const cg_fit_result *r, const f
     cli_format_values(buf, sizeof buf, r->params, r->nparams);
     printf("Params%s: %s\n", norm == CG_NORM_NONE ? "" : " (normalized inputs)", buf);
     printf("Model (raw units): %s =", yname);
-    for (size_t j = 0; j < F; j++) printf(" %.6g * %s +", (double)raw[j], xnames[j]);
-    printf(" %.6g\n", (double)raw[F]);
+    for (size_t j = 0; j < F; j++)
+        printf(" %s%.6g * %s", j == 0 ? (raw[j] < 0 ? "-" : "") : (raw[j] < 0 ? "- " : "+ "),
+               fabs((double)raw[j]), xnames[j]);
+    printf(" %s %.6g\n", raw[F] < 0 ? "-" : "+", fabs((double)raw[F]));
     printf("Final loss %f after %ld epochs on %s (%s, %.3f ms)\n", (double)r->final_loss,
            r->epochs_run, cg_context_device(ctx)->name,
            r->path_used == CG_PATH_SINGLE_LAUNCH ? "single launch" : "per-epoch launches",

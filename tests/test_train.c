@@ -1,0 +1,314 @@
+/* Training the linear model: the lecture's printed figures, divergence,
+ * both device paths, determinism, and option validation. */
+#include "helpers.h"
+
+typedef struct lecture {
+    cg_context *ctx;
+    cg_tensor *t_u, *t_c;
+    cg_linreg *model;
+} lecture;
+
+static lecture lecture_open(void)
+{
+    lecture l;
+    l.ctx = test_context();
+    cg_table t;
+    cr_assert_eq(cg_table_lecture(&t), CG_OK);
+    float u[11], c[11];
+    for (int i = 0; i < 11; i++) {
+        u[i] = t.values[2 * i];
+        c[i] = t.values[2 * i + 1];
+    }
+    cg_table_free(&t);
+    l.t_u = cg_tensor_from(l.ctx, u, CG_SHAPE(11));
+    l.t_c = cg_tensor_from(l.ctx, c, CG_SHAPE(11));
+    l.model = cg_linreg_create(l.ctx, l.t_u, l.t_c);
+    cr_assert_eq(cg_status(l.ctx), CG_OK, "%s", cg_error_message(l.ctx));
+    return l;
+}
+
+static void lecture_close(lecture *l)
+{
+    cg_linreg_free(l->model);
+    cg_tensor_free(l->t_u);
+    cg_tensor_free(l->t_c);
+    cg_context_free(l->ctx);
+}
+
+static float history_at(const cg_fit_result *r, long epoch)
+{
+    for (size_t i = 0; i < r->history_count; i++)
+        if (r->history_epochs[i] == epoch) return r->history_loss[i];
+    cr_assert_fail("epoch %ld was not logged", epoch);
+    return NAN;
+}
+
+static const cg_fit_path paths[] = {CG_PATH_SINGLE_LAUNCH, CG_PATH_PER_EPOCH};
+
+Test(train, lecture_first_epoch_loss_and_gradient)
+{
+    lecture l = lecture_open();
+    const float p[2] = {1.0f, 0.0f};
+    float loss, g[2], num[2];
+    cr_assert_eq(cg_linreg_eval(l.model, p, CG_LOSS_MSE, CG_GRAD_ANALYTIC, 0.1f, &loss, g),
+                 CG_OK);
+    assert_close(loss, 1763.8846, 0, 1e-6, "loss %f", loss);
+    assert_close(g[0], 4517.297, 0, 1e-6, "dL/dw %f", g[0]);
+    assert_close(g[1], 82.600, 0, 1e-6, "dL/db %f", g[1]);
+    /* Central differences of a quadratic are exact up to float rounding. */
+    cr_assert_eq(cg_linreg_eval(l.model, p, CG_LOSS_MSE, CG_GRAD_NUMERIC, 0.1f, &loss, num),
+                 CG_OK);
+    assert_close(num[0], 4517.3, 0.01, 0, "numeric dL/dw %f", num[0]);
+    assert_close(num[1], 82.6, 0.01, 0, "numeric dL/db %f", num[1]);
+    lecture_close(&l);
+}
+
+static cg_fit_result lecture_fit(lecture *l, long epochs, float lr, float scale,
+                                 cg_optim_kind optim, cg_fit_path path)
+{
+    cg_linreg_set_transform(l->model, NULL, &scale);
+    static const long logged[] = {1, 2, 3, 10, 11, 99, 100, 4000, 5000};
+    cg_fit_options o = cg_fit_defaults();
+    o.epochs = epochs;
+    o.lr = lr;
+    o.optimizer = optim;
+    o.path = path;
+    o.log_epochs = logged;
+    o.n_log_epochs = 9;
+    cg_fit_result r;
+    cr_assert_eq(cg_linreg_fit(l->model, &o, &r), CG_OK, "%s", cg_error_message(l->ctx));
+    return r;
+}
+
+Test(train, lecture_lr_1e2_on_raw_inputs_diverges_at_epoch_11)
+{
+    lecture l = lecture_open();
+    for (int i = 0; i < 2; i++) {
+        cg_fit_result r = lecture_fit(&l, 100, 1e-2f, 1.0f, CG_OPTIM_SGD, paths[i]);
+        cr_assert(r.diverged, "path %d", i);
+        cr_assert_eq(r.epochs_run, 11);
+        assert_close(history_at(&r, 1), 1763.884644, 0, 1e-6, "epoch 1");
+        assert_close(history_at(&r, 2), 5802485.5, 0, 1e-5, "epoch 2");
+        assert_close(history_at(&r, 10), 9.0901154e34, 0, 1e-4, "epoch 10");
+        cr_assert(isinf(history_at(&r, 11)), "epoch 11 loss is inf");
+        assert_close(r.params[0], -1.8590e19, 0, 1e-4, "w %g", r.params[0]);
+        assert_close(r.params[1], -3.2746e17, 0, 1e-4, "b %g", r.params[1]);
+        cr_assert(strstr(r.message, "epoch 11") && strstr(r.message, "learning rate") &&
+                      strstr(r.message, "normalized"),
+                  "message: %s", r.message);
+        cg_fit_result_free(&r);
+    }
+    lecture_close(&l);
+}
+
+Test(train, lecture_lr_1e4_stalls)
+{
+    lecture l = lecture_open();
+    for (int i = 0; i < 2; i++) {
+        cg_fit_result r = lecture_fit(&l, 100, 1e-4f, 1.0f, CG_OPTIM_SGD, paths[i]);
+        cr_assert_not(r.diverged);
+        assert_close(history_at(&r, 2), 323.090546, 0, 1e-6, "epoch 2");
+        assert_close(history_at(&r, 100), 29.022669, 0, 1e-6, "epoch 100");
+        assert_close(r.params[0], 0.2327, 1e-4, 0, "w %f", r.params[0]);
+        assert_close(r.params[1], -0.0438, 1e-4, 0, "b %f", r.params[1]);
+        cg_fit_result_free(&r);
+    }
+    lecture_close(&l);
+}
+
+Test(train, lecture_scaled_inputs_100_and_5000_epochs)
+{
+    lecture l = lecture_open();
+    for (int i = 0; i < 2; i++) {
+        cg_fit_result r = lecture_fit(&l, 100, 1e-2f, 0.1f, CG_OPTIM_SGD, paths[i]);
+        assert_close(history_at(&r, 1), 80.364342, 0, 1e-6, "epoch 1");
+        assert_close(history_at(&r, 100), 22.148710, 0, 1e-6, "epoch 100");
+        assert_close(r.params[0], 2.7553, 1e-4, 0, "w");
+        assert_close(r.params[1], -2.5162, 1e-4, 0, "b");
+        cg_fit_result_free(&r);
+
+        r = lecture_fit(&l, 5000, 1e-2f, 0.1f, CG_OPTIM_SGD, paths[i]);
+        cr_assert_eq(r.epochs_run, 5000);
+        assert_close(history_at(&r, 4000), 2.927680, 0, 1e-6, "epoch 4000");
+        assert_close(history_at(&r, 5000), 2.927648, 0, 1e-6, "epoch 5000");
+        assert_close(r.params[0], 5.3671, 1e-4, 0, "w %f", r.params[0]);
+        assert_close(r.params[1], -17.3012, 1e-4, 0, "b %f", r.params[1]);
+        assert_close(r.final_loss, 2.927647, 0, 1e-6, "final loss %f", r.final_loss);
+        cr_assert_eq(r.curve_count, 5000);
+        assert_close(r.curve_loss[0], 80.364342, 0, 1e-6, "curve starts at epoch 1");
+        cg_fit_result_free(&r);
+    }
+    lecture_close(&l);
+}
+
+Test(train, lecture_adam_on_raw_inputs)
+{
+    lecture l = lecture_open();
+    for (int i = 0; i < 2; i++) {
+        cg_fit_result r = lecture_fit(&l, 2000, 1e-1f, 1.0f, CG_OPTIM_ADAM, paths[i]);
+        cr_assert_not(r.diverged);
+        assert_close(r.params[0], 0.5367, 1e-4, 0, "w %f", r.params[0]);
+        assert_close(r.params[1], -17.3021, 2e-4, 0, "b %f", r.params[1]);
+        assert_close(r.final_loss, 2.927646, 0, 1e-5, "final loss %f", r.final_loss);
+        cg_fit_result_free(&r);
+    }
+    lecture_close(&l);
+}
+
+Test(train, numeric_gradient_training_matches_analytic)
+{
+    lecture l = lecture_open();
+    const float scale = 0.1f;
+    cg_linreg_set_transform(l.model, NULL, &scale);
+    cg_fit_options o = cg_fit_defaults();
+    cg_fit_result a, n;
+    cr_assert_eq(cg_linreg_fit(l.model, &o, &a), CG_OK);
+    o.grad = CG_GRAD_NUMERIC;
+    cr_assert_eq(cg_linreg_fit(l.model, &o, &n), CG_OK);
+    assert_close(n.params[0], a.params[0], 2e-3, 0, "w %f vs %f", n.params[0], a.params[0]);
+    assert_close(n.params[1], a.params[1], 1e-2, 0, "b %f vs %f", n.params[1], a.params[1]);
+    assert_close(n.final_loss, a.final_loss, 0, 1e-4, "loss");
+    cg_fit_result_free(&a);
+    cg_fit_result_free(&n);
+    lecture_close(&l);
+}
+
+Test(train, runs_are_bit_identical)
+{
+    uint64_t seed = test_seed();
+    test_rng rng = {seed | 1};
+    cg_context *ctx = test_context();
+    const size_t n = 300007, F = 2;
+    float *X, *y;
+    random_linear_data(&rng, n, F, &X, &y);
+    cg_tensor *tx = cg_tensor_from(ctx, X, CG_SHAPE(n, F)), *ty = cg_tensor_from(ctx, y, CG_SHAPE(n));
+    cg_linreg *m = cg_linreg_create(ctx, tx, ty);
+    cg_fit_options o = cg_fit_defaults();
+    o.epochs = 20;
+    o.log_every = 1;
+    o.optimizer = CG_OPTIM_ADAM;
+    o.lr = 0.05f;
+    for (int i = 0; i < 2; i++) {
+        o.path = paths[i];
+        cg_fit_result a, b;
+        cr_assert_eq(cg_linreg_fit(m, &o, &a), CG_OK, "%s", cg_error_message(ctx));
+        cr_assert_eq(cg_linreg_fit(m, &o, &b), CG_OK);
+        cr_assert_eq(memcmp(a.params, b.params, a.nparams * sizeof(float)), 0, "params differ");
+        cr_assert_eq(memcmp(a.history_loss, b.history_loss, 20 * sizeof(float)), 0);
+        cr_assert_eq(memcmp(&a.final_loss, &b.final_loss, sizeof(float)), 0);
+        cg_fit_result_free(&a);
+        cg_fit_result_free(&b);
+    }
+    cg_linreg_free(m);
+    cg_tensor_free(tx);
+    cg_tensor_free(ty);
+    free(X);
+    free(y);
+    cg_context_free(ctx);
+}
+
+Test(train, l1_loss_fits_and_agrees_with_reference)
+{
+    lecture l = lecture_open();
+    cg_context *ref = ref_context();
+    float u[11], c[11];
+    cg_tensor_read(l.t_u, u, 11);
+    cg_tensor_read(l.t_c, c, 11);
+    cg_tensor *ru = cg_tensor_from(ref, u, CG_SHAPE(11)), *rc = cg_tensor_from(ref, c, CG_SHAPE(11));
+    cg_linreg *rm = cg_linreg_create(ref, ru, rc);
+    const float scale = 0.1f;
+    cg_linreg_set_transform(l.model, NULL, &scale);
+    cg_linreg_set_transform(rm, NULL, &scale);
+    cg_fit_options o = cg_fit_defaults();
+    o.loss = CG_LOSS_L1;
+    o.epochs = 3000;
+    const float p0[2] = {1.0f, 0.0f};
+    float initial;
+    cr_assert_eq(cg_linreg_eval(l.model, p0, CG_LOSS_L1, CG_GRAD_ANALYTIC, 0.1f, &initial, NULL),
+                 CG_OK);
+    assert_close(initial, 7.0727273, 0, 1e-5, "mean |0.1 t_u - t_c| at w=1, b=0: %f", initial);
+    cg_fit_result a, b;
+    cr_assert_eq(cg_linreg_fit(l.model, &o, &a), CG_OK);
+    cr_assert_eq(cg_linreg_fit(rm, &o, &b), CG_OK);
+    cr_assert_lt(a.final_loss, 0.9f * initial, "L1 loss %f from %f", a.final_loss, initial);
+    assert_close(a.params[0], b.params[0], 1e-3, 1e-3, "w %f vs %f", a.params[0], b.params[0]);
+    assert_close(a.params[1], b.params[1], 1e-3, 1e-3, "b %f vs %f", a.params[1], b.params[1]);
+    cg_fit_result_free(&a);
+    cg_fit_result_free(&b);
+    cg_linreg_free(rm);
+    cg_tensor_free(ru);
+    cg_tensor_free(rc);
+    cg_context_free(ref);
+    lecture_close(&l);
+}
+
+typedef struct seen_logs {
+    long epochs[16];
+    float w[16];
+    int count;
+} seen_logs;
+
+static void record_log(void *user, const cg_epoch_log *log)
+{
+    seen_logs *seen = user;
+    cr_assert_eq(log->nparams, 2);
+    cr_assert_lt(seen->count, 16);
+    seen->epochs[seen->count] = log->epoch;
+    seen->w[seen->count++] = log->params[0];
+}
+
+Test(train, logs_in_order_with_params_and_grad)
+{
+    lecture l = lecture_open();
+    seen_logs seen = {.count = 0};
+    cg_fit_options o = cg_fit_defaults();
+    o.epochs = 1000;
+    o.log_every = 250;
+    const float scale = 0.1f;
+    cg_linreg_set_transform(l.model, NULL, &scale);
+    o.on_epoch = record_log;
+    o.user = &seen;
+    cg_fit_result r;
+    cr_assert_eq(cg_linreg_fit(l.model, &o, &r), CG_OK);
+    cr_assert_eq(seen.count, 4);
+    for (int i = 0; i < 4; i++) cr_assert_eq(seen.epochs[i], 250 * (i + 1));
+    cr_assert_eq(seen.w[3], r.params[0], "the last log's params are the final params");
+    cg_fit_result_free(&r);
+    lecture_close(&l);
+}
+
+Test(train, rejects_bad_options_with_a_message_naming_them)
+{
+    lecture l = lecture_open();
+    struct {
+        const char *name;
+        cg_fit_options o;
+    } cases[6];
+    for (int i = 0; i < 6; i++) cases[i].o = cg_fit_defaults();
+    cases[0].name = "lr";
+    cases[0].o.lr = -1.0f;
+    cases[1].name = "lr";
+    cases[1].o.lr = 0.0f;
+    cases[2].name = "epochs";
+    cases[2].o.epochs = 0;
+    cases[3].name = "delta";
+    cases[3].o.grad = CG_GRAD_NUMERIC;
+    cases[3].o.delta = -0.1f;
+    cases[4].name = "betas";
+    cases[4].o.betas[1] = 1.0f;
+    cases[5].name = "optimizer";
+    cases[5].o.optimizer = (cg_optim_kind)42;
+    for (int i = 0; i < 6; i++) {
+        cg_fit_result r;
+        cr_assert_eq(cg_linreg_fit(l.model, &cases[i].o, &r), CG_ERROR_INVALID_ARGUMENT,
+                     "case %d", i);
+        cr_assert(strstr(cg_error_message(l.ctx), cases[i].name) != NULL, "case %d: %s", i,
+                  cg_error_message(l.ctx));
+        cr_assert_null(r.params);
+        /* Sticky: the next call does nothing and returns the first error. */
+        cg_fit_options good = cg_fit_defaults();
+        cr_assert_eq(cg_linreg_fit(l.model, &good, &r), CG_ERROR_INVALID_ARGUMENT);
+        cg_clear_error(l.ctx);
+    }
+    lecture_close(&l);
+}
