@@ -281,7 +281,7 @@ Test(cli, a_second_process_reuses_the_kernel_cache)
     }
     cr_assert(strstr(bin, ".bin") != NULL, "a cached binary: %s", bin);
     *strchr(bin, '\n') = '\0';
-    char path[256];
+    char path[640];
     snprintf(path, sizeof path, "%s/%s", dir, bin);
     struct stat before, after;
     cr_assert_eq(stat(path, &before), 0);

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs every test: the Criterion suites on the default OpenCL device (PoCL
+# where there is no GPU) and on the reference path, in a build with warnings
+# as errors; then the reference-path suites again under AddressSanitizer and
+# UndefinedBehaviorSanitizer. Ends with one line: "tests: N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+status=0
+passed=0
+failed=0
+
+# Adds up Criterion's "Synthesis" lines of one meson test log.
+count() {
+    local log=$1 p f
+    p=$(grep -ho 'Passing: [0-9]*' "$log" | awk '{s += $2} END {print s + 0}')
+    f=$(grep -hoE '(Failing|Crashing): [0-9]*' "$log" | awk '{s += $2} END {print s + 0}')
+    passed=$((passed + p))
+    failed=$((failed + f))
+}
+
+run_suite() {
+    local dir=$1
+    shift
+    if ! meson test -C "$dir" --num-processes 2 --print-errorlogs "$@"; then status=1; fi
+    count "$dir/meson-logs/testlog.txt"
+}
+
+[ -f build-test/build.ninja ] || meson setup build-test --buildtype=release --werror >/dev/null || exit 1
+ninja -C build-test || exit 1
+run_suite build-test
+
+[ -f build-sanitize/build.ninja ] || meson setup build-sanitize --buildtype=debug --werror \
+    -Db_sanitize=address,undefined -Db_lundef=false >/dev/null || exit 1
+ninja -C build-sanitize || exit 1
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+LSAN_OPTIONS=suppressions=$PWD/tools/lsan.supp \
+    run_suite build-sanitize --suite ref
+
+echo "tests: $passed passed, $failed failed"
+[ "$failed" -eq 0 ] || status=1
+exit $status
