@@ -8,10 +8,13 @@
 
 #include "linreg_internal.h"
 
-/* Small data runs every epoch inside one work-group: below this many
- * elements (rows x (features + 1)) one compute unit beats the launch
- * overhead of two kernels per epoch. Measured in bench/bench_linreg.c. */
-#define SINGLE_LAUNCH_MAX_ELEMENTS 32768
+/* Small data runs every epoch inside one work-group: up to this many
+ * elements (rows x (features + 1)) one compute unit beats two launches per
+ * epoch. On PoCL (2 cores) the single launch was 2x faster at 32768 elements
+ * and about even at 262144 (bench/RESULTS.md). A GPU spreads the per-epoch pass
+ * over every compute unit, so its threshold is lower (not yet measured). */
+#define SINGLE_LAUNCH_MAX_ELEMENTS_CPU 131072
+#define SINGLE_LAUNCH_MAX_ELEMENTS_GPU 16384
 /* Epochs enqueued between waits on the per-epoch path: bounds the queue
  * length and lets a diverged run stop enqueueing. */
 #define EPOCHS_PER_SYNC 256
@@ -354,9 +357,11 @@ static cg_status run_per_epoch(cg_linreg *m, cg__linreg_run *run, const char *wh
 cg_status cg__linreg_run_device(cg_linreg *m, cg__linreg_run *run)
 {
     cg_fit_path path = run->path;
-    if (path == CG_PATH_AUTO)
-        path = m->n * (m->features + 1) <= SINGLE_LAUNCH_MAX_ELEMENTS ? CG_PATH_SINGLE_LAUNCH
-                                                                      : CG_PATH_PER_EPOCH;
+    if (path == CG_PATH_AUTO) {
+        size_t limit = m->ctx->info.type == CG_DEVICE_GPU ? SINGLE_LAUNCH_MAX_ELEMENTS_GPU
+                                                           : SINGLE_LAUNCH_MAX_ELEMENTS_CPU;
+        path = m->n * (m->features + 1) <= limit ? CG_PATH_SINGLE_LAUNCH : CG_PATH_PER_EPOCH;
+    }
     return path == CG_PATH_SINGLE_LAUNCH ? run_single(m, run, "cg_linreg_fit")
                                          : run_per_epoch(m, run, "cg_linreg_fit");
 }

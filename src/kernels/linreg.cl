@@ -11,7 +11,7 @@
  *   cg_linreg_fit_single        every epoch in one launch, one work-group
  *                               (small data: only the history comes back)
  *   cg_linreg_partials_chunked  one epoch's sums, a contiguous chunk per
- *                               work-item with float4 loads (CPU devices)
+ *                               work-item with vector loads (CPU devices)
  *   cg_linreg_partials_strided  the same, grid-stride loop plus a local tree
  *                               per work-group (GPU devices)
  *   cg_linreg_finish            combines the partial sums in a fixed order and
@@ -29,6 +29,40 @@
 #define CG_NPARAM (CG_NFEAT + 1)
 #define CG_NSUM (1 + 2 * CG_NPARAM) /* room for the numeric mode's sums */
 #define CG_BLOCK 256
+
+/* Vector width of the one-feature fast path: 16 floats fill an AVX-512
+ * register on CPUs (PoCL maps vector types onto the host's SIMD). */
+#ifndef CG_VEC
+#define CG_VEC 16
+#endif
+#if CG_VEC == 16
+typedef float16 cg_floatv;
+#define CG_VLOAD vload16
+inline float cg_hsum(float16 v)
+{
+    float8 a = v.lo + v.hi;
+    float4 b = a.lo + a.hi;
+    float2 c = b.lo + b.hi;
+    return c.x + c.y;
+}
+#elif CG_VEC == 8
+typedef float8 cg_floatv;
+#define CG_VLOAD vload8
+inline float cg_hsum(float8 v)
+{
+    float4 b = v.lo + v.hi;
+    float2 c = b.lo + b.hi;
+    return c.x + c.y;
+}
+#else
+typedef float4 cg_floatv;
+#define CG_VLOAD vload4
+inline float cg_hsum(float4 v)
+{
+    float2 c = v.lo + v.hi;
+    return c.x + c.y;
+}
+#endif
 
 #define CG_LOSS_MSE 0
 #define CG_LOSS_L1 1
@@ -118,7 +152,7 @@ inline void cg_load_transform(__global const float *tf, float *shift, float *sca
 
 /* Sums over rows [begin, end): blocks of CG_BLOCK rows in float, blocks
  * combined with compensation. One feature in analytic mode (the lecture's
- * model, and the bandwidth-bound case) reads float4 at a time. */
+ * model, and the bandwidth-bound case) reads CG_VEC floats at a time. */
 inline void cg_rows_sums(__global const float *X, __global const float *y, size_t begin,
                          size_t end, const float *shift, const float *scale, const float *p,
                          int loss, int mode, float delta, float *out)
@@ -132,17 +166,27 @@ inline void cg_rows_sums(__global const float *X, __global const float *y, size_
         const float w = p[0], b = p[1], sh = shift[0], sc = scale[0];
         while (i < end) {
             size_t block_end = min(end, i + CG_BLOCK);
-            float4 a0 = (float4)(0.0f), a1 = (float4)(0.0f), a2 = (float4)(0.0f);
-            for (; i + 4 <= block_end; i += 4) {
-                float4 x = (vload4(0, X + i) - sh) * sc;
-                float4 r = (w * x + b) - vload4(0, y + i);
-                float4 d = loss == CG_LOSS_MSE ? r : sign(r);
-                a0 += loss == CG_LOSS_MSE ? r * r : fabs(r);
-                a1 += d * x;
-                a2 += d;
+            cg_floatv a0 = (cg_floatv)(0.0f), a1 = (cg_floatv)(0.0f), a2 = (cg_floatv)(0.0f);
+            /* The loss is uniform: one loop per loss keeps the body branch-free. */
+            if (loss == CG_LOSS_MSE) {
+                for (; i + CG_VEC <= block_end; i += CG_VEC) {
+                    cg_floatv x = (CG_VLOAD(0, X + i) - sh) * sc;
+                    cg_floatv r = (w * x + b) - CG_VLOAD(0, y + i);
+                    a0 += r * r;
+                    a1 += r * x;
+                    a2 += r;
+                }
+            } else {
+                for (; i + CG_VEC <= block_end; i += CG_VEC) {
+                    cg_floatv x = (CG_VLOAD(0, X + i) - sh) * sc;
+                    cg_floatv r = (w * x + b) - CG_VLOAD(0, y + i);
+                    cg_floatv d = sign(r);
+                    a0 += fabs(r);
+                    a1 += d * x;
+                    a2 += d;
+                }
             }
-            float s[3] = {(a0.x + a0.y) + (a0.z + a0.w), (a1.x + a1.y) + (a1.z + a1.w),
-                          (a2.x + a2.y) + (a2.z + a2.w)};
+            float s[3] = {cg_hsum(a0), cg_hsum(a1), cg_hsum(a2)};
             for (; i < block_end; i++) cg_row_accumulate(X, y, i, shift, scale, p, loss, mode,
                                                          delta, s);
             for (int k = 0; k < 3; k++) cg_kahan_add(&out[k], &comp[k], s[k]);

@@ -1,0 +1,9 @@
+#ifndef CG_BENCH_BASELINE_LOOP_H
+#define CG_BENCH_BASELINE_LOOP_H
+
+void baseline_epoch(const float *x, const float *y, long n, float w, float b, float *loss,
+                    float *gw, float *gb);
+void baseline_fit(const float *x, const float *y, long n, long epochs, float lr, float *w,
+                  float *b);
+
+#endif

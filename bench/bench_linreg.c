@@ -1,0 +1,303 @@
+/* bench_linreg: the fused linear model's speed, each figure against the plain
+ * C baseline measured in the same run (medians of repeats).
+ *
+ *   1. the lecture's 5000-epoch fit (11 points): time per whole fit
+ *   2. one epoch at 10^7 points, one feature: effective bandwidth (8 bytes
+ *      per point) against an OpenMP + SIMD C loop (-O3 -march=native)
+ *   3. single launch vs per-epoch launches across sizes (the AUTO threshold)
+ *   4. process start to first epoch, warm and cold kernel cache
+ *
+ * usage: bench_linreg [--device SPEC] [--points N] [--repeats R]
+ *                     [--json FILE] [--clgrad PATH]
+ */
+#define _GNU_SOURCE
+#include <libgen.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "baseline_loop.h"
+#include "clgrad.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static FILE *json;
+static int json_items;
+static const char *device_name;
+
+static void record(const char *name, size_t size, double value, const char *unit,
+                   double baseline, const char *note)
+{
+    double ratio = baseline > 0 ? value / baseline : 0;
+    printf("%-38s %10zu %12.4g %-6s %12.4g %8.3f  %s\n", name, size, value, unit, baseline, ratio,
+           note ? note : "");
+    if (!json) return;
+    fprintf(json,
+            "%s  {\"name\": \"%s\", \"device\": \"%s\", \"size\": %zu, \"median\": %.6g, "
+            "\"unit\": \"%s\", \"baseline_median\": %.6g, \"ratio\": %.4f, \"note\": \"%s\"}",
+            json_items++ ? ",\n" : "", name, device_name, size, value, unit, baseline, ratio,
+            note ? note : "");
+}
+
+static void check(cg_context *ctx, const char *what)
+{
+    if (cg_status(ctx) == CG_OK) return;
+    fprintf(stderr, "bench_linreg: %s: %s\n", what, cg_error_message(ctx));
+    exit(1);
+}
+
+static const float lecture_u[11] = {35.7f, 55.9f, 58.2f, 81.9f, 56.3f, 48.9f,
+                                    33.9f, 21.8f, 48.4f, 60.4f, 68.4f};
+static const float lecture_c[11] = {0.5f, 14.0f, 15.0f, 28.0f, 11.0f, 8.0f,
+                                    3.0f, -4.0f, 6.0f, 13.0f, 21.0f};
+
+/* Median seconds of `repeats` fits (after two warm-ups). */
+static double time_fit(cg_linreg *m, cg_fit_options *o, int repeats, cg_fit_path *used)
+{
+    double t[101];
+    if (repeats > 101) repeats = 101;
+    cg_fit_result r;
+    for (int i = -2; i < repeats; i++) {
+        double t0 = now();
+        cg_linreg_fit(m, o, &r);
+        double dt = now() - t0;
+        if (used) *used = r.path_used;
+        cg_fit_result_free(&r);
+        if (i >= 0) t[i] = dt;
+    }
+    return median(t, repeats);
+}
+
+static void bench_lecture(cg_context *ctx, int repeats)
+{
+    cg_tensor *u = cg_tensor_from(ctx, lecture_u, CG_SHAPE(11));
+    cg_tensor *c = cg_tensor_from(ctx, lecture_c, CG_SHAPE(11));
+    cg_linreg *m = cg_linreg_create(ctx, u, c);
+    const float scale = 0.1f;
+    cg_linreg_set_transform(m, NULL, &scale);
+    check(ctx, "lecture setup");
+    cg_fit_options o = cg_fit_defaults();
+    o.log_every = 0;
+    double dev = time_fit(m, &o, repeats, NULL);
+    check(ctx, "lecture fit");
+
+    float un[11];
+    for (int i = 0; i < 11; i++) un[i] = lecture_u[i] * 0.1f;
+    double t[101];
+    int reps = repeats > 101 ? 101 : repeats;
+    for (int i = 0; i < reps; i++) {
+        float w = 1.0f, b = 0.0f;
+        double t0 = now();
+        baseline_fit(un, lecture_c, 11, 5000, 1e-2f, &w, &b);
+        t[i] = now() - t0;
+        if (fabsf(w - 5.3671f) > 1e-3f) fprintf(stderr, "baseline fit is off: w = %f\n", w);
+    }
+    double base = median(t, reps);
+    record("lecture fit, 5000 epochs (whole fit)", 11, dev * 1e3, "ms", base * 1e3,
+           "single launch; baseline: plain C loop");
+    cg_linreg_free(m);
+    cg_tensor_free(u);
+    cg_tensor_free(c);
+}
+
+static void bench_epoch(cg_context *ctx, size_t n, int repeats)
+{
+    float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
+    if (!x || !y) exit(1);
+    unsigned s = 12345;
+    for (size_t i = 0; i < n; i++) {
+        s = s * 1103515245u + 12345u;
+        x[i] = (float)(s >> 8) / 16777216.0f * 4.0f - 2.0f;
+        y[i] = 3.0f * x[i] - 1.0f + ((float)((s >> 4) & 1023) / 1024.0f - 0.5f);
+    }
+    cg_tensor *tx = cg_tensor_from(ctx, x, CG_SHAPE(n)), *ty = cg_tensor_from(ctx, y, CG_SHAPE(n));
+    cg_linreg *m = cg_linreg_create(ctx, tx, ty);
+    check(ctx, "epoch setup");
+    const int epochs = 20;
+    cg_fit_options o = cg_fit_defaults();
+    o.epochs = epochs;
+    o.log_every = 0;
+    o.path = CG_PATH_PER_EPOCH;
+    /* One epoch = the fused pass + the update; the fit's own timer excludes
+     * setup, and the final-loss pass is one more pass, hence epochs + 1. */
+    /* Device and baseline alternate, so a neighbour's load on this shared
+     * machine hits both alike. */
+    double t[101], tb[101];
+    int reps = repeats > 101 ? 101 : repeats;
+    cg_fit_result r;
+    float loss, gw, gb;
+    for (int i = -1; i < reps; i++) {
+        cg_linreg_fit(m, &o, &r);
+        if (i >= 0) t[i] = r.train_seconds / (epochs + 1);
+        cg_fit_result_free(&r);
+        double t0 = now();
+        baseline_epoch(x, y, (long)n, 1.0f, 0.0f, &loss, &gw, &gb);
+        if (i >= 0) tb[i] = now() - t0;
+    }
+    check(ctx, "epoch fit");
+    double dev = median(t, reps), base = median(tb, reps);
+    double bytes = 8.0 * (double)n;
+    record("one epoch (fused pass + update)", n, dev * 1e3, "ms", base * 1e3,
+           "baseline: OpenMP+SIMD C loop");
+    record("  effective bandwidth", n, bytes / dev / 1e9, "GB/s", bytes / base / 1e9,
+           "8 bytes per point; ratio > 1 is faster than C");
+    cg_linreg_free(m);
+    cg_tensor_free(tx);
+    cg_tensor_free(ty);
+    free(x);
+    free(y);
+}
+
+static void bench_paths(cg_context *ctx, int repeats)
+{
+    const size_t sizes[] = {11, 1024, 8192, 32768, 131072};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        size_t n = sizes[k];
+        float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
+        for (size_t i = 0; i < n; i++) {
+            x[i] = (float)(i % 97) / 97.0f;
+            y[i] = 2.0f * x[i] + 0.5f;
+        }
+        cg_tensor *tx = cg_tensor_from(ctx, x, CG_SHAPE(n)), *ty = cg_tensor_from(ctx, y, CG_SHAPE(n));
+        cg_linreg *m = cg_linreg_create(ctx, tx, ty);
+        cg_fit_options o = cg_fit_defaults();
+        o.epochs = 200;
+        o.log_every = 0;
+        o.path = CG_PATH_SINGLE_LAUNCH;
+        double single = time_fit(m, &o, repeats / 2 + 1, NULL) / 200;
+        o.path = CG_PATH_PER_EPOCH;
+        double per = time_fit(m, &o, repeats / 2 + 1, NULL) / 200;
+        o.path = CG_PATH_AUTO;
+        cg_fit_path used;
+        time_fit(m, &o, 1, &used);
+        check(ctx, "paths");
+        char note[96];
+        snprintf(note, sizeof note, "single launch vs per-epoch (ratio); AUTO picks %s",
+                 used == CG_PATH_SINGLE_LAUNCH ? "single" : "per-epoch");
+        record("epoch time, single vs per-epoch", n, single * 1e6, "us", per * 1e6, note);
+        cg_linreg_free(m);
+        cg_tensor_free(tx);
+        cg_tensor_free(ty);
+        free(x);
+        free(y);
+    }
+}
+
+static double run_process(const char *cmd)
+{
+    double t0 = now();
+    if (system(cmd) != 0) {
+        fprintf(stderr, "bench_linreg: '%s' failed\n", cmd);
+        exit(1);
+    }
+    return now() - t0;
+}
+
+static void bench_startup(const char *clgrad, const char *device, int repeats)
+{
+    char dir[] = "/tmp/clgrad-bench-XXXXXX";
+    if (!mkdtemp(dir)) return;
+    char cmd[2048];
+    double cold[5], warm[101];
+    int reps = repeats > 101 ? 101 : repeats;
+    /* Cold: empty clgrad cache and an empty PoCL kernel cache. */
+    for (int i = 0; i < 5; i++) {
+        snprintf(cmd, sizeof cmd,
+                 "rm -rf %s/c && CLGRAD_CACHE_DIR=%s/c POCL_CACHE_DIR=%s/p%d CLGRAD_DEVICE='%s' "
+                 "%s fit --epochs 1 --json >/dev/null",
+                 dir, dir, dir, i, device, clgrad);
+        cold[i] = run_process(cmd);
+    }
+    snprintf(cmd, sizeof cmd,
+             "CLGRAD_CACHE_DIR=%s/c POCL_CACHE_DIR=%s/p0 CLGRAD_DEVICE='%s' %s fit --epochs 1 "
+             "--json >/dev/null",
+             dir, dir, device, clgrad);
+    for (int i = -1; i < reps; i++) {
+        double t = run_process(cmd);
+        if (i >= 0) warm[i] = t;
+    }
+    snprintf(cmd, sizeof cmd, "CLGRAD_DEVICE=ref %s fit --epochs 1 --json >/dev/null", clgrad);
+    double ref[101];
+    for (int i = 0; i < reps; i++) ref[i] = run_process(cmd);
+    double w = median(warm, reps), c = median(cold, 5), r = median(ref, reps);
+    record("process: fit --epochs 1, warm cache", 11, w * 1e3, "ms", r * 1e3,
+           "whole process; baseline: the same on ref");
+    record("process: fit --epochs 1, cold cache", 11, c * 1e3, "ms", w * 1e3,
+           "empty clgrad + PoCL caches; baseline: warm");
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+}
+
+int main(int argc, char **argv)
+{
+    const char *device = getenv("CLGRAD_DEVICE"), *json_path = NULL, *clgrad = NULL;
+    size_t points = 10000000;
+    int repeats = 21;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--device") == 0 && i + 1 < argc)
+            device = argv[++i];
+        else if (strcmp(argv[i], "--points") == 0 && i + 1 < argc)
+            points = strtoul(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--repeats") == 0 && i + 1 < argc)
+            repeats = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc)
+            json_path = argv[++i];
+        else if (strcmp(argv[i], "--clgrad") == 0 && i + 1 < argc)
+            clgrad = argv[++i];
+        else {
+            fprintf(stderr, "usage: bench_linreg [--device SPEC] [--points N] [--repeats R] "
+                            "[--json FILE] [--clgrad PATH]\n");
+            return 2;
+        }
+    }
+    if (repeats < 1) repeats = 1;
+    char exe[1024];
+    if (!clgrad) {
+        char self[1024];
+        snprintf(self, sizeof self, "%s", argv[0]);
+        snprintf(exe, sizeof exe, "%s/../clgrad", dirname(self));
+        clgrad = exe;
+    }
+    cg_context *ctx = cg_context_create(device);
+    if (!ctx) return 1;
+    check(ctx, "context");
+    device_name = cg_context_device(ctx)->name;
+    if (json_path && !(json = fopen(json_path, "w"))) {
+        perror(json_path);
+        return 1;
+    }
+    if (json) fprintf(json, "[\n");
+    printf("device: %s (%s)\n", device_name, cg_context_device(ctx)->driver_version);
+    printf("%-38s %10s %12s %-6s %12s %8s  %s\n", "figure", "size", "median", "unit", "baseline",
+           "ratio", "note");
+    bench_lecture(ctx, repeats);
+    bench_epoch(ctx, points, repeats);
+    bench_paths(ctx, repeats);
+    bench_startup(clgrad, device ? device : "", repeats);
+    if (json) {
+        fprintf(json, "\n]\n");
+        fclose(json);
+    }
+    cg_context_free(ctx);
+    return 0;
+}
