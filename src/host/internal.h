@@ -120,10 +120,14 @@ void cg__buffer_put(cg_context *ctx, cl_mem mem, size_t bytes);
 float *cg__host_get(cg_context *ctx, size_t bytes, const char *what);
 void cg__host_put(cg_context *ctx, float *host, size_t bytes);
 void cg__pool_release(cg_context *ctx);
+/* Transfers; non-blocking ones need their host memory to stay valid until a
+ * later blocking call or cg__sync on the (in-order) queue. */
 cg_status cg__write(cg_context *ctx, cl_mem mem, size_t offset, size_t bytes, const void *src,
-                    const char *what);
+                    bool blocking, const char *what);
 cg_status cg__read(cg_context *ctx, cl_mem mem, size_t offset, size_t bytes, void *dst,
-                   const char *what);
+                   bool blocking, const char *what);
+cg_status cg__fill_zero(cg_context *ctx, cl_mem mem, size_t bytes, const char *what);
+cg_status cg__sync(cg_context *ctx, const char *what);
 
 /* ---- misc -------------------------------------------------------------- */
 

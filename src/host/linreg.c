@@ -71,7 +71,7 @@ cg_linreg *cg_linreg_create(cg_context *ctx, const cg_tensor *X, const cg_tensor
     if (!ctx->is_ref) {
         m->transform = cg__buffer_get(ctx, 2 * features * sizeof(float), "cg_linreg_create");
         if (!m->transform || cg__write(ctx, m->transform, 0, 2 * features * sizeof(float), tf,
-                                       "cg_linreg_create") != CG_OK) {
+                                       true, "cg_linreg_create") != CG_OK) {
             cg_linreg_free(m);
             return NULL;
         }
@@ -106,7 +106,7 @@ cg_status cg_linreg_set_transform(cg_linreg *m, const float *shift, const float 
         m->scale[j] = sc;
     }
     if (ctx->is_ref) return CG_OK;
-    return cg__write(ctx, m->transform, 0, 2 * m->features * sizeof(float), m->shift,
+    return cg__write(ctx, m->transform, 0, 2 * m->features * sizeof(float), m->shift, true,
                      "cg_linreg_set_transform");
 }
 
@@ -244,53 +244,60 @@ static cg_status buffers_prepare(cg_linreg *m, run_buffers *b, const cg__linreg_
     b->ostate = get_buffer(ctx, 2 * P * sizeof(float), &b->ostate_b, what);
     if (ctx->status) return ctx->status;
 
-    cl_int status[CG__ST_COUNT] = {0};
-    float zeros[2 * (CG__LINREG_MAX_FEATURES + 1)] = {0};
-    cg__write(ctx, b->params, 0, P * sizeof(float), params, what);
-    cg__write(ctx, b->hp, 0, CG__HP_COUNT * sizeof(float), hp, what);
-    cg__write(ctx, b->status, 0, sizeof status, status, what);
-    cg__write(ctx, b->ostate, 0, 2 * P * sizeof(float), zeros, what);
-    if (nlog) cg__write(ctx, b->log_epochs, 0, (size_t)nlog * sizeof(cl_int), run->log_epochs, what);
+    /* Non-blocking: params, hp and the schedule outlive the run, which ends
+     * in a blocking read on this in-order queue. */
+    cg__write(ctx, b->params, 0, P * sizeof(float), params, false, what);
+    cg__write(ctx, b->hp, 0, CG__HP_COUNT * sizeof(float), hp, false, what);
+    if (nlog)
+        cg__write(ctx, b->log_epochs, 0, (size_t)nlog * sizeof(cl_int), run->log_epochs, false,
+                  what);
+    cg__fill_zero(ctx, b->status, b->status_b, what);
+    cg__fill_zero(ctx, b->ostate, b->ostate_b, what);
     return ctx->status;
 }
 
+/* Reads everything a run produced with one wait: the reads are queued in
+ * order and only the last blocks. */
 static cg_status read_outputs(cg_linreg *m, run_buffers *b, cg__linreg_run *run, const char *what)
 {
     cg_context *ctx = m->ctx;
     size_t P = cg__linreg_nparams(m);
+    float final_loss = 0.0f;
     cl_int status[CG__ST_COUNT];
-    cg__read(ctx, b->status, 0, sizeof status, status, what);
+    cg__read(ctx, b->params, 0, P * sizeof(float), run->params, false, what);
+    cg__read(ctx, b->records, 0, (size_t)(run->nlog + 1) * cg__linreg_record_len(m) * sizeof(float),
+             run->records, false, what);
+    cg__read(ctx, b->curve, 0, run->curve_count * sizeof(float), run->curve, false, what);
+    cg__read(ctx, b->out, 0, sizeof final_loss, &final_loss, false, what);
+    cg__read(ctx, b->status, 0, sizeof status, status, true, what);
     if (ctx->status) return ctx->status;
+    run->final_loss = final_loss;
     run->epochs_run = status[CG__ST_EPOCHS];
     run->stopped = status[CG__ST_STOPPED];
     run->logged = status[CG__ST_LOGGED];
-    cg__read(ctx, b->params, 0, P * sizeof(float), run->params, what);
-    cg__read(ctx, b->records, 0, (size_t)(run->nlog + 1) * cg__linreg_record_len(m) * sizeof(float),
-             run->records, what);
-    size_t curve_used = run->epochs_run > 0
-                            ? (size_t)(run->epochs_run - 1) / (size_t)run->curve_stride + 1
-                            : 0;
-    cg__read(ctx, b->curve, 0, curve_used * sizeof(float), run->curve, what);
-    return ctx->status;
+    return CG_OK;
 }
 
 static cg_status run_single(cg_linreg *m, cg__linreg_run *run, const char *what)
 {
     cg_context *ctx = m->ctx;
     char opts[64];
-    cl_kernel k = cg__kernel(ctx, CG__PROGRAM_LINREG, feature_options(m, opts, sizeof opts),
-                             "cg_linreg_fit_single");
-    if (!k) return ctx->status;
-    run_buffers b = {0};
-    if (buffers_prepare(m, &b, run, run->init, run->hp, 1, what)) {
-        buffers_release(ctx, &b);
-        return ctx->status;
-    }
+    /* GPUs: a work-group sized to the data. CPUs: one work-item (PoCL runs a
+     * work-group on one core anyway), with no barrier in the kernel. */
     size_t local = 1;
     if (ctx->info.type == CG_DEVICE_GPU) {
         size_t cap = pow2_floor(ctx->info.max_work_group_size < 256 ? ctx->info.max_work_group_size
                                                                     : 256);
         while (local < m->n && local < cap) local *= 2;
+    }
+    const bool grouped = ctx->info.type == CG_DEVICE_GPU;
+    cl_kernel k = cg__kernel(ctx, CG__PROGRAM_LINREG, feature_options(m, opts, sizeof opts),
+                             grouped ? "cg_linreg_fit_single" : "cg_linreg_fit_single_item");
+    if (!k) return ctx->status;
+    run_buffers b = {0};
+    if (buffers_prepare(m, &b, run, run->init, run->hp, 1, what)) {
+        buffers_release(ctx, &b);
+        return ctx->status;
     }
     cl_uint n = (cl_uint)m->n;
     cl_int optim = run->optimizer, loss = run->loss, mode = run->mode, epochs = run->epochs;
@@ -301,16 +308,11 @@ static cg_status run_single(cg_linreg *m, cg__linreg_run *run, const char *what)
                  &b.hp, sizeof optim, &optim, sizeof loss, &loss, sizeof mode, &mode,
                  sizeof epochs, &epochs, sizeof(cl_mem), &b.log_epochs, sizeof nlog, &nlog,
                  sizeof(cl_mem), &b.records, sizeof(cl_mem), &b.curve, sizeof stride, &stride,
-                 sizeof(cl_mem), &b.status, sizeof(cl_mem), &b.out, local * sizeof(float),
-                 (const void *)NULL, (size_t)0);
+                 sizeof(cl_mem), &b.status, sizeof(cl_mem), &b.out,
+                 grouped ? local * sizeof(float) : (size_t)0, (const void *)NULL, (size_t)0);
     cg__launch(ctx, k, local, local, what);
-    if (!ctx->status) {
-        float final_loss;
-        cg__read(ctx, b.out, 0, sizeof final_loss, &final_loss, what);
-        run->final_loss = final_loss;
-    }
+    read_outputs(m, &b, run, what);
     run->seconds = cg__now_seconds() - t0;
-    if (!ctx->status) read_outputs(m, &b, run, what);
     run->path_used = CG_PATH_SINGLE_LAUNCH;
     buffers_release(ctx, &b);
     return ctx->status;
@@ -338,17 +340,14 @@ static cg_status run_per_epoch(cg_linreg *m, cg__linreg_run *run, const char *wh
         if (epoch % EPOCHS_PER_SYNC == 0 && epoch < run->epochs) {
             cl_int stopped = 0;
             cg__read(ctx, b.status, CG__ST_STOPPED * sizeof(cl_int), sizeof stopped, &stopped,
-                     what);
+                     true, what);
             if (stopped) break;
         }
     }
     enqueue_epoch(m, &ps, partials, finish, &b, run, run->loss, CG_GRAD_ANALYTIC,
                   CG__FINISH_FINAL, what);
-    float final_loss = 0.0f;
-    cg__read(ctx, b.out, 0, sizeof final_loss, &final_loss, what);
-    run->final_loss = final_loss;
+    read_outputs(m, &b, run, what);
     run->seconds = cg__now_seconds() - t0;
-    if (!ctx->status) read_outputs(m, &b, run, what);
     run->path_used = CG_PATH_PER_EPOCH;
     buffers_release(ctx, &b);
     return ctx->status;
@@ -383,7 +382,7 @@ cg_status cg__linreg_eval_device(cg_linreg *m, const float *params, const float 
     if (buffers_prepare(m, &b, NULL, params, hp, ps.groups, what) == CG_OK &&
         enqueue_epoch(m, &ps, partials, finish, &b, NULL, (int)loss, (int)mode, CG__FINISH_EVAL,
                       what) == CG_OK)
-        cg__read(ctx, b.out, 0, (1 + cg__linreg_nparams(m)) * sizeof(float), out, what);
+        cg__read(ctx, b.out, 0, (1 + cg__linreg_nparams(m)) * sizeof(float), out, true, what);
     buffers_release(ctx, &b);
     return ctx->status;
 }

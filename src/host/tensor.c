@@ -100,20 +100,37 @@ void cg__host_put(cg_context *ctx, float *host, size_t bytes)
 }
 
 cg_status cg__write(cg_context *ctx, cl_mem mem, size_t offset, size_t bytes, const void *src,
-                    const char *what)
+                    bool blocking, const char *what)
 {
     if (ctx->status) return ctx->status;
     if (bytes == 0) return CG_OK;
-    cl_int err = clEnqueueWriteBuffer(ctx->queue, mem, CL_TRUE, offset, bytes, src, 0, NULL, NULL);
+    cl_int err = clEnqueueWriteBuffer(ctx->queue, mem, blocking ? CL_TRUE : CL_FALSE, offset,
+                                      bytes, src, 0, NULL, NULL);
     return err == CL_SUCCESS ? CG_OK : cg__cl_fail(ctx, err, what);
 }
 
 cg_status cg__read(cg_context *ctx, cl_mem mem, size_t offset, size_t bytes, void *dst,
-                   const char *what)
+                   bool blocking, const char *what)
 {
     if (ctx->status) return ctx->status;
     if (bytes == 0) return CG_OK;
-    cl_int err = clEnqueueReadBuffer(ctx->queue, mem, CL_TRUE, offset, bytes, dst, 0, NULL, NULL);
+    cl_int err = clEnqueueReadBuffer(ctx->queue, mem, blocking ? CL_TRUE : CL_FALSE, offset, bytes,
+                                     dst, 0, NULL, NULL);
+    return err == CL_SUCCESS ? CG_OK : cg__cl_fail(ctx, err, what);
+}
+
+cg_status cg__fill_zero(cg_context *ctx, cl_mem mem, size_t bytes, const char *what)
+{
+    if (ctx->status) return ctx->status;
+    const cl_int zero = 0; /* 0.0f and integer 0 share the bit pattern */
+    cl_int err = clEnqueueFillBuffer(ctx->queue, mem, &zero, sizeof zero, 0, bytes, 0, NULL, NULL);
+    return err == CL_SUCCESS ? CG_OK : cg__cl_fail(ctx, err, what);
+}
+
+cg_status cg__sync(cg_context *ctx, const char *what)
+{
+    if (ctx->status) return ctx->status;
+    cl_int err = clFinish(ctx->queue);
     return err == CL_SUCCESS ? CG_OK : cg__cl_fail(ctx, err, what);
 }
 
@@ -226,7 +243,7 @@ cg_status cg_tensor_read(const cg_tensor *t, float *dst, size_t count)
         memcpy(dst, t->host, t->bytes);
         return CG_OK;
     }
-    return cg__read(t->ctx, t->mem, 0, t->bytes, dst, "cg_tensor_read");
+    return cg__read(t->ctx, t->mem, 0, t->bytes, dst, true, "cg_tensor_read");
 }
 
 cg_status cg_tensor_write(cg_tensor *t, const float *src, size_t count)
@@ -237,7 +254,7 @@ cg_status cg_tensor_write(cg_tensor *t, const float *src, size_t count)
         memcpy(t->host, src, t->bytes);
         return CG_OK;
     }
-    return cg__write(t->ctx, t->mem, 0, t->bytes, src, "cg_tensor_write");
+    return cg__write(t->ctx, t->mem, 0, t->bytes, src, true, "cg_tensor_write");
 }
 
 void cg_tensor_free(cg_tensor *t)

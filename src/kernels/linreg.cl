@@ -10,6 +10,7 @@
  * Kernels:
  *   cg_linreg_fit_single        every epoch in one launch, one work-group
  *                               (small data: only the history comes back)
+ *   cg_linreg_fit_single_item   the same for a single work-item (CPU devices)
  *   cg_linreg_partials_chunked  one epoch's sums, a contiguous chunk per
  *                               work-item with vector loads (CPU devices)
  *   cg_linreg_partials_strided  the same, grid-stride loop plus a local tree
@@ -233,16 +234,28 @@ inline float cg_loss_grad(const float *s, float n, int loss, int mode, float del
     return s[0] / n;
 }
 
-inline void cg_update(int optim, __global const float *hp, int step, float *p, float *m,
-                      float *v, const float *g)
+/* The hyper-parameters in private memory: read once per launch rather than
+ * once per epoch (global writes in the loop would force reloads). */
+typedef struct cg_hparams {
+    float lr, beta1, beta2, eps, delta;
+} cg_hparams;
+
+inline cg_hparams cg_load_hparams(__global const float *hp)
 {
-    const float lr = hp[CG_HP_LR];
+    cg_hparams h = {hp[CG_HP_LR], hp[CG_HP_BETA1], hp[CG_HP_BETA2], hp[CG_HP_EPS],
+                    hp[CG_HP_DELTA]};
+    return h;
+}
+
+inline void cg_update(int optim, const cg_hparams *h, int step, float *p, float *m, float *v,
+                      const float *g)
+{
     for (int k = 0; k < CG_NPARAM; k++) {
         if (optim == CG_OPTIM_ADAM)
-            p[k] = cg_rule_adam(p[k], g[k], &m[k], &v[k], step, lr, hp[CG_HP_BETA1],
-                                hp[CG_HP_BETA2], hp[CG_HP_EPS]);
+            p[k] = cg_rule_adam(p[k], g[k], &m[k], &v[k], step, h->lr, h->beta1, h->beta2,
+                                h->eps);
         else
-            p[k] = cg_rule_sgd(p[k], g[k], lr);
+            p[k] = cg_rule_sgd(p[k], g[k], h->lr);
     }
 }
 
@@ -285,20 +298,24 @@ inline int cg_epoch_done(int epoch, float loss, const float *p, const float *g,
  * inputs, same arithmetic, same result), so no broadcast is needed; work-item
  * 0 alone writes. The epoch loop has the same trip count in every work-item
  * and barriers outside any divergent branch (PoCL has miscompiled the
- * alternatives); after a stop the remaining epochs do no work. */
-__kernel void cg_linreg_fit_single(__global const float *X, __global const float *y,
-                                   const uint n, __global const float *tf,
-                                   __global float *params, __global const float *hp,
-                                   const int optim, const int loss, const int mode,
-                                   const int epochs, __global const int *log_epochs,
-                                   const int nlog, __global float *records,
-                                   __global float *curve, const int curve_stride,
-                                   __global int *status, __global float *final_loss,
-                                   __local float *scratch)
+ * alternatives); after a stop the remaining epochs do no work.
+ * `grouped` is a constant at each call: 0 compiles the body without any
+ * barrier, for one work-item on CPU devices, where PoCL would otherwise keep
+ * every private variable live across barriers in memory. */
+inline void cg_fit_single_body(__global const float *X, __global const float *y, const uint n,
+                               __global const float *tf, __global float *params,
+                               __global const float *hp, const int optim, const int loss,
+                               const int mode, const int epochs,
+                               __global const int *log_epochs, const int nlog,
+                               __global float *records, __global float *curve,
+                               const int curve_stride, __global int *status,
+                               __global float *final_loss, __local float *scratch,
+                               const int grouped)
 {
-    const size_t lid = get_local_id(0), size = get_local_size(0);
+    const size_t lid = grouped ? get_local_id(0) : 0, size = grouped ? get_local_size(0) : 1;
     const size_t begin = (size_t)n * lid / size, end = (size_t)n * (lid + 1) / size;
-    const float delta = hp[CG_HP_DELTA];
+    const cg_hparams h = cg_load_hparams(hp);
+    const float delta = h.delta;
     const int nsum = cg_nsum(mode);
     float shift[CG_NFEAT], scale[CG_NFEAT];
     cg_load_transform(tf, shift, scale);
@@ -311,22 +328,44 @@ __kernel void cg_linreg_fit_single(__global const float *X, __global const float
     float s[CG_NSUM];
     for (int epoch = 1; epoch <= epochs; epoch++) {
         if (!stopped) cg_rows_sums(X, y, begin, end, shift, scale, p, loss, mode, delta, s);
-        if (size > 1)
+        if (grouped)
             for (int k = 0; k < nsum; k++) s[k] = cg_group_sum(scratch, s[k]);
         if (stopped) continue;
         float l = cg_loss_grad(s, (float)n, loss, mode, delta, g);
-        cg_update(optim, hp, epoch, p, m, v, g);
+        cg_update(optim, &h, epoch, p, m, v, g);
         if (lid == 0)
             cg_epoch_done(epoch, l, p, g, log_epochs, nlog, records, curve, curve_stride, status);
         stopped = !isfinite(l);
+        if (!grouped && stopped) break;
     }
     /* The loss at the final parameters. */
     cg_rows_sums(X, y, begin, end, shift, scale, p, loss, CG_MODE_ANALYTIC, delta, s);
-    if (size > 1) s[0] = cg_group_sum(scratch, s[0]);
+    if (grouped) s[0] = cg_group_sum(scratch, s[0]);
     if (lid == 0) {
         final_loss[0] = s[0] / (float)n;
         for (int k = 0; k < CG_NPARAM; k++) params[k] = p[k];
     }
+}
+
+#define CG_FIT_SINGLE_PARAMS                                                                  \
+    __global const float *X, __global const float *y, const uint n, __global const float *tf, \
+        __global float *params, __global const float *hp, const int optim, const int loss,    \
+        const int mode, const int epochs, __global const int *log_epochs, const int nlog,     \
+        __global float *records, __global float *curve, const int curve_stride,               \
+        __global int *status, __global float *final_loss
+#define CG_FIT_SINGLE_ARGS                                                                    \
+    X, y, n, tf, params, hp, optim, loss, mode, epochs, log_epochs, nlog, records, curve,     \
+        curve_stride, status, final_loss
+
+__kernel void cg_linreg_fit_single(CG_FIT_SINGLE_PARAMS, __local float *scratch)
+{
+    cg_fit_single_body(CG_FIT_SINGLE_ARGS, scratch, 1);
+}
+
+/* One work-item (CPU devices): the same run without barriers. */
+__kernel void cg_linreg_fit_single_item(CG_FIT_SINGLE_PARAMS)
+{
+    cg_fit_single_body(CG_FIT_SINGLE_ARGS, 0, 0);
 }
 
 /* Stops early when the run has stopped, unless honor_stop is 0 (the final
@@ -392,7 +431,8 @@ __kernel void cg_linreg_finish(__global const float *partials, const uint nparts
     for (int k = 0; k < nsum; k++) s[k] = comp[k] = 0.0f;
     for (uint part = 0; part < nparts; part++)
         for (int k = 0; k < nsum; k++) cg_kahan_add(&s[k], &comp[k], partials[part * CG_NSUM + k]);
-    float l = cg_loss_grad(s, (float)n, loss, mode, hp[CG_HP_DELTA], g);
+    const cg_hparams h = cg_load_hparams(hp);
+    float l = cg_loss_grad(s, (float)n, loss, mode, h.delta, g);
     if (epoch == CG_FINISH_FINAL) {
         out[0] = l;
         return;
@@ -408,7 +448,7 @@ __kernel void cg_linreg_finish(__global const float *partials, const uint nparts
         m[k] = ostate[k];
         v[k] = ostate[CG_NPARAM + k];
     }
-    cg_update(optim, hp, epoch, p, m, v, g);
+    cg_update(optim, &h, epoch, p, m, v, g);
     for (int k = 0; k < CG_NPARAM; k++) {
         params[k] = p[k];
         ostate[k] = m[k];
