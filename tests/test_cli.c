@@ -70,6 +70,19 @@ Test(cli, every_command_answers_help)
     cr_assert(strstr(r.err, "unknown command 'frobnicate'") != NULL);
 }
 
+Test(cli, without_opencl_it_runs_on_the_reference_path_with_a_notice)
+{
+    run_result r;
+    run_cli(&r, "CLGRAD_DEVICE= OCL_ICD_VENDORS=/nonexistent-icd-dir", "fit --epochs 10 --json");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.err, "no OpenCL device found; running on the scalar reference path"),
+              "%s", r.err);
+    cr_assert(strstr(r.out, "\"device\": \"reference (scalar C)\""), "%s", r.out);
+    run_cli(&r, "CLGRAD_DEVICE= OCL_ICD_VENDORS=/nonexistent-icd-dir", "devices");
+    cr_assert_eq(r.status, 0);
+    cr_assert(strstr(r.out, "no OpenCL device found"), "%s", r.out);
+}
+
 Test(cli, devices_lists_the_reference_path)
 {
     run_result r;

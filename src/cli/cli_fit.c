@@ -345,7 +345,9 @@ static void print_summary(const cg_context *ctx, const cg_fit_result *r, const f
     printf(" %s %.6g\n", raw[F] < 0 ? "-" : "+", fabs((double)raw[F]));
     printf("Final loss %f after %ld epochs on %s (%s, %.3f ms)\n", (double)r->final_loss,
            r->epochs_run, cg_context_device(ctx)->name,
-           r->path_used == CG_PATH_SINGLE_LAUNCH ? "single launch" : "per-epoch launches",
+           cg_context_is_ref(ctx)                ? "reference loops"
+           : r->path_used == CG_PATH_SINGLE_LAUNCH ? "single launch"
+                                                   : "per-epoch launches",
            r->train_seconds * 1e3);
 }
 

@@ -25,8 +25,15 @@ static void usage(FILE *out)
             "                    $XDG_CACHE_HOME/clgrad or ~/.cache/clgrad)\n");
 }
 
+static void log_to_stderr(void *user, const char *message)
+{
+    (void)user;
+    fprintf(stderr, "%s\n", message);
+}
+
 int main(int argc, char **argv)
 {
+    cg_set_log_callback(log_to_stderr, NULL);
     if (argc < 2) {
         usage(stderr);
         return CLI_USAGE;
