@@ -115,6 +115,8 @@ typedef struct cg_context_stats {
     unsigned long long programs_from_cache;  /* loaded from the binary cache */
     unsigned long long bytes_allocated;      /* device bytes currently held by tensors */
     unsigned long long bytes_pooled;         /* device bytes idle in the pool */
+    unsigned long long tape_nodes;           /* nodes on the tape now */
+    unsigned long long tape_tensors;         /* tensors the tape owns now */
 } cg_context_stats;
 cg_context_stats cg_context_get_stats(const cg_context *ctx);
 
@@ -149,6 +151,181 @@ void cg_tensor_free(cg_tensor *t);
 size_t cg_tensor_numel(const cg_tensor *t);
 cg_shape cg_tensor_shape(const cg_tensor *t);
 cg_context *cg_tensor_context(const cg_tensor *t);
+
+/* ---- autograd ------------------------------------------------------------
+ *
+ * Ops on tensors return new tensors that belong to the context's tape:
+ * cg_tape_reset() frees them all (cg_tensor_free ignores them), so a
+ * training loop that resets once per iteration keeps its memory flat. When
+ * an input requires grad (and no cg_no_grad_begin is open), the op records a
+ * node; cg_backward() walks the nodes in reverse and adds each gradient
+ * into the leaves' grad, accumulating across calls until zeroed.
+ * A tensor of one element stands for a scalar (shape [1]).
+ * Broadcasting follows NumPy: shapes align on the right, a dimension of 1
+ * stretches. Shape rules are written beside each op.
+ */
+
+cg_status cg_set_requires_grad(cg_tensor *t, bool requires_grad);
+bool cg_requires_grad_of(const cg_tensor *t);
+/* The accumulated gradient (same shape as t), NULL before any backward
+ * reached t. Owned by t. */
+cg_tensor *cg_grad(const cg_tensor *t);
+/* t.grad.zero_() (no-op when t has no gradient yet). */
+cg_status cg_zero_grad_of(cg_tensor *t);
+
+/* Backward from a one-element tensor (seed 1). Frees the graph's saved state
+ * unless retained: a second backward over the same tape fails until
+ * cg_tape_reset(). */
+cg_status cg_backward(cg_tensor *loss);
+/* General form: seed has out's shape (NULL: out must have one element). */
+cg_status cg_backward_ex(cg_tensor *out, const cg_tensor *seed, bool retain_graph);
+
+void cg_no_grad_begin(cg_context *ctx);   /* with torch.no_grad(): */
+void cg_no_grad_end(cg_context *ctx);
+/* Frees every tensor ops made since the last reset, and the graph. */
+void cg_tape_reset(cg_context *ctx);
+/* A copy owned by the caller, with no history and no grad. */
+cg_tensor *cg_detach(const cg_tensor *t);
+/* The value of a one-element tensor (NaN on error). */
+float cg_item(const cg_tensor *t);
+/* In place, not recorded: dst += alpha * src (same shapes). */
+cg_status cg_add_scaled_(cg_tensor *dst, float alpha, const cg_tensor *src);
+
+/* Element-wise, with broadcasting:        out shape = broadcast(a, b) */
+cg_tensor *cg_add(cg_tensor *a, cg_tensor *b);
+cg_tensor *cg_sub(cg_tensor *a, cg_tensor *b);
+cg_tensor *cg_mul(cg_tensor *a, cg_tensor *b);
+cg_tensor *cg_div(cg_tensor *a, cg_tensor *b);
+/* With a scalar:                          out shape = x's */
+cg_tensor *cg_neg(cg_tensor *x);
+cg_tensor *cg_add_scalar(cg_tensor *x, float s);    /* x + s */
+cg_tensor *cg_sub_scalar(cg_tensor *x, float s);    /* x - s */
+cg_tensor *cg_rsub_scalar(cg_tensor *x, float s);   /* s - x */
+cg_tensor *cg_mul_scalar(cg_tensor *x, float s);    /* x * s */
+cg_tensor *cg_div_scalar(cg_tensor *x, float s);    /* x / s */
+cg_tensor *cg_rdiv_scalar(cg_tensor *x, float s);   /* s / x */
+cg_tensor *cg_pow_scalar(cg_tensor *x, float s);    /* x ^ s */
+cg_tensor *cg_square(cg_tensor *x);
+cg_tensor *cg_sqrt(cg_tensor *x);
+cg_tensor *cg_exp(cg_tensor *x);
+cg_tensor *cg_log(cg_tensor *x);
+cg_tensor *cg_abs(cg_tensor *x);
+cg_tensor *cg_relu(cg_tensor *x);
+cg_tensor *cg_tanh(cg_tensor *x);
+cg_tensor *cg_sigmoid(cg_tensor *x);
+
+/* Reductions:                             [..] -> [1] */
+cg_tensor *cg_sum(cg_tensor *x);
+cg_tensor *cg_mean(cg_tensor *x);
+/* Over one axis (negative counts from the end): [a,n,b] -> [a,b], or
+ * [a,1,b] with keepdim; a 1-D input reduces to [1]. */
+cg_tensor *cg_sum_axis(cg_tensor *x, int axis, bool keepdim);
+cg_tensor *cg_mean_axis(cg_tensor *x, int axis, bool keepdim);
+
+/* op(a) [M,K] @ op(b) [K,N] -> [M,N]; op transposes when asked. */
+cg_tensor *cg_matmul(cg_tensor *a, cg_tensor *b, bool transpose_a, bool transpose_b);
+
+/* Same elements, new shape:               numel(shape) = numel(x) */
+cg_tensor *cg_reshape(cg_tensor *x, cg_shape shape);
+/* x[i] along the first axis:              [n,...] -> [...]; [n] -> [1] */
+cg_tensor *cg_at(cg_tensor *x, size_t i);
+/* x[start:stop] along the first axis:     [n,...] -> [stop-start,...] */
+cg_tensor *cg_slice(cg_tensor *x, size_t start, size_t stop);
+/* Joined along `axis`; other dimensions equal. */
+cg_tensor *cg_concat(cg_tensor *const *xs, size_t count, int axis);
+
+typedef enum cg_reduction {
+    CG_REDUCTION_MEAN = 0,
+    CG_REDUCTION_SUM = 1,
+    CG_REDUCTION_NONE = 2
+} cg_reduction;
+
+/* Losses of prediction p against target y (same shapes, or broadcastable):
+ * [1] for mean and sum, p's shape for none. */
+cg_tensor *cg_mse_loss(cg_tensor *p, cg_tensor *y, cg_reduction reduction);
+cg_tensor *cg_l1_loss(cg_tensor *p, cg_tensor *y, cg_reduction reduction);
+cg_tensor *cg_huber_loss(cg_tensor *p, cg_tensor *y, float delta, cg_reduction reduction);
+
+/* ---- random numbers ------------------------------------------------------
+ * Counter-based: element i of a draw is a function of (seed, offset + i)
+ * alone, so a seed gives the same numbers on every device and on ref. */
+cg_tensor *cg_rand_uniform(cg_context *ctx, cg_shape shape, float lo, float hi,
+                           unsigned long long seed, unsigned long long offset);
+
+/* ---- layers --------------------------------------------------------------- */
+
+typedef enum cg_activation {
+    CG_ACT_NONE = 0,
+    CG_ACT_TANH = 1,
+    CG_ACT_RELU = 2,
+    CG_ACT_SIGMOID = 3
+} cg_activation;
+
+/* y = x W^T + b, W [out, in], b [out], as torch.nn.Linear, initialised
+ * U(-1/sqrt(in), 1/sqrt(in)) (kaiming_uniform with a = sqrt(5)). */
+typedef struct cg_linear {
+    cg_tensor *weight;
+    cg_tensor *bias;
+    size_t in, out;
+} cg_linear;
+
+/* A stack of linear layers with an activation between them (none after
+ * the last). sizes: in, hidden..., out. */
+typedef struct cg_mlp cg_mlp;
+cg_mlp *cg_mlp_create(cg_context *ctx, const size_t *sizes, size_t nsizes,
+                      cg_activation activation, unsigned long long seed);
+void cg_mlp_free(cg_mlp *mlp);
+/* x [batch, in] -> [batch, out] */
+cg_tensor *cg_mlp_forward(cg_mlp *mlp, cg_tensor *x);
+/* The parameter tensors, weight then bias per layer (owned by the MLP). */
+size_t cg_mlp_parameters(const cg_mlp *mlp, cg_tensor **out, size_t cap);
+size_t cg_mlp_parameter_count(const cg_mlp *mlp);
+const cg_linear *cg_mlp_layer(const cg_mlp *mlp, size_t i);
+size_t cg_mlp_layers(const cg_mlp *mlp);
+
+/* ---- optimizers on the tape path ------------------------------------------ */
+
+typedef struct cg_optimizer cg_optimizer;
+typedef struct cg_sgd_options {
+    float lr;   /* PyTorch: required; clgrad: 1e-2 when 0 */
+} cg_sgd_options;
+typedef struct cg_adam_options {
+    float lr;        /* 1e-3 when 0 */
+    float betas[2];  /* 0.9, 0.999 when both 0 */
+    float eps;       /* 1e-8 when 0 */
+} cg_adam_options;
+/* The optimizer keeps the parameter pointers (not owned) and its state on
+ * the device. */
+cg_optimizer *cg_sgd(cg_context *ctx, cg_tensor *const *params, size_t count,
+                     const cg_sgd_options *options);
+cg_optimizer *cg_adam(cg_context *ctx, cg_tensor *const *params, size_t count,
+                      const cg_adam_options *options);
+cg_status cg_zero_grad(cg_optimizer *opt);
+cg_status cg_step(cg_optimizer *opt);
+void cg_optimizer_free(cg_optimizer *opt);
+
+/* ---- gradcheck -------------------------------------------------------------- */
+
+/* Builds an output from the inputs with ops (it may return any shape). */
+typedef cg_tensor *(*cg_gradcheck_fn)(void *user, cg_tensor *const *inputs, size_t count);
+
+typedef struct cg_gradcheck_report {
+    size_t checked;       /* input elements compared */
+    size_t failures;
+    double max_abs_error;
+    size_t worst_input, worst_element;
+    double worst_analytic, worst_numeric;
+} cg_gradcheck_report;
+
+/* Compares backward with central differences of the forward: for a fixed
+ * random projection r, L = sum(fn(inputs) * r); each input element's dL/dx
+ * from backward against (L(x+eps) - L(x-eps)) / 2 eps. An element passes when
+ * |analytic - numeric| <= atol + rtol * |numeric|. Inputs must require grad;
+ * their grads are zeroed. Returns CG_OK when every element passed, else
+ * CG_ERROR_INVALID_DATA with the worst element in the report and message. */
+cg_status cg_gradcheck(cg_context *ctx, cg_gradcheck_fn fn, void *user, cg_tensor *const *inputs,
+                       size_t count, float eps, float atol, float rtol,
+                       cg_gradcheck_report *report);
 
 /* ---- the linear model y = X.w + b, fused fast path ----------------------- */
 

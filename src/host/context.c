@@ -51,6 +51,7 @@ void cg_context_free(cg_context *ctx)
 {
     if (!ctx) return;
     if (ctx->queue) clFinish(ctx->queue);
+    cg__tape_release(ctx);
     cg__programs_release(ctx);
     cg__pool_release(ctx);
     if (ctx->queue) clReleaseCommandQueue(ctx->queue);
@@ -86,7 +87,11 @@ bool cg_context_is_ref(const cg_context *ctx) { return ctx && ctx->is_ref; }
 cg_context_stats cg_context_get_stats(const cg_context *ctx)
 {
     cg_context_stats none = {0};
-    return ctx ? ctx->stats : none;
+    if (!ctx) return none;
+    cg_context_stats s = ctx->stats;
+    s.tape_nodes = ctx->tape.count;
+    s.tape_tensors = ctx->tape.nowned;
+    return s;
 }
 
 cg_status cg_finish(cg_context *ctx)

@@ -20,6 +20,12 @@
 /* The kernel families, each one .cl file embedded at build time. */
 typedef enum cg__program_id {
     CG__PROGRAM_LINREG = 0,
+    CG__PROGRAM_ELEMENTWISE,
+    CG__PROGRAM_SHAPE,
+    CG__PROGRAM_REDUCE,
+    CG__PROGRAM_MATMUL,
+    CG__PROGRAM_RANDOM,
+    CG__PROGRAM_OPTIM,
     CG__PROGRAM_COUNT
 } cg__program_id;
 
@@ -47,6 +53,36 @@ typedef struct cg__pool {
     size_t count, capacity;
 } cg__pool;
 
+/* ---- tape -------------------------------------------------------------- */
+
+typedef struct cg__node cg__node;
+/* A node's backward rule: reads out->grad, adds into its inputs' grads. */
+typedef void (*cg__backward_fn)(cg_context *ctx, cg__node *node);
+
+#define CG__NODE_INPUTS 2
+
+struct cg__node {
+    cg__backward_fn backward;
+    cg_tensor *out;
+    cg_tensor *in[CG__NODE_INPUTS];
+    cg_tensor **many;     /* concat's inputs (owned array), else NULL */
+    size_t nmany;
+    int op;               /* family-specific op code */
+    float scalar;
+    bool flag_a, flag_b;  /* matmul transposes, keepdim, ... */
+    size_t ia, ib, ic;    /* family-specific sizes (axis layout, offsets) */
+    bool consumed;        /* a backward without retain_graph went through it */
+};
+
+typedef struct cg__tape {
+    cg__node *nodes;
+    size_t count, capacity;
+    cg_tensor **owned;    /* tensors made by ops: freed by cg_tape_reset */
+    size_t nowned, owned_capacity;
+    int no_grad;          /* depth of cg_no_grad_begin */
+    bool consumed;        /* a backward without retain ran on this tape */
+} cg__tape;
+
 /* ---- context ----------------------------------------------------------- */
 
 struct cg_context {
@@ -64,6 +100,7 @@ struct cg_context {
     int program_count;
 
     cg__pool pool;
+    cg__tape tape;
     cg_context_stats stats;
 };
 
@@ -74,6 +111,10 @@ struct cg_tensor {
     size_t bytes;
     cl_mem mem;   /* device contexts */
     float *host;  /* the reference path */
+    bool requires_grad;
+    bool tape_owned; /* made by an op: cg_tape_reset frees it, cg_tensor_free doesn't */
+    cg_tensor *grad; /* allocated by the first backward that reaches it */
+    long node;       /* the tape node that made it, -1 for leaves */
 };
 
 /* ---- errors (error.c) -------------------------------------------------- */
@@ -108,6 +149,11 @@ void cg__programs_release(cg_context *ctx);
  * one work-group for the whole range). Counts the launch. */
 cg_status cg__launch(cg_context *ctx, cl_kernel kernel, size_t global, size_t local,
                      const char *what);
+/* 2-D range, explicit local size; global is rounded up to the local size. */
+cg_status cg__launch2d(cg_context *ctx, cl_kernel kernel, const size_t global[2],
+                       const size_t local[2], const char *what);
+/* One work-item per element, n rounded up to the work-group size. */
+cg_status cg__launch_n(cg_context *ctx, cl_kernel kernel, size_t n, const char *what);
 
 /* Sets kernel arguments: pairs of (size, pointer), terminated by size 0. */
 cg_status cg__set_args(cg_context *ctx, cl_kernel kernel, const char *what, ...);
@@ -128,6 +174,45 @@ cg_status cg__read(cg_context *ctx, cl_mem mem, size_t offset, size_t bytes, voi
                    bool blocking, const char *what);
 cg_status cg__fill_zero(cg_context *ctx, cl_mem mem, size_t bytes, const char *what);
 cg_status cg__sync(cg_context *ctx, const char *what);
+
+/* Frees a tensor whoever owns it (and its gradient). */
+void cg__tensor_destroy(cg_tensor *t);
+/* A new tensor of `shape`, uninitialized; tape-owned when tape_owned. */
+cg_tensor *cg__tensor_new(cg_context *ctx, cg_shape shape, bool tape_owned, const char *what);
+/* Shape helpers. */
+bool cg__shape_equal(cg_shape a, cg_shape b);
+void cg__shape_format(cg_shape s, char *buf, size_t cap);
+size_t cg__shape_numel(cg_shape s);
+
+/* ---- tape (tape.c) ----------------------------------------------------- */
+
+/* Checks an op's tensor arguments: non-NULL, one context, no error yet.
+ * Returns that context or NULL (error recorded where one can be). */
+cg_context *cg__op_context(const char *what, cg_tensor *const *ts, size_t n);
+/* The op's output: tape-owned, requires grad when an input does and
+ * recording is on. */
+cg_tensor *cg__op_output(cg_context *ctx, cg_shape shape, cg_tensor *const *inputs, size_t n,
+                         const char *what);
+/* Appends a node when out requires grad; NULL when nothing is recorded. */
+cg__node *cg__record(cg_context *ctx, cg_tensor *out, cg__backward_fn backward, cg_tensor *a,
+                     cg_tensor *b);
+/* The gradient buffer of t, zero-filled on first use; NULL when t does not
+ * require grad. */
+cg_tensor *cg__grad(cg_tensor *t);
+void cg__tape_release(cg_context *ctx);
+
+/* ---- kernel families shared by ops (elementwise.c, reduce.c, shape.c) --- */
+
+cg_status cg__unary_into(cg_context *ctx, int op, const cg_tensor *x, cg_tensor *y, float s);
+/* dst (+)= scale * sum of src (all elements) at dst element `off`. */
+cg_status cg__sum_all_into(cg_context *ctx, const cg_tensor *src, cg_tensor *dst, size_t off,
+                           float scale, bool accumulate);
+/* dst (+)= src block copy (see shape.cl). */
+cg_status cg__block_copy(cg_context *ctx, const cg_tensor *src, size_t src_off, size_t src_stride,
+                         cg_tensor *dst, size_t dst_off, size_t dst_stride, size_t outer,
+                         size_t len, bool accumulate);
+/* dst += src, same element count. */
+cg_status cg__accumulate(cg_context *ctx, const cg_tensor *src, cg_tensor *dst);
 
 /* ---- misc -------------------------------------------------------------- */
 

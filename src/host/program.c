@@ -15,6 +15,12 @@
 /* Each program is its files concatenated in order: shared headers first. */
 static const char *const program_files[CG__PROGRAM_COUNT][4] = {
     [CG__PROGRAM_LINREG] = {"optim_rules.clh", "linreg.cl", NULL},
+    [CG__PROGRAM_ELEMENTWISE] = {"ops.clh", "elementwise.cl", NULL},
+    [CG__PROGRAM_SHAPE] = {"shape.cl", NULL},
+    [CG__PROGRAM_REDUCE] = {"reduce.cl", NULL},
+    [CG__PROGRAM_MATMUL] = {"matmul.cl", NULL},
+    [CG__PROGRAM_RANDOM] = {"random.cl", NULL},
+    [CG__PROGRAM_OPTIM] = {"optim_rules.clh", "optim.cl", NULL},
 };
 
 /* IEEE semantics (no -cl-fast-relaxed-math): the lecture's figures must come
@@ -266,6 +272,28 @@ cg_status cg__set_args(cg_context *ctx, cl_kernel kernel, const char *what, ...)
     }
     va_end(ap);
     return status;
+}
+
+/* Work-group size of the one-element-per-item kernels. */
+#define ELEMENT_LOCAL 64
+
+cg_status cg__launch_n(cg_context *ctx, cl_kernel kernel, size_t n, const char *what)
+{
+    size_t global = (n + ELEMENT_LOCAL - 1) / ELEMENT_LOCAL * ELEMENT_LOCAL;
+    if (global == 0) global = ELEMENT_LOCAL;
+    return cg__launch(ctx, kernel, global, ELEMENT_LOCAL, what);
+}
+
+cg_status cg__launch2d(cg_context *ctx, cl_kernel kernel, const size_t global[2],
+                       const size_t local[2], const char *what)
+{
+    if (ctx->status) return ctx->status;
+    size_t g[2];
+    for (int i = 0; i < 2; i++) g[i] = (global[i] + local[i] - 1) / local[i] * local[i];
+    cl_int err = clEnqueueNDRangeKernel(ctx->queue, kernel, 2, NULL, g, local, 0, NULL, NULL);
+    if (err != CL_SUCCESS) return cg__cl_fail(ctx, err, what);
+    ctx->stats.kernel_launches++;
+    return CG_OK;
 }
 
 cg_status cg__launch(cg_context *ctx, cl_kernel kernel, size_t global, size_t local,

@@ -1,6 +1,7 @@
 /* Tensors (float32, contiguous, up to 4 dims) and the per-context buffer
  * pool: buffers are kept by exact size after release, so the steady state
  * of a training loop allocates nothing. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -159,7 +160,7 @@ static bool shape_valid(cg_context *ctx, cg_shape shape, const char *what, size_
     return true;
 }
 
-static cg_tensor *tensor_new(cg_context *ctx, cg_shape shape, const char *what)
+cg_tensor *cg__tensor_new(cg_context *ctx, cg_shape shape, bool tape_owned, const char *what)
 {
     if (!ctx) return NULL;
     if (ctx->status) return NULL;
@@ -175,6 +176,7 @@ static cg_tensor *tensor_new(cg_context *ctx, cg_shape shape, const char *what)
     for (int i = shape.ndim; i < CG_MAX_DIMS; i++) t->shape.dims[i] = 0;
     t->numel = numel;
     t->bytes = numel * sizeof(float);
+    t->node = -1;
     if (ctx->is_ref)
         t->host = cg__host_get(ctx, t->bytes, what);
     else
@@ -183,7 +185,28 @@ static cg_tensor *tensor_new(cg_context *ctx, cg_shape shape, const char *what)
         free(t);
         return NULL;
     }
+    if (tape_owned) {
+        cg__tape *tape = &ctx->tape;
+        if (tape->nowned == tape->owned_capacity) {
+            size_t cap = tape->owned_capacity ? 2 * tape->owned_capacity : 64;
+            cg_tensor **owned = realloc(tape->owned, cap * sizeof *owned);
+            if (!owned) {
+                cg__tensor_destroy(t);
+                cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory", what);
+                return NULL;
+            }
+            tape->owned = owned;
+            tape->owned_capacity = cap;
+        }
+        tape->owned[tape->nowned++] = t;
+        t->tape_owned = true;
+    }
     return t;
+}
+
+static cg_tensor *tensor_new(cg_context *ctx, cg_shape shape, const char *what)
+{
+    return cg__tensor_new(ctx, shape, false, what);
 }
 
 cg_tensor *cg_tensor_from(cg_context *ctx, const float *data, cg_shape shape)
@@ -257,12 +280,42 @@ cg_status cg_tensor_write(cg_tensor *t, const float *src, size_t count)
     return cg__write(t->ctx, t->mem, 0, t->bytes, src, true, "cg_tensor_write");
 }
 
-void cg_tensor_free(cg_tensor *t)
+void cg__tensor_destroy(cg_tensor *t)
 {
     if (!t) return;
+    cg__tensor_destroy(t->grad);
     if (t->host) cg__host_put(t->ctx, t->host, t->bytes);
     if (t->mem) cg__buffer_put(t->ctx, t->mem, t->bytes);
     free(t);
+}
+
+void cg_tensor_free(cg_tensor *t)
+{
+    /* Tensors that ops made belong to the tape: cg_tape_reset frees them. */
+    if (t && !t->tape_owned) cg__tensor_destroy(t);
+}
+
+bool cg__shape_equal(cg_shape a, cg_shape b)
+{
+    if (a.ndim != b.ndim) return false;
+    for (int i = 0; i < a.ndim; i++)
+        if (a.dims[i] != b.dims[i]) return false;
+    return true;
+}
+
+size_t cg__shape_numel(cg_shape s)
+{
+    size_t n = 1;
+    for (int i = 0; i < s.ndim; i++) n *= s.dims[i];
+    return n;
+}
+
+void cg__shape_format(cg_shape s, char *buf, size_t cap)
+{
+    size_t len = (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; i < s.ndim && len < cap; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%zu", i ? "," : "", s.dims[i]);
+    if (len < cap) snprintf(buf + len, cap - len, "]");
 }
 
 size_t cg_tensor_numel(const cg_tensor *t) { return t ? t->numel : 0; }

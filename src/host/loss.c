@@ -1,0 +1,38 @@
+/* Losses as compositions of ops, so their backward comes from the ops':
+ * mse = reduce((p - y)^2), l1 = reduce(|p - y|), huber = reduce(h(p - y)). */
+#include "internal.h"
+
+cg_tensor *cg__huber(cg_tensor *x, float delta);
+
+static cg_tensor *reduce(const char *what, cg_tensor *per_element, cg_reduction reduction)
+{
+    if (!per_element) return NULL;
+    switch (reduction) {
+    case CG_REDUCTION_MEAN: return cg_mean(per_element);
+    case CG_REDUCTION_SUM: return cg_sum(per_element);
+    case CG_REDUCTION_NONE: return per_element;
+    }
+    cg__fail(per_element->ctx, CG_ERROR_INVALID_ARGUMENT, "%s: unknown reduction %d", what,
+             (int)reduction);
+    return NULL;
+}
+
+cg_tensor *cg_mse_loss(cg_tensor *p, cg_tensor *y, cg_reduction reduction)
+{
+    return reduce("cg_mse_loss", cg_square(cg_sub(p, y)), reduction);
+}
+
+cg_tensor *cg_l1_loss(cg_tensor *p, cg_tensor *y, cg_reduction reduction)
+{
+    return reduce("cg_l1_loss", cg_abs(cg_sub(p, y)), reduction);
+}
+
+cg_tensor *cg_huber_loss(cg_tensor *p, cg_tensor *y, float delta, cg_reduction reduction)
+{
+    if (p && !(delta > 0.0f)) {
+        cg__fail(p->ctx, CG_ERROR_INVALID_ARGUMENT,
+                 "cg_huber_loss: delta must be positive (got %g)", (double)delta);
+        return NULL;
+    }
+    return reduce("cg_huber_loss", cg__huber(cg_sub(p, y), delta), reduction);
+}

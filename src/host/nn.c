@@ -1,0 +1,122 @@
+/* Layers: torch.nn.Linear's shape and initialisation, and an MLP of them. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+struct cg_mlp {
+    cg_context *ctx;
+    cg_linear *layers;
+    size_t nlayers;
+    cg_activation activation;
+};
+
+void cg_mlp_free(cg_mlp *mlp)
+{
+    if (!mlp) return;
+    for (size_t i = 0; i < mlp->nlayers; i++) {
+        cg_tensor_free(mlp->layers[i].weight);
+        cg_tensor_free(mlp->layers[i].bias);
+    }
+    free(mlp->layers);
+    free(mlp);
+}
+
+/* Each layer draws from its own stream offset: weight then bias, so the
+ * numbers do not depend on the device or on the other layers' sizes. */
+cg_mlp *cg_mlp_create(cg_context *ctx, const size_t *sizes, size_t nsizes,
+                      cg_activation activation, unsigned long long seed)
+{
+    if (!ctx || ctx->status) return NULL;
+    if (!sizes || nsizes < 2) {
+        cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
+                 "cg_mlp_create: needs at least an input and an output size");
+        return NULL;
+    }
+    for (size_t i = 0; i < nsizes; i++)
+        if (sizes[i] == 0) {
+            cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "cg_mlp_create: size %zu is 0", i);
+            return NULL;
+        }
+    if (activation < CG_ACT_NONE || activation > CG_ACT_SIGMOID) {
+        cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "cg_mlp_create: unknown activation %d",
+                 (int)activation);
+        return NULL;
+    }
+    cg_mlp *mlp = calloc(1, sizeof *mlp);
+    if (mlp) mlp->layers = calloc(nsizes - 1, sizeof *mlp->layers);
+    if (!mlp || !mlp->layers) {
+        free(mlp);
+        cg__fail(ctx, CG_ERROR_NO_MEMORY, "cg_mlp_create: out of memory");
+        return NULL;
+    }
+    mlp->ctx = ctx;
+    mlp->activation = activation;
+    mlp->nlayers = nsizes - 1;
+    for (size_t i = 0; i + 1 < nsizes && !ctx->status; i++) {
+        cg_linear *l = &mlp->layers[i];
+        l->in = sizes[i];
+        l->out = sizes[i + 1];
+        float bound = 1.0f / sqrtf((float)l->in);
+        unsigned long long stream = (unsigned long long)(2 * i) << 40;
+        l->weight = cg_rand_uniform(ctx, CG_SHAPE(l->out, l->in), -bound, bound, seed, stream);
+        l->bias = cg_rand_uniform(ctx, CG_SHAPE(l->out), -bound, bound, seed,
+                                  stream + (1ull << 40));
+        cg_set_requires_grad(l->weight, true);
+        cg_set_requires_grad(l->bias, true);
+    }
+    if (ctx->status) {
+        cg_mlp_free(mlp);
+        return NULL;
+    }
+    return mlp;
+}
+
+static cg_tensor *activate(cg_activation a, cg_tensor *x)
+{
+    switch (a) {
+    case CG_ACT_TANH: return cg_tanh(x);
+    case CG_ACT_RELU: return cg_relu(x);
+    case CG_ACT_SIGMOID: return cg_sigmoid(x);
+    default: return x;
+    }
+}
+
+cg_tensor *cg_mlp_forward(cg_mlp *mlp, cg_tensor *x)
+{
+    if (!mlp) return NULL;
+    for (size_t i = 0; i < mlp->nlayers && x; i++) {
+        const cg_linear *l = &mlp->layers[i];
+        x = cg_add(cg_matmul(x, l->weight, false, true), l->bias);
+        if (i + 1 < mlp->nlayers) x = activate(mlp->activation, x);
+    }
+    return x;
+}
+
+size_t cg_mlp_parameters(const cg_mlp *mlp, cg_tensor **out, size_t cap)
+{
+    if (!mlp) return 0;
+    size_t n = 0;
+    for (size_t i = 0; i < mlp->nlayers; i++) {
+        if (n < cap) out[n] = mlp->layers[i].weight;
+        n++;
+        if (n < cap) out[n] = mlp->layers[i].bias;
+        n++;
+    }
+    return n;
+}
+
+size_t cg_mlp_parameter_count(const cg_mlp *mlp)
+{
+    size_t n = 0;
+    for (size_t i = 0; mlp && i < mlp->nlayers; i++)
+        n += mlp->layers[i].in * mlp->layers[i].out + mlp->layers[i].out;
+    return n;
+}
+
+const cg_linear *cg_mlp_layer(const cg_mlp *mlp, size_t i)
+{
+    return mlp && i < mlp->nlayers ? &mlp->layers[i] : NULL;
+}
+
+size_t cg_mlp_layers(const cg_mlp *mlp) { return mlp ? mlp->nlayers : 0; }

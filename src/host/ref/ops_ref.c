@@ -1,0 +1,215 @@
+/* Reference twins of the op kernels; see ops_ref.h. Read these to know what
+ * the kernels must compute. */
+#include "ops_ref.h"
+
+#include <math.h>
+
+#include "../../kernels/ops.clh"
+
+static float pow_s(float x, float s)
+{
+    if (s == 2.0f) return x * x;
+    if (s == 1.0f) return x;
+    if (s == 0.0f) return 1.0f;
+    if (s == 3.0f) return x * x * x;
+    if (s == 0.5f) return sqrtf(x);
+    if (s == -1.0f) return 1.0f / x;
+    return powf(x, s);
+}
+
+static float sign(float x) { return x > 0.0f ? 1.0f : x < 0.0f ? -1.0f : 0.0f; }
+
+float cg__ref_unary_f(int op, float x, float s)
+{
+    switch (op) {
+    case CG_U_NEG: return -x;
+    case CG_U_ADD_S: return x + s;
+    case CG_U_SUB_S: return x - s;
+    case CG_U_RSUB_S: return s - x;
+    case CG_U_MUL_S: return x * s;
+    case CG_U_DIV_S: return x / s;
+    case CG_U_RDIV_S: return s / x;
+    case CG_U_POW_S: return pow_s(x, s);
+    case CG_U_SQUARE: return x * x;
+    case CG_U_SQRT: return sqrtf(x);
+    case CG_U_EXP: return expf(x);
+    case CG_U_LOG: return logf(x);
+    case CG_U_ABS: return fabsf(x);
+    case CG_U_RELU: return x > 0.0f ? x : 0.0f;
+    case CG_U_TANH: return tanhf(x);
+    case CG_U_SIGMOID: return 1.0f / (1.0f + expf(-x));
+    case CG_U_HUBER: {
+        float ax = fabsf(x);
+        return ax < s ? 0.5f * x * x : s * (ax - 0.5f * s);
+    }
+    default: return x;
+    }
+}
+
+float cg__ref_unary_grad(int op, float x, float y, float gy, float s)
+{
+    switch (op) {
+    case CG_U_NEG: return -gy;
+    case CG_U_RSUB_S: return -gy;
+    case CG_U_MUL_S: return gy * s;
+    case CG_U_DIV_S: return gy / s;
+    case CG_U_RDIV_S: return -gy * s / (x * x);
+    case CG_U_POW_S: return s == 0.0f ? 0.0f : gy * (s * pow_s(x, s - 1.0f));
+    case CG_U_SQUARE: return gy * (2.0f * x);
+    case CG_U_SQRT: return gy / (2.0f * y);
+    case CG_U_EXP: return gy * y;
+    case CG_U_LOG: return gy / x;
+    case CG_U_ABS: return gy * sign(x);
+    case CG_U_RELU: return y > 0.0f ? gy : 0.0f;
+    case CG_U_TANH: return gy * (1.0f - y * y);
+    case CG_U_SIGMOID: return gy * (1.0f - y) * y;
+    case CG_U_HUBER: return x < -s ? -s * gy : (x > s ? s * gy : x * gy);
+    default: return gy;
+    }
+}
+
+void cg__ref_unary(int op, const float *x, float *y, float s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) y[i] = cg__ref_unary_f(op, x[i], s);
+}
+
+void cg__ref_unary_backward(int op, const float *x, const float *y, const float *gy, float *gx,
+                            float s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) gx[i] += cg__ref_unary_grad(op, x[i], y[i], gy[i], s);
+}
+
+static size_t offset(size_t i, const uint32_t dims[4], const uint32_t strides[4])
+{
+    size_t i3 = i % dims[3];
+    i /= dims[3];
+    size_t i2 = i % dims[2];
+    i /= dims[2];
+    size_t i1 = i % dims[1], i0 = i / dims[1];
+    return i0 * strides[0] + i1 * strides[1] + i2 * strides[2] + i3 * strides[3];
+}
+
+void cg__ref_binary(int op, const float *a, const uint32_t sa[4], const float *b,
+                    const uint32_t sb[4], float *out, const uint32_t dims[4], size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float x = a[offset(i, dims, sa)], y = b[offset(i, dims, sb)];
+        out[i] = op == CG_B_ADD ? x + y : op == CG_B_SUB ? x - y : op == CG_B_MUL ? x * y : x / y;
+    }
+}
+
+void cg__ref_binary_grad(int op, int which, const float *a, const uint32_t sa[4], const float *b,
+                         const uint32_t sb[4], const float *gy, float *dst,
+                         const uint32_t dims[4], size_t n, int accumulate)
+{
+    for (size_t i = 0; i < n; i++) {
+        float av = a[offset(i, dims, sa)], bv = b[offset(i, dims, sb)], g = gy[i], d;
+        if (op == CG_B_ADD)
+            d = g;
+        else if (op == CG_B_SUB)
+            d = which == 0 ? g : -g;
+        else if (op == CG_B_MUL)
+            d = which == 0 ? g * bv : g * av;
+        else
+            d = which == 0 ? g / bv : -g * av / (bv * bv);
+        dst[i] = accumulate ? dst[i] + d : d;
+    }
+}
+
+void cg__ref_sum_to(const float *src, const uint32_t sd[4], float *dst, const uint32_t dd[4],
+                    size_t dn)
+{
+    for (size_t j = 0; j < dn; j++) {
+        size_t r = j, jj[4];
+        for (int k = 3; k >= 0; k--) {
+            jj[k] = r % dd[k];
+            r /= dd[k];
+        }
+        size_t cnt[4];
+        for (int k = 0; k < 4; k++) cnt[k] = dd[k] == sd[k] ? 1 : sd[k];
+        double sum = 0.0;
+        for (size_t a = 0; a < cnt[0]; a++)
+            for (size_t b = 0; b < cnt[1]; b++)
+                for (size_t c = 0; c < cnt[2]; c++)
+                    for (size_t d = 0; d < cnt[3]; d++) {
+                        size_t i0 = cnt[0] == 1 ? jj[0] : a, i1 = cnt[1] == 1 ? jj[1] : b;
+                        size_t i2 = cnt[2] == 1 ? jj[2] : c, i3 = cnt[3] == 1 ? jj[3] : d;
+                        sum += src[((i0 * sd[1] + i1) * sd[2] + i2) * sd[3] + i3];
+                    }
+        dst[j] += (float)sum;
+    }
+}
+
+void cg__ref_axpy(float *y, float a, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+void cg__ref_block_copy(const float *src, size_t src_off, size_t src_stride, float *dst,
+                        size_t dst_off, size_t dst_stride, size_t outer, size_t len,
+                        int accumulate)
+{
+    for (size_t o = 0; o < outer; o++)
+        for (size_t k = 0; k < len; k++) {
+            float v = src[src_off + o * src_stride + k];
+            float *d = dst + dst_off + o * dst_stride + k;
+            *d = accumulate ? *d + v : v;
+        }
+}
+
+double cg__ref_sum(const float *x, size_t n)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += x[i];
+    return s;
+}
+
+void cg__ref_sum_axis(const float *x, float *out, size_t outer, size_t len, size_t inner,
+                      float scale)
+{
+    for (size_t o = 0; o < outer; o++)
+        for (size_t i = 0; i < inner; i++) {
+            double s = 0.0;
+            for (size_t l = 0; l < len; l++) s += x[(o * len + l) * inner + i];
+            out[o * inner + i] = (float)s * scale;
+        }
+}
+
+void cg__ref_expand_add(const float *gy, float *gx, size_t outer, size_t len, size_t inner,
+                        float scale)
+{
+    for (size_t o = 0; o < outer; o++)
+        for (size_t l = 0; l < len; l++)
+            for (size_t i = 0; i < inner; i++)
+                gx[(o * len + l) * inner + i] += scale * gy[o * inner + i];
+}
+
+void cg__ref_matmul(const float *A, const float *B, float *C, size_t M, size_t N, size_t K,
+                    int trans_a, int trans_b, int accumulate)
+{
+    for (size_t m = 0; m < M; m++)
+        for (size_t n = 0; n < N; n++) {
+            double acc = 0.0;
+            for (size_t k = 0; k < K; k++)
+                acc += (double)(trans_a ? A[k * M + m] : A[m * K + k]) *
+                       (double)(trans_b ? B[n * K + k] : B[k * N + n]);
+            C[m * N + n] = accumulate ? C[m * N + n] + (float)acc : (float)acc;
+        }
+}
+
+static uint64_t splitmix64(uint64_t z)
+{
+    z += 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+void cg__ref_rand_uniform(float *dst, size_t n, uint64_t seed, uint64_t off, float lo, float hi)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint64_t bits = splitmix64(seed ^ splitmix64(off + i));
+        float u = (float)(bits >> 40) * (1.0f / 16777216.0f);
+        dst[i] = lo + (hi - lo) * u;
+    }
+}

@@ -1,0 +1,198 @@
+/* Shape ops (shape.cl): reshape, one element or a slice along the first
+ * axis, concatenation. All are block copies, forward and backward. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "ref/ops_ref.h"
+
+cg_status cg__block_copy(cg_context *ctx, const cg_tensor *src, size_t src_off, size_t src_stride,
+                         cg_tensor *dst, size_t dst_off, size_t dst_stride, size_t outer,
+                         size_t len, bool accumulate)
+{
+    if (ctx->status) return ctx->status;
+    if (outer * len == 0) return CG_OK;
+    if (ctx->is_ref) {
+        cg__ref_block_copy(src->host, src_off, src_stride, dst->host, dst_off, dst_stride, outer,
+                           len, accumulate);
+        return CG_OK;
+    }
+    if (!accumulate && outer == 1) { /* a plain copy: the driver's own */
+        cl_int err = clEnqueueCopyBuffer(ctx->queue, src->mem, dst->mem, src_off * sizeof(float),
+                                         dst_off * sizeof(float), len * sizeof(float), 0, NULL,
+                                         NULL);
+        return err == CL_SUCCESS ? CG_OK : cg__cl_fail(ctx, err, "clgrad: clEnqueueCopyBuffer");
+    }
+    cl_kernel k = cg__kernel(ctx, CG__PROGRAM_SHAPE, NULL, "cg_block_copy");
+    cl_uint so = (cl_uint)src_off, ss = (cl_uint)src_stride, doff = (cl_uint)dst_off;
+    cl_uint ds = (cl_uint)dst_stride, o = (cl_uint)outer, l = (cl_uint)len;
+    cl_int acc = accumulate;
+    if (!k || cg__set_args(ctx, k, "cg_block_copy", sizeof(cl_mem), &src->mem, sizeof so, &so,
+                           sizeof ss, &ss, sizeof(cl_mem), &dst->mem, sizeof doff, &doff,
+                           sizeof ds, &ds, sizeof o, &o, sizeof l, &l, sizeof acc, &acc,
+                           (size_t)0))
+        return ctx->status;
+    return cg__launch_n(ctx, k, outer * len, "cg_block_copy");
+}
+
+/* Backward of a block taken from in[0]: in[0].grad[ia + o*ib + k] += gy[o*ic + k]
+ * for o < outer (scalar field reused as nothing), len = gy's row length. */
+static void block_backward_rule(cg_context *ctx, cg__node *node)
+{
+    cg_tensor *x = node->in[0], *gx = cg__grad(x), *gy = node->out->grad;
+    if (!gx) return;
+    size_t outer = node->ic, len = gy->numel / (outer ? outer : 1);
+    cg__block_copy(ctx, gy, 0, len, gx, node->ia, node->ib, outer, len, true);
+}
+
+/* out = the block of x at offset off, rows `outer` of `len` (x stride). */
+static cg_tensor *take_block(const char *what, cg_tensor *x, cg_shape shape, size_t off,
+                             size_t stride, size_t outer)
+{
+    cg_context *ctx = x->ctx;
+    cg_tensor *out = cg__op_output(ctx, shape, &x, 1, what);
+    if (!out) return NULL;
+    size_t len = out->numel / outer;
+    if (cg__block_copy(ctx, x, off, stride, out, 0, len, outer, len, false)) return NULL;
+    cg__node *node = cg__record(ctx, out, block_backward_rule, x, NULL);
+    if (node) {
+        node->ia = off;
+        node->ib = stride;
+        node->ic = outer;
+    }
+    return ctx->status ? NULL : out;
+}
+
+cg_tensor *cg_reshape(cg_tensor *x, cg_shape shape)
+{
+    cg_context *ctx = cg__op_context("cg_reshape", &x, 1);
+    if (!ctx) return NULL;
+    if (shape.ndim < 1 || shape.ndim > CG_MAX_DIMS || cg__shape_numel(shape) != x->numel) {
+        char a[64], b[64];
+        cg__shape_format(x->shape, a, sizeof a);
+        cg__shape_format(shape, b, sizeof b);
+        cg__fail(ctx, CG_ERROR_SHAPE_MISMATCH, "cg_reshape: cannot view %s as %s", a, b);
+        return NULL;
+    }
+    return take_block("cg_reshape", x, shape, 0, x->numel, 1);
+}
+
+/* Rows of the first axis: [n, rest...] has rows of `row` elements. */
+static size_t row_size(const cg_tensor *x)
+{
+    return x->numel / x->shape.dims[0];
+}
+
+cg_tensor *cg_at(cg_tensor *x, size_t i)
+{
+    cg_context *ctx = cg__op_context("cg_at", &x, 1);
+    if (!ctx) return NULL;
+    if (i >= x->shape.dims[0]) {
+        char a[64];
+        cg__shape_format(x->shape, a, sizeof a);
+        cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "cg_at: index %zu is out of range for %s", i, a);
+        return NULL;
+    }
+    cg_shape shape = {0, {0}};
+    if (x->shape.ndim == 1) {
+        shape.ndim = 1;
+        shape.dims[0] = 1;
+    } else {
+        shape.ndim = x->shape.ndim - 1;
+        for (int d = 1; d < x->shape.ndim; d++) shape.dims[d - 1] = x->shape.dims[d];
+    }
+    size_t row = row_size(x);
+    return take_block("cg_at", x, shape, i * row, row, 1);
+}
+
+cg_tensor *cg_slice(cg_tensor *x, size_t start, size_t stop)
+{
+    cg_context *ctx = cg__op_context("cg_slice", &x, 1);
+    if (!ctx) return NULL;
+    if (start >= stop || stop > x->shape.dims[0]) {
+        char a[64];
+        cg__shape_format(x->shape, a, sizeof a);
+        cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
+                 "cg_slice: [%zu:%zu] is empty or out of range for %s", start, stop, a);
+        return NULL;
+    }
+    cg_shape shape = x->shape;
+    shape.dims[0] = stop - start;
+    size_t row = row_size(x);
+    return take_block("cg_slice", x, shape, start * row, (stop - start) * row, 1);
+}
+
+/* Concat along axis: the output is [outer, total_len, inner]; input i fills
+ * columns [off_i, off_i + len_i) of every outer row. */
+static void concat_backward_rule(cg_context *ctx, cg__node *node)
+{
+    cg_tensor *gy = node->out->grad;
+    size_t outer = node->ia, inner = node->ib, total = node->ic, off = 0;
+    for (size_t i = 0; i < node->nmany; i++) {
+        cg_tensor *x = node->many[i], *gx = cg__grad(x);
+        size_t len = x->numel / outer;
+        if (gx) cg__block_copy(ctx, gy, off, total * inner, gx, 0, len, outer, len, true);
+        off += len;
+    }
+}
+
+static int normalize_axis(int axis, int ndim)
+{
+    return axis < 0 ? axis + ndim : axis;
+}
+
+cg_tensor *cg_concat(cg_tensor *const *xs, size_t count, int axis)
+{
+    if (!xs || count == 0) return NULL;
+    cg_context *ctx = cg__op_context("cg_concat", xs, count);
+    if (!ctx) return NULL;
+    const cg_shape first = xs[0]->shape;
+    int ax = normalize_axis(axis, first.ndim);
+    if (ax < 0 || ax >= first.ndim) {
+        cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "cg_concat: axis %d out of range for %d dims",
+                 axis, first.ndim);
+        return NULL;
+    }
+    cg_shape shape = first;
+    shape.dims[ax] = 0;
+    for (size_t i = 0; i < count; i++) {
+        cg_shape s = xs[i]->shape;
+        bool ok = s.ndim == first.ndim;
+        for (int d = 0; ok && d < s.ndim; d++)
+            if (d != ax && s.dims[d] != first.dims[d]) ok = false;
+        if (!ok) {
+            char a[64], b[64];
+            cg__shape_format(first, a, sizeof a);
+            cg__shape_format(s, b, sizeof b);
+            cg__fail(ctx, CG_ERROR_SHAPE_MISMATCH,
+                     "cg_concat: %s and %s differ outside axis %d", a, b, ax);
+            return NULL;
+        }
+        shape.dims[ax] += s.dims[ax];
+    }
+    size_t outer = 1, inner = 1;
+    for (int d = 0; d < ax; d++) outer *= first.dims[d];
+    for (int d = ax + 1; d < first.ndim; d++) inner *= first.dims[d];
+    cg_tensor *out = cg__op_output(ctx, shape, xs, count, "cg_concat");
+    if (!out) return NULL;
+    size_t total = shape.dims[ax], off = 0;
+    for (size_t i = 0; i < count; i++) {
+        size_t len = xs[i]->numel / outer;
+        cg__block_copy(ctx, xs[i], 0, len, out, off, total * inner, outer, len, false);
+        off += len;
+    }
+    cg__node *node = cg__record(ctx, out, concat_backward_rule, NULL, NULL);
+    if (node) {
+        node->many = malloc(count * sizeof *node->many);
+        if (!node->many) {
+            cg__fail(ctx, CG_ERROR_NO_MEMORY, "cg_concat: out of memory");
+            return NULL;
+        }
+        memcpy(node->many, xs, count * sizeof *xs);
+        node->nmany = count;
+        node->ia = outer;
+        node->ib = inner;
+        node->ic = total;
+    }
+    return ctx->status ? NULL : out;
+}

@@ -1,0 +1,182 @@
+/* elementwise.cl: unary and broadcasting binary ops, their backward rules,
+ * and the reduction of a broadcast gradient back to an input's shape.
+ *
+ * Kernels (one element per work-item, any size; host: src/host/elementwise.c):
+ *   cg_unary            y = f(x; s)
+ *   cg_unary_backward   gx += gy * f'(x; s), written from x, y = f(x) and gy
+ *   cg_binary           out = a (op) b with NumPy broadcasting (strides of 0)
+ *   cg_binary_grad      d = gy * d(out)/d(a or b), at every output element
+ *   cg_sum_to           dst[j] += the sum of src over the dimensions that were
+ *                       broadcast onto j (fixed order, compensated)
+ *   cg_axpy             y += a * x (gradient accumulation, in-place updates)
+ * Shapes are padded on the left to 4 dimensions; offsets use 32-bit indices
+ * (the host checks sizes).
+ */
+#pragma OPENCL FP_CONTRACT OFF
+
+/* x ^ s with the exponents torch special-cases computed exactly. */
+inline float cg_pow_s(float x, float s)
+{
+    if (s == 2.0f) return x * x;
+    if (s == 1.0f) return x;
+    if (s == 0.0f) return 1.0f;
+    if (s == 3.0f) return x * x * x;
+    if (s == 0.5f) return sqrt(x);
+    if (s == -1.0f) return 1.0f / x;
+    return pow(x, s);
+}
+
+inline float cg_unary_f(int op, float x, float s)
+{
+    switch (op) {
+    case CG_U_NEG: return -x;
+    case CG_U_ADD_S: return x + s;
+    case CG_U_SUB_S: return x - s;
+    case CG_U_RSUB_S: return s - x;
+    case CG_U_MUL_S: return x * s;
+    case CG_U_DIV_S: return x / s;
+    case CG_U_RDIV_S: return s / x;
+    case CG_U_POW_S: return cg_pow_s(x, s);
+    case CG_U_SQUARE: return x * x;
+    case CG_U_SQRT: return sqrt(x);
+    case CG_U_EXP: return exp(x);
+    case CG_U_LOG: return log(x);
+    case CG_U_ABS: return fabs(x);
+    case CG_U_RELU: return x > 0.0f ? x : 0.0f;
+    case CG_U_TANH: return tanh(x);
+    case CG_U_SIGMOID: return 1.0f / (1.0f + exp(-x));
+    case CG_U_HUBER: {
+        float ax = fabs(x);
+        return ax < s ? 0.5f * x * x : s * (ax - 0.5f * s);
+    }
+    default: return x;
+    }
+}
+
+/* gy * dy/dx, in the forms torch's backward formulas use. */
+inline float cg_unary_grad(int op, float x, float y, float gy, float s)
+{
+    switch (op) {
+    case CG_U_NEG: return -gy;
+    case CG_U_RSUB_S: return -gy;
+    case CG_U_MUL_S: return gy * s;
+    case CG_U_DIV_S: return gy / s;
+    case CG_U_RDIV_S: return -gy * s / (x * x);
+    case CG_U_POW_S: return s == 0.0f ? 0.0f : gy * (s * cg_pow_s(x, s - 1.0f));
+    case CG_U_SQUARE: return gy * (2.0f * x);
+    case CG_U_SQRT: return gy / (2.0f * y);
+    case CG_U_EXP: return gy * y;
+    case CG_U_LOG: return gy / x;
+    case CG_U_ABS: return gy * sign(x);
+    case CG_U_RELU: return y > 0.0f ? gy : 0.0f;
+    case CG_U_TANH: return gy * (1.0f - y * y);
+    case CG_U_SIGMOID: return gy * (1.0f - y) * y;
+    case CG_U_HUBER: return x < -s ? -s * gy : (x > s ? s * gy : x * gy);
+    default: return gy; /* ADD_S, SUB_S, COPY */
+    }
+}
+
+__kernel void cg_unary(const int op, __global const float *x, __global float *y, const float s,
+                       const uint n)
+{
+    uint i = get_global_id(0);
+    if (i < n) y[i] = cg_unary_f(op, x[i], s);
+}
+
+__kernel void cg_unary_backward(const int op, __global const float *x, __global const float *y,
+                                __global const float *gy, __global float *gx, const float s,
+                                const uint n)
+{
+    uint i = get_global_id(0);
+    if (i < n) gx[i] += cg_unary_grad(op, x[i], y[i], gy[i], s);
+}
+
+/* Offset of output element i in an operand with the given strides. */
+inline uint cg_bcast_offset(uint i, uint4 dims, uint4 strides)
+{
+    uint i3 = i % dims.w;
+    i /= dims.w;
+    uint i2 = i % dims.z;
+    i /= dims.z;
+    uint i1 = i % dims.y;
+    uint i0 = i / dims.y;
+    return i0 * strides.x + i1 * strides.y + i2 * strides.z + i3 * strides.w;
+}
+
+inline float cg_binary_f(int op, float a, float b)
+{
+    switch (op) {
+    case CG_B_ADD: return a + b;
+    case CG_B_SUB: return a - b;
+    case CG_B_MUL: return a * b;
+    default: return a / b;
+    }
+}
+
+__kernel void cg_binary(const int op, __global const float *a, const uint4 sa,
+                        __global const float *b, const uint4 sb, __global float *out,
+                        const uint4 dims, const uint n)
+{
+    uint i = get_global_id(0);
+    if (i >= n) return;
+    out[i] = cg_binary_f(op, a[cg_bcast_offset(i, dims, sa)], b[cg_bcast_offset(i, dims, sb)]);
+}
+
+/* which = 0: d/da, 1: d/db. accumulate: dst += (dst has the output's
+ * shape and is the input's own gradient when nothing was broadcast). */
+__kernel void cg_binary_grad(const int op, const int which, __global const float *a,
+                             const uint4 sa, __global const float *b, const uint4 sb,
+                             __global const float *gy, __global float *dst, const uint4 dims,
+                             const uint n, const int accumulate)
+{
+    uint i = get_global_id(0);
+    if (i >= n) return;
+    float av = a[cg_bcast_offset(i, dims, sa)], bv = b[cg_bcast_offset(i, dims, sb)], g = gy[i];
+    float d;
+    if (op == CG_B_ADD)
+        d = g;
+    else if (op == CG_B_SUB)
+        d = which == 0 ? g : -g;
+    else if (op == CG_B_MUL)
+        d = which == 0 ? g * bv : g * av;
+    else
+        d = which == 0 ? g / bv : -g * av / (bv * bv);
+    dst[i] = accumulate ? dst[i] + d : d;
+}
+
+/* dst (shape ddims, with 1 where src was broadcast) += src summed over
+ * those dimensions. One work-item per dst element, fixed order. */
+__kernel void cg_sum_to(__global const float *src, const uint4 sdims, __global float *dst,
+                        const uint4 ddims, const uint dn)
+{
+    uint j = get_global_id(0);
+    if (j >= dn) return;
+    uint r = j;
+    uint j3 = r % ddims.w;
+    r /= ddims.w;
+    uint j2 = r % ddims.z;
+    r /= ddims.z;
+    uint j1 = r % ddims.y;
+    uint j0 = r / ddims.y;
+    uint n0 = ddims.x == sdims.x ? 1 : sdims.x, n1 = ddims.y == sdims.y ? 1 : sdims.y;
+    uint n2 = ddims.z == sdims.z ? 1 : sdims.z, n3 = ddims.w == sdims.w ? 1 : sdims.w;
+    float sum = 0.0f, comp = 0.0f;
+    for (uint a = 0; a < n0; a++)
+        for (uint b = 0; b < n1; b++)
+            for (uint c = 0; c < n2; c++)
+                for (uint d = 0; d < n3; d++) {
+                    uint i0 = n0 == 1 ? j0 : a, i1 = n1 == 1 ? j1 : b;
+                    uint i2 = n2 == 1 ? j2 : c, i3 = n3 == 1 ? j3 : d;
+                    float v = src[((i0 * sdims.y + i1) * sdims.z + i2) * sdims.w + i3] - comp;
+                    float t = sum + v;
+                    comp = (t - sum) - v;
+                    sum = t;
+                }
+    dst[j] += sum;
+}
+
+__kernel void cg_axpy(__global float *y, const float a, __global const float *x, const uint n)
+{
+    uint i = get_global_id(0);
+    if (i < n) y[i] += a * x[i];
+}

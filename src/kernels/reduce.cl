@@ -1,0 +1,72 @@
+/* reduce.cl: sums and means, over everything or over one axis, and their
+ * backward (host: src/host/reduce.c). Deterministic: a fixed number of
+ * partial sums in a fixed order, then a fixed final combine.
+ *
+ *   cg_sum_partials  partial[g] = sum of a contiguous chunk (blocks of
+ *                    CG_RBLOCK in float, blocks added with compensation)
+ *   cg_sum_finish    out[off] (+)= scale * sum(partials), in order
+ *   cg_sum_axis      out[o, i] = scale * sum_l x[o, l, i]
+ *   cg_expand_add    gx[o, l, i] += scale * gy[o, i]  (backward of both)
+ */
+#pragma OPENCL FP_CONTRACT OFF
+
+#define CG_RBLOCK 256
+
+inline void cg_comp_add(float *sum, float *comp, float v)
+{
+    float yk = v - *comp;
+    float t = *sum + yk;
+    if (!isfinite(t)) { /* keep inf as inf rather than NaN */
+        *sum = t;
+        *comp = 0.0f;
+        return;
+    }
+    *comp = (t - *sum) - yk;
+    *sum = t;
+}
+
+__kernel void cg_sum_partials(__global const float *x, const uint n, const uint chunk,
+                              __global float *partials)
+{
+    uint g = get_global_id(0);
+    uint begin = min(n, g * chunk), end = min(n, begin + chunk);
+    float sum = 0.0f, comp = 0.0f;
+    for (uint i = begin; i < end;) {
+        uint block_end = min(end, i + CG_RBLOCK);
+        float s = 0.0f;
+        for (; i < block_end; i++) s += x[i];
+        cg_comp_add(&sum, &comp, s);
+    }
+    partials[g] = sum;
+}
+
+__kernel void cg_sum_finish(__global const float *partials, const uint nparts,
+                            __global float *out, const uint off, const float scale,
+                            const int accumulate)
+{
+    float sum = 0.0f, comp = 0.0f;
+    for (uint g = 0; g < nparts; g++) cg_comp_add(&sum, &comp, partials[g]);
+    float v = sum * scale;
+    out[off] = accumulate ? out[off] + v : v;
+}
+
+__kernel void cg_sum_axis(__global const float *x, __global float *out, const uint outer,
+                          const uint len, const uint inner, const float scale)
+{
+    uint gid = get_global_id(0);
+    if (gid >= outer * inner) return;
+    uint o = gid / inner, i = gid % inner;
+    __global const float *p = x + (size_t)o * len * inner + i;
+    float sum = 0.0f, comp = 0.0f;
+    for (uint l = 0; l < len; l++) cg_comp_add(&sum, &comp, p[(size_t)l * inner]);
+    out[gid] = sum * scale;
+}
+
+__kernel void cg_expand_add(__global const float *gy, __global float *gx, const uint outer,
+                            const uint len, const uint inner, const float scale)
+{
+    uint gid = get_global_id(0);
+    if (gid >= outer * len * inner) return;
+    uint i = gid % inner, o = gid / (len * inner);
+    gx[gid] += scale * gy[o * inner + i];
+}

@@ -1,0 +1,19 @@
+/* shape.cl: block copies, the one kernel behind reshape, indexing, slicing
+ * and concatenation, forward and backward (host: src/host/shape.c).
+ *
+ *   cg_block_copy  for o < outer, k < len:
+ *                  dst[dst_off + o*dst_stride + k] (+)= src[src_off + o*src_stride + k]
+ */
+#pragma OPENCL FP_CONTRACT OFF
+
+__kernel void cg_block_copy(__global const float *src, const uint src_off, const uint src_stride,
+                            __global float *dst, const uint dst_off, const uint dst_stride,
+                            const uint outer, const uint len, const int accumulate)
+{
+    uint gid = get_global_id(0);
+    if (gid >= outer * len) return;
+    uint o = gid / len, k = gid % len;
+    float v = src[src_off + o * src_stride + k];
+    __global float *d = dst + dst_off + o * dst_stride + k;
+    *d = accumulate ? *d + v : v;
+}
