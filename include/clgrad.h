@@ -233,6 +233,9 @@ cg_tensor *cg_at(cg_tensor *x, size_t i);
 cg_tensor *cg_slice(cg_tensor *x, size_t start, size_t stop);
 /* Joined along `axis`; other dimensions equal. */
 cg_tensor *cg_concat(cg_tensor *const *xs, size_t count, int axis);
+/* Rows of x by index (a minibatch):       [n,...] -> [count,...]
+ * Not differentiable yet: x must not require grad. */
+cg_tensor *cg_index_rows(cg_tensor *x, const unsigned *rows, size_t count);
 
 typedef enum cg_reduction {
     CG_REDUCTION_MEAN = 0,

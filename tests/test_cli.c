@@ -155,6 +155,74 @@ static double json_number(const char *json, const char *key)
     return strtod(p + strlen(pattern), NULL);
 }
 
+Test(cli, bad_tape_flags)
+{
+    expect_usage_error("fit --model mlp:0", "--model mlp:H1[,H2...] takes");
+    expect_usage_error("fit --model mlp:", "needs hidden sizes");
+    expect_usage_error("fit --model cubic", "unknown --model 'cubic'");
+    expect_usage_error("fit --model mlp:4 --activation swish", "unknown --activation 'swish'");
+    expect_usage_error("fit --activation relu", "--activation belongs to --model mlp");
+    expect_usage_error("fit --shuffle", "--shuffle reorders minibatches");
+    expect_usage_error("fit --batch-size 0", "--batch-size must be a positive integer");
+    expect_usage_error("fit --model mlp:4 --grad numeric", "--grad numeric belongs to the linear");
+    expect_usage_error("fit --seed -1", "--seed must be an integer >= 0");
+    expect_usage_error("fit --model mlp:4 --plot f.png", "--plot draws the fitted line");
+}
+
+Test(cli, autograd_path_matches_the_fused_path)
+{
+    run_result r;
+    run_cli(&r, NULL, "fit --json --normalize scale:0.1 --grad autograd --stats");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    const char *params = strstr(r.out, "\"params\": {\"w\": [");
+    cr_assert_not_null(params, "%s", r.out);
+    char *end;
+    double w = strtod(params + strlen("\"params\": {\"w\": ["), &end);
+    assert_close(w, 5.3671, 1e-4, 0, "w %f", w);
+    assert_close(json_number(params, "b"), -17.3012, 2e-4, 0, "b");
+    assert_close(json_number(r.out, "final_loss"), 2.927647, 0, 1e-5, "final loss");
+    cr_assert(strstr(r.out, "\"history\": [[500, 7.8601"), "%s", r.out);
+    if (!strstr(r.out, "reference (scalar C)")) /* ref runs loops, not kernels */
+        cr_assert_gt(json_number(r.out, "kernel_launches"), 5000, "launches are counted: %s",
+                     r.out);
+    cr_assert_eq(json_number(r.out, "tape_nodes"), 0, "the tape was reset each epoch");
+}
+
+Test(cli, mlp_reports_its_size_not_its_weights)
+{
+    run_result r;
+    run_cli(&r, NULL, "fit --model mlp:8 --activation relu --optimizer adam --lr 0.01 "
+                      "--epochs 200 --json --seed 5");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_eq(json_number(r.out, "parameter_count"), 1 * 8 + 8 + 8 + 1);
+    cr_assert(strstr(r.out, "\"model\": \"mlp:8\""), "%s", r.out);
+    cr_assert_null(strstr(r.out, "\"params\""), "%s", r.out);
+    cr_assert_lt(json_number(r.out, "final_loss"), 30.0, "it learned something: %s", r.out);
+    run_cli(&r, NULL, "fit --model mlp:8 --epochs 2 --json --print-params");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "\"params\": ["), "%s", r.out);
+}
+
+Test(cli, shuffled_minibatches_are_seeded)
+{
+    run_result a, b, c;
+    const char *base = "fit --batch-size 3 --shuffle --epochs 50 --json --normalize standard";
+    char args[256];
+    snprintf(args, sizeof args, "%s --seed 11", base);
+    run_cli(&a, NULL, args);
+    run_cli(&b, NULL, args);
+    snprintf(args, sizeof args, "%s --seed 12", base);
+    run_cli(&c, NULL, args);
+    cr_assert_eq(a.status, 0, "%s", a.err);
+    const char *pa = strstr(a.out, "\"params\""), *pb = strstr(b.out, "\"params\""),
+               *pc = strstr(c.out, "\"params\"");
+    cr_assert(pa && pb && pc);
+    cr_assert(strncmp(pa, pb, 60) == 0, "same seed, same run:\n%s\n%s", a.out, b.out);
+    cr_assert(strncmp(pa, pc, 60) != 0, "another seed, another order:\n%s\n%s", a.out, c.out);
+    assert_close(json_number(a.out, "final_loss"), 2.93, 0.1, 0, "close to the optimum: %s",
+                 a.out);
+}
+
 Test(cli, json_is_one_object_with_the_contract_fields)
 {
     run_result r;

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "cli_common.h"
+#include "cli_tape.h"
 
 #define MAX_X_COLUMNS 64
 
@@ -22,9 +23,13 @@ static const char fit_usage[] =
     "  --y COL               target column (default: the last)\n"
     "  --normalize KIND      none | scale:F | standard | minmax (default standard)\n"
     "model and loss:\n"
-    "  --model linear        the model (only linear for now)\n"
+    "  --model linear|mlp:H1[,H2...]  a line, or an MLP with these hidden sizes\n"
+    "                        (trained through the autograd tape; default linear)\n"
+    "  --activation tanh|relu|sigmoid  the MLP's activation (default tanh)\n"
+    "  --seed N              the MLP's initial weights and the shuffling (default 0)\n"
     "  --loss mse|l1         mean squared or mean absolute error (default mse)\n"
-    "  --grad analytic|numeric  chain rule, or central differences (default analytic)\n"
+    "  --grad analytic|numeric|autograd  the fused chain rule, central differences,\n"
+    "                        or the autograd tape (default analytic)\n"
     "  --delta F             step of the central differences (default 0.1)\n"
     "optimizer:\n"
     "  --optimizer gd|sgd|adam  gd and sgd are the same full-batch update (default sgd)\n"
@@ -32,6 +37,8 @@ static const char fit_usage[] =
     "  --betas B1,B2         Adam's betas (default 0.9,0.999)\n"
     "  --eps F               Adam's eps (default 1e-8)\n"
     "  --epochs N            epochs (default 5000)\n"
+    "  --batch-size N        minibatches of N rows per step (tape path; default all)\n"
+    "  --shuffle             a new random order of the rows each epoch (seeded)\n"
     "  --init W[,W...],B     initial weights then bias (default 1 for each weight, 0)\n"
     "run and output:\n"
     "  --device SPEC         P:D, a device-name substring, or ref (default CLGRAD_DEVICE,\n"
@@ -42,14 +49,20 @@ static const char fit_usage[] =
     "  --plot FILE           the data and the fitted line (.png or .svg)\n"
     "  --loss-plot FILE      the loss curve, log scale (.png or .svg)\n"
     "  --json                one JSON object on stdout, nothing else there\n"
+    "  --stats               kernel launches, memory, tape size after training\n"
     "  -h, --help            this text\n"
     "\n"
     "exit status: 0 trained, 1 diverged (loss inf or NaN), 2 bad input or usage.\n";
 
+#define MAX_HIDDEN 16
+
 typedef struct fit_args {
     const char *data, *x, *y, *device, *plot, *loss_plot, *normalize;
     cg_fit_options opt;
-    bool lr_given, json;
+    bool lr_given, json, autograd, mlp, shuffle, stats, activation_given, seed_given;
+    size_t hidden[MAX_HIDDEN], nhidden, batch;
+    cg_activation activation;
+    unsigned long long seed;
     float init[MAX_X_COLUMNS + 1];
     int ninit;
     cli_log_style log;
@@ -66,7 +79,8 @@ static int usage_error(const char *fmt, const char *a, const char *b)
 enum {
     OPT_DATA = 256, OPT_X, OPT_Y, OPT_MODEL, OPT_LOSS, OPT_GRAD, OPT_DELTA, OPT_OPTIMIZER,
     OPT_LR, OPT_BETAS, OPT_EPS, OPT_EPOCHS, OPT_INIT, OPT_NORMALIZE, OPT_DEVICE, OPT_LOG_EVERY,
-    OPT_PRINT_PARAMS, OPT_PRINT_GRAD, OPT_PLOT, OPT_LOSS_PLOT, OPT_JSON
+    OPT_PRINT_PARAMS, OPT_PRINT_GRAD, OPT_PLOT, OPT_LOSS_PLOT, OPT_JSON, OPT_ACTIVATION,
+    OPT_SEED, OPT_BATCH_SIZE, OPT_SHUFFLE, OPT_STATS
 };
 
 static const struct option long_options[] = {
@@ -91,6 +105,11 @@ static const struct option long_options[] = {
     {"plot", required_argument, 0, OPT_PLOT},
     {"loss-plot", required_argument, 0, OPT_LOSS_PLOT},
     {"json", no_argument, 0, OPT_JSON},
+    {"activation", required_argument, 0, OPT_ACTIVATION},
+    {"seed", required_argument, 0, OPT_SEED},
+    {"batch-size", required_argument, 0, OPT_BATCH_SIZE},
+    {"shuffle", no_argument, 0, OPT_SHUFFLE},
+    {"stats", no_argument, 0, OPT_STATS},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
 };
@@ -106,6 +125,7 @@ static int parse_args(int argc, char **argv, fit_args *a)
 {
     memset(a, 0, sizeof *a);
     a->opt = cg_fit_defaults();
+    a->activation = CG_ACT_TANH;
     a->normalize = "standard";
     a->log.out = stdout;
     optind = 1;
@@ -121,9 +141,54 @@ static int parse_args(int argc, char **argv, fit_args *a)
         case OPT_X: a->x = v; break;
         case OPT_Y: a->y = v; break;
         case OPT_MODEL:
-            if (strcmp(v, "linear") != 0)
-                return usage_error("unknown --model '%s' (expected linear)%s", v, "");
+            if (strcmp(v, "linear") == 0) {
+                a->mlp = false;
+            } else if (strncmp(v, "mlp:", 4) == 0) {
+                a->mlp = true;
+                a->nhidden = 0;
+                char list[256];
+                snprintf(list, sizeof list, "%s", v + 4);
+                for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+                    if (!cli_parse_long(tok, &l) || l < 1 || l > 1 << 20 ||
+                        a->nhidden == MAX_HIDDEN)
+                        return usage_error("--model mlp:H1[,H2...] takes up to 16 positive "
+                                           "sizes (got '%s')%s", v, "");
+                    a->hidden[a->nhidden++] = (size_t)l;
+                }
+                if (a->nhidden == 0)
+                    return usage_error("--model mlp: needs hidden sizes, as mlp:16,16%s%s", "",
+                                       "");
+            } else {
+                return usage_error("unknown --model '%s' (expected linear or mlp:H1[,H2...])%s",
+                                   v, "");
+            }
             break;
+        case OPT_ACTIVATION:
+            if (strcmp(v, "tanh") == 0)
+                a->activation = CG_ACT_TANH;
+            else if (strcmp(v, "relu") == 0)
+                a->activation = CG_ACT_RELU;
+            else if (strcmp(v, "sigmoid") == 0)
+                a->activation = CG_ACT_SIGMOID;
+            else
+                return usage_error("unknown --activation '%s' (expected tanh, relu or "
+                                   "sigmoid)%s", v, "");
+            a->activation_given = true;
+            break;
+        case OPT_SEED:
+            if (!cli_parse_long(v, &l) || l < 0)
+                return usage_error("--seed must be an integer >= 0 (got '%s')%s", v, "");
+            a->seed = (unsigned long long)l;
+            a->seed_given = true;
+            break;
+        case OPT_BATCH_SIZE:
+            if (!cli_parse_long(v, &l) || l < 1)
+                return usage_error("--batch-size must be a positive integer (got '%s')%s", v,
+                                   "");
+            a->batch = (size_t)l;
+            break;
+        case OPT_SHUFFLE: a->shuffle = true; break;
+        case OPT_STATS: a->stats = true; break;
         case OPT_LOSS:
             if (strcmp(v, "mse") == 0)
                 a->opt.loss = CG_LOSS_MSE;
@@ -137,8 +202,11 @@ static int parse_args(int argc, char **argv, fit_args *a)
                 a->opt.grad = CG_GRAD_ANALYTIC;
             else if (strcmp(v, "numeric") == 0)
                 a->opt.grad = CG_GRAD_NUMERIC;
+            else if (strcmp(v, "autograd") == 0)
+                a->autograd = true;
             else
-                return usage_error("unknown --grad '%s' (expected analytic or numeric)%s", v, "");
+                return usage_error("unknown --grad '%s' (expected analytic, numeric or "
+                                   "autograd)%s", v, "");
             break;
         case OPT_DELTA:
             if (!cli_parse_float(v, &f) || !(f > 0.0f))
@@ -208,6 +276,22 @@ static int parse_args(int argc, char **argv, fit_args *a)
             return usage_error("%s: the plot's file name must end in .png or .svg%s", plots[i],
                                "");
     if (a->opt.optimizer == CG_OPTIM_ADAM && !a->lr_given) a->opt.lr = 1e-3f;
+    if (a->mlp && a->opt.grad == CG_GRAD_NUMERIC)
+        return usage_error("--grad numeric belongs to the linear model's fused path; an MLP "
+                           "trains through autograd%s%s", "", "");
+    if (a->mlp && a->ninit)
+        return usage_error("--init sets the linear model's parameters; an MLP starts from "
+                           "--seed%s%s", "", "");
+    if (a->mlp && a->plot)
+        return usage_error("--plot draws the fitted line of the linear model; use --loss-plot "
+                           "with an MLP%s%s", "", "");
+    if (!a->mlp && a->activation_given)
+        return usage_error("--activation belongs to --model mlp:...%s%s", "", "");
+    if (a->shuffle && !a->batch)
+        return usage_error("--shuffle reorders minibatches: give --batch-size too%s%s", "", "");
+    if (a->batch && a->opt.grad == CG_GRAD_NUMERIC)
+        return usage_error("--batch-size trains through autograd; --grad numeric is full "
+                           "batch%s%s", "", "");
     return -1;
 }
 
@@ -310,45 +394,108 @@ static void json_params(FILE *out, const float *p, size_t F)
     fputc('}', out);
 }
 
-static void print_json(const cg_context *ctx, const cg_fit_result *r, const float *raw, size_t F)
+/* What a run reports, whichever path trained it. */
+typedef struct report {
+    const cg_context *ctx;
+    const cg_fit_result *r; /* the tape path fills one too */
+    const char *path;       /* how it ran */
+    const float *raw;       /* linear: params in raw input units */
+    size_t F;
+    bool mlp, print_params, stats;
+    const char *model;
+    size_t parameter_count;
+} report;
+
+static void json_stats(FILE *out, const cg_context *ctx)
 {
+    cg_context_stats s = cg_context_get_stats(ctx);
+    fprintf(out,
+            ", \"stats\": {\"kernel_launches\": %llu, \"programs_compiled\": %llu, "
+            "\"programs_from_cache\": %llu, \"bytes_allocated\": %llu, \"bytes_pooled\": %llu, "
+            "\"tape_nodes\": %llu}",
+            s.kernel_launches, s.programs_compiled, s.programs_from_cache, s.bytes_allocated,
+            s.bytes_pooled, s.tape_nodes);
+}
+
+static void print_json(const report *rep)
+{
+    const cg_fit_result *r = rep->r;
     FILE *out = stdout;
     fputs("{\"device\": ", out);
-    json_string(out, cg_context_device(ctx)->name);
+    json_string(out, cg_context_device(rep->ctx)->name);
+    fputs(", \"model\": ", out);
+    json_string(out, rep->model);
     fprintf(out, ", \"epochs_run\": %ld, \"diverged\": %s, \"final_loss\": ", r->epochs_run,
             r->diverged ? "true" : "false");
     json_float(out, r->final_loss);
-    fputs(", \"params\": ", out);
-    json_params(out, r->params, F);
-    fputs(", \"params_raw\": ", out);
-    json_params(out, raw, F);
+    fprintf(out, ", \"parameter_count\": %zu", rep->parameter_count);
+    if (!rep->mlp) {
+        fputs(", \"params\": ", out);
+        json_params(out, r->params, rep->F);
+        fputs(", \"params_raw\": ", out);
+        json_params(out, rep->raw, rep->F);
+    } else if (rep->print_params) {
+        fputs(", \"params\": [", out);
+        for (size_t i = 0; i < r->nparams; i++) {
+            if (i) fputs(", ", out);
+            json_float(out, r->params[i]);
+        }
+        fputc(']', out);
+    }
     fputs(", \"history\": [", out);
     for (size_t i = 0; i < r->history_count; i++) {
         fprintf(out, "%s[%ld, ", i ? ", " : "", r->history_epochs[i]);
         json_float(out, r->history_loss[i]);
         fputc(']', out);
     }
-    fprintf(out, "], \"train_seconds\": %.6f}\n", r->train_seconds);
+    fprintf(out, "], \"train_seconds\": %.6f", r->train_seconds);
+    if (rep->stats) json_stats(out, rep->ctx);
+    fputs("}\n", out);
 }
 
-static void print_summary(const cg_context *ctx, const cg_fit_result *r, const float *raw,
-                          const char *const *xnames, size_t F, const char *yname,
+static void print_summary(const report *rep, const char *const *xnames, const char *yname,
                           cg_norm_kind norm)
 {
-    char buf[2048];
-    cli_format_values(buf, sizeof buf, r->params, r->nparams);
-    printf("Params%s: %s\n", norm == CG_NORM_NONE ? "" : " (normalized inputs)", buf);
-    printf("Model (raw units): %s =", yname);
-    for (size_t j = 0; j < F; j++)
-        printf(" %s%.6g * %s", j == 0 ? (raw[j] < 0 ? "-" : "") : (raw[j] < 0 ? "- " : "+ "),
-               fabs((double)raw[j]), xnames[j]);
-    printf(" %s %.6g\n", raw[F] < 0 ? "-" : "+", fabs((double)raw[F]));
+    const cg_fit_result *r = rep->r;
+    const float *raw = rep->raw;
+    size_t F = rep->F;
+    char buf[4096];
+    if (!rep->mlp) {
+        cli_format_values(buf, sizeof buf, r->params, r->nparams);
+        printf("Params%s: %s\n", norm == CG_NORM_NONE ? "" : " (normalized inputs)", buf);
+        printf("Model (raw units): %s =", yname);
+        for (size_t j = 0; j < F; j++)
+            printf(" %s%.6g * %s",
+                   j == 0 ? (raw[j] < 0 ? "-" : "") : (raw[j] < 0 ? "- " : "+ "),
+                   fabs((double)raw[j]), xnames[j]);
+        printf(" %s %.6g\n", raw[F] < 0 ? "-" : "+", fabs((double)raw[F]));
+    } else {
+        printf("Model: %s, %zu parameters\n", rep->model, rep->parameter_count);
+        if (rep->print_params) {
+            cli_format_values(buf, sizeof buf, r->params, r->nparams);
+            printf("Params: %s\n", buf);
+        }
+    }
     printf("Final loss %f after %ld epochs on %s (%s, %.3f ms)\n", (double)r->final_loss,
-           r->epochs_run, cg_context_device(ctx)->name,
-           cg_context_is_ref(ctx)                ? "reference loops"
-           : r->path_used == CG_PATH_SINGLE_LAUNCH ? "single launch"
-                                                   : "per-epoch launches",
-           r->train_seconds * 1e3);
+           r->epochs_run, cg_context_device(rep->ctx)->name, rep->path, r->train_seconds * 1e3);
+    if (rep->stats) {
+        cg_context_stats s = cg_context_get_stats(rep->ctx);
+        printf("Stats: %llu kernel launches, %llu programs compiled, %llu from cache, "
+               "%llu bytes allocated, %llu bytes pooled, %llu tape nodes\n",
+               s.kernel_launches, s.programs_compiled, s.programs_from_cache, s.bytes_allocated,
+               s.bytes_pooled, s.tape_nodes);
+    }
+}
+
+static bool use_tape_result(const tape_fit *t) { return t->x != NULL; }
+
+static const char *model_name(const fit_args *a, char *buf, size_t cap)
+{
+    if (!a->mlp) return "linear";
+    size_t len = (size_t)snprintf(buf, cap, "mlp:");
+    for (size_t i = 0; i < a->nhidden && len < cap; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%zu", i ? "," : "", a->hidden[i]);
+    return buf;
 }
 
 int cli_fit(int argc, char **argv)
@@ -367,7 +514,8 @@ int cli_fit(int argc, char **argv)
     cg_tensor *X = NULL, *Y = NULL;
     cg_linreg *model = NULL;
     cg_fit_result result = {0};
-    float *xs = NULL, *ys = NULL;
+    tape_fit tape = {0};
+    float *xs = NULL, *ys = NULL, *xn = NULL;
     rc = CLI_USAGE;
 
     if ((a.data ? cg_table_read_csv(ctx, a.data, &table) : cg_table_lecture(&table)) != CG_OK)
@@ -392,27 +540,76 @@ int cli_fit(int argc, char **argv)
         ys[i] = table.values[i * table.cols + ycol];
     }
     if (cg_normalizer_fit(ctx, norm_kind, factor, xs, n, F, &norm) != CG_OK) goto fail;
-    X = cg_tensor_from(ctx, xs, F == 1 ? CG_SHAPE(n) : CG_SHAPE(n, F));
-    Y = cg_tensor_from(ctx, ys, CG_SHAPE(n));
-    model = cg_linreg_create(ctx, X, Y);
-    cg_linreg_set_transform(model, norm.shift, norm.scale);
-    if (cg_status(ctx) != CG_OK) goto fail;
-
-    if (a.ninit) a.opt.init = a.init;
-    if (!a.json) {
-        a.opt.on_epoch = cli_print_epoch;
-        a.opt.user = &a.log;
-    }
-    if (cg_linreg_fit(model, &a.opt, &result) != CG_OK) goto fail;
-
+    char mname[160];
+    report rep = {ctx, &result, NULL, NULL, F, a.mlp, a.log.params, a.stats,
+                  model_name(&a, mname, sizeof mname), F + 1};
     float raw[MAX_X_COLUMNS + 1];
-    cg_normalizer_to_raw(&norm, result.params, raw);
+    const bool use_tape = a.mlp || a.autograd || (a.batch && a.batch < n);
+    if (use_tape) {
+        /* The tape trains on the normalized features, computed as the fused
+         * kernels compute them: (x - shift) * scale in float. */
+        xn = malloc(n * F * sizeof *xn);
+        if (!xn) goto out;
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < F; j++)
+                xn[i * F + j] = (xs[i * F + j] - norm.shift[j]) * norm.scale[j];
+        tape = (tape_fit){.x = xn, .y = ys, .n = n, .F = F, .mlp = a.mlp, .hidden = a.hidden,
+                          .nhidden = a.nhidden, .activation = a.activation, .seed = a.seed,
+                          .init = a.ninit ? a.init : NULL, .loss = a.opt.loss,
+                          .optimizer = a.opt.optimizer, .lr = a.opt.lr,
+                          .betas = {a.opt.betas[0], a.opt.betas[1]}, .eps = a.opt.eps,
+                          .epochs = a.opt.epochs, .log_every = a.opt.log_every,
+                          .batch = a.batch, .shuffle = a.shuffle,
+                          .log = a.json ? NULL : &a.log};
+        int trc = cli_fit_tape(ctx, &tape);
+        if (trc == 2) goto out;
+        result.epochs_run = tape.epochs_run;
+        result.diverged = tape.diverged;
+        result.final_loss = tape.final_loss;
+        result.params = tape.params;
+        result.nparams = tape.nparams;
+        result.history_epochs = tape.hist_epochs;
+        result.history_loss = tape.hist_loss;
+        result.history_count = tape.hist_count;
+        result.curve_epochs = tape.curve_epochs;
+        result.curve_loss = tape.curve_loss;
+        result.curve_count = tape.curve_count;
+        result.train_seconds = tape.seconds;
+        if (tape.diverged)
+            snprintf(result.message, sizeof result.message,
+                     "training diverged at epoch %ld: the loss became %s. The updates "
+                     "overshoot: try a smaller learning rate than %g, or normalized inputs "
+                     "(--normalize standard)",
+                     tape.epochs_run, isnan(tape.hist_loss[tape.hist_count - 1]) ? "nan" : "inf",
+                     (double)a.opt.lr);
+        rep.path = a.batch && a.batch < n ? "autograd tape, minibatches" : "autograd tape";
+        rep.parameter_count = tape.parameter_count;
+    } else {
+        X = cg_tensor_from(ctx, xs, F == 1 ? CG_SHAPE(n) : CG_SHAPE(n, F));
+        Y = cg_tensor_from(ctx, ys, CG_SHAPE(n));
+        model = cg_linreg_create(ctx, X, Y);
+        cg_linreg_set_transform(model, norm.shift, norm.scale);
+        if (cg_status(ctx) != CG_OK) goto fail;
+        if (a.ninit) a.opt.init = a.init;
+        if (!a.json) {
+            a.opt.on_epoch = cli_print_epoch;
+            a.opt.user = &a.log;
+        }
+        if (cg_linreg_fit(model, &a.opt, &result) != CG_OK) goto fail;
+        rep.path = cg_context_is_ref(ctx)                      ? "reference loops"
+                   : result.path_used == CG_PATH_SINGLE_LAUNCH ? "single launch"
+                                                               : "per-epoch launches";
+    }
+    if (!a.mlp) {
+        cg_normalizer_to_raw(&norm, result.params, raw);
+        rep.raw = raw;
+    }
     const char *xnames[MAX_X_COLUMNS];
     for (size_t j = 0; j < F; j++) xnames[j] = table.names[xcols[j]];
     if (a.json)
-        print_json(ctx, &result, raw, F);
+        print_json(&rep);
     else
-        print_summary(ctx, &result, raw, xnames, F, table.names[ycol], norm_kind);
+        print_summary(&rep, xnames, table.names[ycol], norm_kind);
     if (result.diverged) fprintf(stderr, "clgrad fit: %s\n", result.message);
 
     if (a.plot) {
@@ -437,7 +634,10 @@ fail:
     fprintf(stderr, "clgrad fit: %s\n", cg_error_message(ctx));
     rc = CLI_USAGE;
 out:
-    cg_fit_result_free(&result);
+    if (use_tape_result(&tape))
+        tape_fit_free(&tape); /* result's arrays are tape's */
+    else
+        cg_fit_result_free(&result);
     cg_linreg_free(model);
     cg_tensor_free(X);
     cg_tensor_free(Y);
@@ -445,6 +645,7 @@ out:
     cg_table_free(&table);
     free(xs);
     free(ys);
+    free(xn);
     cg_context_free(ctx);
     return rc;
 }

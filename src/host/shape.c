@@ -196,3 +196,44 @@ cg_tensor *cg_concat(cg_tensor *const *xs, size_t count, int axis)
     }
     return ctx->status ? NULL : out;
 }
+
+cg_tensor *cg_index_rows(cg_tensor *x, const unsigned *rows, size_t count)
+{
+    static const char what[] = "cg_index_rows";
+    cg_context *ctx = cg__op_context(what, &x, 1);
+    if (!ctx) return NULL;
+    if (!rows || count == 0) {
+        cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: no rows", what);
+        return NULL;
+    }
+    if (x->requires_grad) {
+        cg__fail(ctx, CG_ERROR_UNSUPPORTED, "%s: the input requires grad; the backward of a "
+                 "row gather is not implemented yet", what);
+        return NULL;
+    }
+    size_t n = x->shape.dims[0], cols = row_size(x);
+    for (size_t r = 0; r < count; r++)
+        if (rows[r] >= n) {
+            cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: row %u is out of range (%zu rows)",
+                     what, rows[r], n);
+            return NULL;
+        }
+    cg_shape shape = x->shape;
+    shape.dims[0] = count;
+    cg_tensor *out = cg__op_output(ctx, shape, &x, 1, what);
+    if (!out) return NULL;
+    if (ctx->is_ref) {
+        for (size_t r = 0; r < count; r++)
+            memcpy(out->host + r * cols, x->host + (size_t)rows[r] * cols, cols * sizeof(float));
+        return out;
+    }
+    cl_kernel k = cg__kernel(ctx, CG__PROGRAM_SHAPE, NULL, "cg_gather_rows");
+    cl_mem idx = cg__buffer_get(ctx, count * sizeof(cl_uint), what);
+    cl_uint c = (cl_uint)cols, cnt = (cl_uint)count;
+    if (k && idx && !cg__write(ctx, idx, 0, count * sizeof(cl_uint), rows, true, what) &&
+        !cg__set_args(ctx, k, what, sizeof(cl_mem), &x->mem, sizeof c, &c, sizeof(cl_mem), &idx,
+                      sizeof cnt, &cnt, sizeof(cl_mem), &out->mem, (size_t)0))
+        cg__launch_n(ctx, k, count * cols, what);
+    cg__buffer_put(ctx, idx, count * sizeof(cl_uint));
+    return ctx->status ? NULL : out;
+}

@@ -3,6 +3,7 @@
  *
  *   cg_block_copy  for o < outer, k < len:
  *                  dst[dst_off + o*dst_stride + k] (+)= src[src_off + o*src_stride + k]
+ *   cg_gather_rows dst[r, :] = src[rows[r], :]
  */
 #pragma OPENCL FP_CONTRACT OFF
 
@@ -16,4 +17,14 @@ __kernel void cg_block_copy(__global const float *src, const uint src_off, const
     float v = src[src_off + o * src_stride + k];
     __global float *d = dst + dst_off + o * dst_stride + k;
     *d = accumulate ? *d + v : v;
+}
+
+/* dst[r, c] = src[rows[r], c]: a minibatch's rows (no backward yet). */
+__kernel void cg_gather_rows(__global const float *src, const uint cols,
+                             __global const uint *rows, const uint count, __global float *dst)
+{
+    uint gid = get_global_id(0);
+    if (gid >= count * cols) return;
+    uint r = gid / cols, c = gid % cols;
+    dst[gid] = src[(size_t)rows[r] * cols + c];
 }

@@ -1,0 +1,223 @@
+/* clgrad fit through the autograd tape: the linear model built from ops
+ * (--grad autograd), MLPs (--model mlp:...), and minibatches (--batch-size).
+ * The data goes to the device once; per epoch only the loss comes back. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli_tape.h"
+
+#define CURVE_MAX_POINTS 100000
+
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The model's parameters and forward pass. */
+typedef struct model {
+    cg_mlp *mlp;
+    cg_tensor *params; /* linear: w..., b */
+    size_t F;
+} model;
+
+static cg_tensor *forward(const model *m, cg_tensor *x)
+{
+    if (m->mlp) return cg_mlp_forward(m->mlp, x);
+    if (m->F == 1) /* the lecture's model(t_u, *params): w * t_u + b */
+        return cg_add(cg_mul(cg_at(m->params, 0), x), cg_at(m->params, 1));
+    cg_tensor *w = cg_reshape(cg_slice(m->params, 0, m->F), CG_SHAPE(m->F, 1));
+    cg_tensor *xw = cg_matmul(x, w, false, false);
+    return cg_add(cg_reshape(xw, CG_SHAPE(cg_tensor_numel(xw))), cg_at(m->params, m->F));
+}
+
+static cg_tensor *loss_of(const tape_fit *t, cg_tensor *p, cg_tensor *y)
+{
+    return t->loss == CG_LOSS_L1 ? cg_l1_loss(p, y, CG_REDUCTION_MEAN)
+                                 : cg_mse_loss(p, y, CG_REDUCTION_MEAN);
+}
+
+/* A seeded Fisher-Yates shuffle of 0..n-1 (xorshift64*). */
+static void shuffle(unsigned *idx, size_t n, unsigned long long *state)
+{
+    for (size_t i = n; i > 1; i--) {
+        unsigned long long x = *state;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        *state = x;
+        size_t j = (size_t)((x * 2685821657736338717ull) % i);
+        unsigned tmp = idx[i - 1];
+        idx[i - 1] = idx[j];
+        idx[j] = tmp;
+    }
+}
+
+static bool append(long **epochs, float **losses, size_t *count, long epoch, float loss)
+{
+    long *e = realloc(*epochs, (*count + 1) * sizeof *e);
+    if (!e) return false;
+    *epochs = e;
+    float *l = realloc(*losses, (*count + 1) * sizeof *l);
+    if (!l) return false;
+    *losses = l;
+    e[*count] = epoch;
+    l[(*count)++] = loss;
+    return true;
+}
+
+void tape_fit_free(tape_fit *t)
+{
+    free(t->hist_epochs);
+    free(t->hist_loss);
+    free(t->curve_epochs);
+    free(t->curve_loss);
+    free(t->params);
+    t->hist_epochs = t->curve_epochs = NULL;
+    t->hist_loss = t->curve_loss = t->params = NULL;
+}
+
+/* Logs an epoch in the lecture's format (params and grad of the linear
+ * model only: an MLP's would fill the screen). */
+static void log_epoch(const tape_fit *t, const model *m, long epoch, float loss)
+{
+    if (!t->log) return;
+    float p[65], g[65];
+    size_t P = m->F + 1;
+    cg_epoch_log log = {epoch, loss, p, g, P};
+    if (!m->mlp && (t->log->params || t->log->grad)) {
+        cg_tensor_read(m->params, p, P);
+        if (cg_grad(m->params))
+            cg_tensor_read(cg_grad(m->params), g, P);
+        else
+            memset(g, 0, sizeof g);
+    } else {
+        log.nparams = 0;
+    }
+    cli_log_style style = *t->log;
+    if (m->mlp) style.params = style.grad = false;
+    cli_print_epoch(&style, &log);
+}
+
+int cli_fit_tape(cg_context *ctx, tape_fit *t)
+{
+    const size_t n = t->n, F = t->F;
+    model m = {NULL, NULL, F};
+    cg_tensor *X = NULL, *Y = NULL, *acc = NULL, *params[64];
+    size_t nparams = 0;
+    cg_optimizer *opt = NULL;
+    unsigned *idx = NULL;
+    int rc = 2;
+
+    /* An MLP takes X [n, F] and y [n, 1]; the linear model X [n] or [n, F], y [n]. */
+    X = cg_tensor_from(ctx, t->x, (F == 1 && !t->mlp) ? CG_SHAPE(n) : CG_SHAPE(n, F));
+    Y = cg_tensor_from(ctx, t->y, t->mlp ? CG_SHAPE(n, 1) : CG_SHAPE(n));
+    if (t->mlp) {
+        size_t sizes[18];
+        sizes[0] = F;
+        for (size_t i = 0; i < t->nhidden; i++) sizes[1 + i] = t->hidden[i];
+        sizes[1 + t->nhidden] = 1;
+        m.mlp = cg_mlp_create(ctx, sizes, t->nhidden + 2, t->activation, t->seed);
+        nparams = cg_mlp_parameters(m.mlp, params, 64);
+        t->parameter_count = cg_mlp_parameter_count(m.mlp);
+    } else {
+        float init[65];
+        for (size_t k = 0; k <= F; k++) init[k] = t->init ? t->init[k] : (k < F ? 1.0f : 0.0f);
+        m.params = cg_tensor_from(ctx, init, CG_SHAPE(F + 1));
+        cg_set_requires_grad(m.params, true);
+        params[nparams++] = m.params;
+        t->parameter_count = F + 1;
+    }
+    if (t->optimizer == CG_OPTIM_ADAM)
+        opt = cg_adam(ctx, params, nparams,
+                      &(cg_adam_options){t->lr, {t->betas[0], t->betas[1]}, t->eps});
+    else
+        opt = cg_sgd(ctx, params, nparams, &(cg_sgd_options){t->lr});
+    acc = cg_tensor_zeros(ctx, CG_SHAPE(1));
+    size_t batch = t->batch && t->batch < n ? t->batch : n;
+    idx = malloc(n * sizeof *idx);
+    if (!idx) goto out;
+    for (size_t i = 0; i < n; i++) idx[i] = (unsigned)i;
+    unsigned long long rng = t->seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;
+    if (cg_status(ctx) != CG_OK) goto fail;
+
+    long stride = (t->epochs + CURVE_MAX_POINTS - 1) / CURVE_MAX_POINTS;
+    double t0 = seconds_now();
+    t->epochs_run = 0;
+    for (long epoch = 1; epoch <= t->epochs; epoch++) {
+        if (t->shuffle) shuffle(idx, n, &rng);
+        cg_tensor_write(acc, (float[]){0.0f}, 1);
+        for (size_t start = 0; start < n; start += batch) {
+            size_t count = start + batch <= n ? batch : n - start;
+            cg_tensor *xb = X, *yb = Y;
+            if (count < n) {
+                if (t->shuffle) {
+                    xb = cg_index_rows(X, idx + start, count);
+                    yb = cg_index_rows(Y, idx + start, count);
+                } else {
+                    xb = cg_slice(X, start, start + count);
+                    yb = cg_slice(Y, start, start + count);
+                }
+            }
+            cg_tensor *loss = loss_of(t, forward(&m, xb), yb);
+            cg_zero_grad(opt);
+            cg_backward(loss);
+            cg_step(opt);
+            /* The epoch's loss: batch means weighted by their share of the data. */
+            cg_add_scaled_(acc, (float)count / (float)n, loss);
+            cg_tape_reset(ctx);
+        }
+        float loss = cg_item(acc);
+        if (cg_status(ctx) != CG_OK) goto fail;
+        t->epochs_run = epoch;
+        if ((epoch - 1) % stride == 0 &&
+            !append(&t->curve_epochs, &t->curve_loss, &t->curve_count, epoch, loss))
+            goto out;
+        bool logged = t->log_every > 0 && epoch % t->log_every == 0;
+        bool diverged = !isfinite(loss);
+        if (logged || diverged) {
+            if (!append(&t->hist_epochs, &t->hist_loss, &t->hist_count, epoch, loss)) goto out;
+            log_epoch(t, &m, epoch, loss);
+        }
+        if (diverged) {
+            t->diverged = true;
+            break;
+        }
+    }
+    /* The loss of the final parameters on all the data. */
+    cg_no_grad_begin(ctx);
+    t->final_loss = cg_item(loss_of(t, forward(&m, X), Y));
+    cg_no_grad_end(ctx);
+    cg_tape_reset(ctx);
+    t->seconds = seconds_now() - t0;
+    if (cg_status(ctx) != CG_OK) goto fail;
+
+    t->nparams = t->parameter_count;
+    t->params = malloc(t->nparams * sizeof *t->params);
+    if (!t->params) goto out;
+    size_t off = 0;
+    for (size_t i = 0; i < nparams; i++) {
+        size_t k = cg_tensor_numel(params[i]);
+        cg_tensor_read(params[i], t->params + off, k);
+        off += k;
+    }
+    if (cg_status(ctx) != CG_OK) goto fail;
+    rc = t->diverged ? 1 : 0;
+    goto out;
+fail:
+    fprintf(stderr, "clgrad fit: %s\n", cg_error_message(ctx));
+    rc = 2;
+out:
+    free(idx);
+    cg_optimizer_free(opt);
+    cg_mlp_free(m.mlp);
+    cg_tensor_free(m.params);
+    cg_tensor_free(acc);
+    cg_tensor_free(X);
+    cg_tensor_free(Y);
+    return rc;
+}
