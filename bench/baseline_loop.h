@@ -6,4 +6,7 @@ void baseline_epoch(const float *x, const float *y, long n, float w, float b, fl
 void baseline_fit(const float *x, const float *y, long n, long epochs, float lr, float *w,
                   float *b);
 
+void baseline_matmul(const float *A, const float *B, float *C, long M, long N, long K);
+double baseline_peak_gflops(double (*clock)(void));
+
 #endif

@@ -139,7 +139,16 @@ typedef struct bcast {
     cg_shape out;
     cl_uint4 dims, sa, sb;
     uint32_t adims[4], bdims[4];
+    cl_int la, lb; /* CG_LAYOUT_* of elementwise.cl: 0 general, 1 same, 2 scalar */
 } bcast;
+
+static cl_int layout(const uint32_t d[4], const uint32_t od[4])
+{
+    if (d[0] * d[1] * d[2] * d[3] == 1) return 2;
+    for (int i = 0; i < 4; i++)
+        if (d[i] != od[i]) return 0;
+    return 1;
+}
 
 static bool broadcast(cg_context *ctx, const char *what, cg_shape a, cg_shape b, bcast *r)
 {
@@ -173,6 +182,8 @@ static bool broadcast(cg_context *ctx, const char *what, cg_shape a, cg_shape b,
         r->adims[i] = ad[i];
         r->bdims[i] = bd[i];
     }
+    r->la = layout(ad, od);
+    r->lb = layout(bd, od);
     return true;
 }
 
@@ -189,7 +200,7 @@ static cg_status binary_launch(cg_context *ctx, int op, const cg_tensor *a, cons
     if (!k || cg__set_args(ctx, k, "cg_binary", sizeof o, &o, sizeof(cl_mem), &a->mem,
                            sizeof bc->sa, &bc->sa, sizeof(cl_mem), &b->mem, sizeof bc->sb, &bc->sb,
                            sizeof(cl_mem), &out->mem, sizeof bc->dims, &bc->dims, sizeof n, &n,
-                           (size_t)0))
+                           sizeof bc->la, &bc->la, sizeof bc->lb, &bc->lb, (size_t)0))
         return ctx->status;
     return cg__launch_n(ctx, k, n, "cg_binary");
 }
@@ -210,7 +221,7 @@ static cg_status binary_grad_launch(cg_context *ctx, int op, int which, const cg
                            &a->mem, sizeof bc->sa, &bc->sa, sizeof(cl_mem), &b->mem,
                            sizeof bc->sb, &bc->sb, sizeof(cl_mem), &gy->mem, sizeof(cl_mem),
                            &dst->mem, sizeof bc->dims, &bc->dims, sizeof n, &n, sizeof acc, &acc,
-                           (size_t)0))
+                           sizeof bc->la, &bc->la, sizeof bc->lb, &bc->lb, (size_t)0))
         return ctx->status;
     return cg__launch_n(ctx, k, n, "cg_binary_grad");
 }

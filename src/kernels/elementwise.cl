@@ -91,6 +91,11 @@ __kernel void cg_unary_backward(const int op, __global const float *x, __global 
     if (i < n) gx[i] += cg_unary_grad(op, x[i], y[i], gy[i], s);
 }
 
+/* Operand layouts, so the common cases skip the index arithmetic. */
+#define CG_LAYOUT_BCAST 0  /* general broadcast: strides decide */
+#define CG_LAYOUT_SAME 1   /* the output's own shape: element i */
+#define CG_LAYOUT_SCALAR 2 /* one element for all */
+
 /* Offset of output element i in an operand with the given strides. */
 inline uint cg_bcast_offset(uint i, uint4 dims, uint4 strides)
 {
@@ -101,6 +106,13 @@ inline uint cg_bcast_offset(uint i, uint4 dims, uint4 strides)
     uint i1 = i % dims.y;
     uint i0 = i / dims.y;
     return i0 * strides.x + i1 * strides.y + i2 * strides.z + i3 * strides.w;
+}
+
+inline uint cg_operand_offset(uint i, uint4 dims, uint4 strides, int layout)
+{
+    return layout == CG_LAYOUT_SAME ? i
+           : layout == CG_LAYOUT_SCALAR ? 0u
+                                        : cg_bcast_offset(i, dims, strides);
 }
 
 inline float cg_binary_f(int op, float a, float b)
@@ -115,11 +127,12 @@ inline float cg_binary_f(int op, float a, float b)
 
 __kernel void cg_binary(const int op, __global const float *a, const uint4 sa,
                         __global const float *b, const uint4 sb, __global float *out,
-                        const uint4 dims, const uint n)
+                        const uint4 dims, const uint n, const int la, const int lb)
 {
     uint i = get_global_id(0);
     if (i >= n) return;
-    out[i] = cg_binary_f(op, a[cg_bcast_offset(i, dims, sa)], b[cg_bcast_offset(i, dims, sb)]);
+    out[i] = cg_binary_f(op, a[cg_operand_offset(i, dims, sa, la)],
+                         b[cg_operand_offset(i, dims, sb, lb)]);
 }
 
 /* which = 0: d/da, 1: d/db. accumulate: dst += (dst has the output's
@@ -127,11 +140,12 @@ __kernel void cg_binary(const int op, __global const float *a, const uint4 sa,
 __kernel void cg_binary_grad(const int op, const int which, __global const float *a,
                              const uint4 sa, __global const float *b, const uint4 sb,
                              __global const float *gy, __global float *dst, const uint4 dims,
-                             const uint n, const int accumulate)
+                             const uint n, const int accumulate, const int la, const int lb)
 {
     uint i = get_global_id(0);
     if (i >= n) return;
-    float av = a[cg_bcast_offset(i, dims, sa)], bv = b[cg_bcast_offset(i, dims, sb)], g = gy[i];
+    float av = a[cg_operand_offset(i, dims, sa, la)], bv = b[cg_operand_offset(i, dims, sb, lb)];
+    float g = gy[i];
     float d;
     if (op == CG_B_ADD)
         d = g;
