@@ -272,6 +272,14 @@ typedef struct cg_linear {
     size_t in, out;
 } cg_linear;
 
+/* Creates the layer's tensors (requires_grad) from (seed, stream): distinct
+ * streams give independent draws under one seed. */
+cg_status cg_linear_init(cg_context *ctx, cg_linear *layer, size_t in, size_t out,
+                         unsigned long long seed, unsigned long long stream);
+/* x [batch, in] -> [batch, out] */
+cg_tensor *cg_linear_forward(const cg_linear *layer, cg_tensor *x);
+void cg_linear_free(cg_linear *layer);
+
 /* A stack of linear layers with an activation between them (none after
  * the last). sizes: in, hidden..., out. */
 typedef struct cg_mlp cg_mlp;

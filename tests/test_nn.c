@@ -91,6 +91,30 @@ static size_t fixture_values(const char *path, const char *name, float *out, siz
     return n;
 }
 
+Test(nn, linear_layer_shapes_and_forward)
+{
+    cg_context *ctx = test_context();
+    cg_linear l;
+    cr_assert_eq(cg_linear_init(ctx, &l, 3, 2, 5, 0), CG_OK);
+    float w[6] = {1, 2, 3, 4, 5, 6}, b[2] = {0.5f, -1};
+    cg_tensor_write(l.weight, w, 6);
+    cg_tensor_write(l.bias, b, 2);
+    cg_tensor *x = cg_tensor_from(ctx, (float[]){1, 0, -1, 2, 1, 0}, CG_SHAPE(2, 3));
+    cg_tensor *y = cg_linear_forward(&l, x);
+    cg_shape s = cg_tensor_shape(y);
+    cr_assert(s.ndim == 2 && s.dims[0] == 2 && s.dims[1] == 2);
+    float out[4];
+    cg_tensor_read(y, out, 4);
+    /* x W^T + b: [1-3, 4-6] + b, [2+2, 8+5] + b */
+    const float want[4] = {-2 + 0.5f, -2 - 1, 4 + 0.5f, 13 - 1};
+    for (int i = 0; i < 4; i++) assert_close(out[i], want[i], 0, 1e-6, "y[%d] = %f", i, out[i]);
+    cr_assert_eq(cg_linear_init(ctx, &l, 0, 2, 5, 0), CG_ERROR_INVALID_ARGUMENT);
+    cg_tape_reset(ctx);
+    cg_tensor_free(x);
+    cg_linear_free(&l);
+    cg_context_free(ctx);
+}
+
 Test(nn, mlp_matches_pytorch_loss_and_gradients)
 {
     char path[512];

@@ -11,19 +11,50 @@ struct cg_mlp {
     cg_activation activation;
 };
 
+cg_status cg_linear_init(cg_context *ctx, cg_linear *l, size_t in, size_t out,
+                         unsigned long long seed, unsigned long long stream)
+{
+    if (!ctx) return CG_ERROR_NULL_POINTER;
+    if (ctx->status) return ctx->status;
+    if (!l) return cg__fail(ctx, CG_ERROR_NULL_POINTER, "cg_linear_init: layer is NULL");
+    if (in == 0 || out == 0)
+        return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
+                        "cg_linear_init: sizes must be positive (in %zu, out %zu)", in, out);
+    /* torch.nn.Linear: kaiming_uniform_(a=sqrt(5)) gives bound
+     * sqrt(6 / ((1 + a^2) fan_in)) = 1/sqrt(fan_in); the bias uses the same. */
+    const float bound = 1.0f / sqrtf((float)in);
+    l->in = in;
+    l->out = out;
+    l->weight = cg_rand_uniform(ctx, CG_SHAPE(out, in), -bound, bound, seed, stream << 41);
+    l->bias = cg_rand_uniform(ctx, CG_SHAPE(out), -bound, bound, seed, (stream << 41) | (1ull << 40));
+    cg_set_requires_grad(l->weight, true);
+    cg_set_requires_grad(l->bias, true);
+    if (ctx->status) cg_linear_free(l);
+    return ctx->status;
+}
+
+cg_tensor *cg_linear_forward(const cg_linear *l, cg_tensor *x)
+{
+    if (!l) return NULL;
+    return cg_add(cg_matmul(x, l->weight, false, true), l->bias);
+}
+
+void cg_linear_free(cg_linear *l)
+{
+    if (!l) return;
+    cg_tensor_free(l->weight);
+    cg_tensor_free(l->bias);
+    l->weight = l->bias = NULL;
+}
+
 void cg_mlp_free(cg_mlp *mlp)
 {
     if (!mlp) return;
-    for (size_t i = 0; i < mlp->nlayers; i++) {
-        cg_tensor_free(mlp->layers[i].weight);
-        cg_tensor_free(mlp->layers[i].bias);
-    }
+    for (size_t i = 0; i < mlp->nlayers; i++) cg_linear_free(&mlp->layers[i]);
     free(mlp->layers);
     free(mlp);
 }
 
-/* Each layer draws from its own stream offset: weight then bias, so the
- * numbers do not depend on the device or on the other layers' sizes. */
 cg_mlp *cg_mlp_create(cg_context *ctx, const size_t *sizes, size_t nsizes,
                       cg_activation activation, unsigned long long seed)
 {
@@ -53,18 +84,10 @@ cg_mlp *cg_mlp_create(cg_context *ctx, const size_t *sizes, size_t nsizes,
     mlp->ctx = ctx;
     mlp->activation = activation;
     mlp->nlayers = nsizes - 1;
-    for (size_t i = 0; i + 1 < nsizes && !ctx->status; i++) {
-        cg_linear *l = &mlp->layers[i];
-        l->in = sizes[i];
-        l->out = sizes[i + 1];
-        float bound = 1.0f / sqrtf((float)l->in);
-        unsigned long long stream = (unsigned long long)(2 * i) << 40;
-        l->weight = cg_rand_uniform(ctx, CG_SHAPE(l->out, l->in), -bound, bound, seed, stream);
-        l->bias = cg_rand_uniform(ctx, CG_SHAPE(l->out), -bound, bound, seed,
-                                  stream + (1ull << 40));
-        cg_set_requires_grad(l->weight, true);
-        cg_set_requires_grad(l->bias, true);
-    }
+    /* Layer i draws from stream i: the numbers do not depend on the device
+     * or on the other layers' sizes. */
+    for (size_t i = 0; i + 1 < nsizes && !ctx->status; i++)
+        cg_linear_init(ctx, &mlp->layers[i], sizes[i], sizes[i + 1], seed, i);
     if (ctx->status) {
         cg_mlp_free(mlp);
         return NULL;
@@ -86,8 +109,7 @@ cg_tensor *cg_mlp_forward(cg_mlp *mlp, cg_tensor *x)
 {
     if (!mlp) return NULL;
     for (size_t i = 0; i < mlp->nlayers && x; i++) {
-        const cg_linear *l = &mlp->layers[i];
-        x = cg_add(cg_matmul(x, l->weight, false, true), l->bias);
+        x = cg_linear_forward(&mlp->layers[i], x);
         if (i + 1 < mlp->nlayers) x = activate(mlp->activation, x);
     }
     return x;
