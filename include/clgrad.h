@@ -294,26 +294,77 @@ size_t cg_mlp_parameter_count(const cg_mlp *mlp);
 const cg_linear *cg_mlp_layer(const cg_mlp *mlp, size_t i);
 size_t cg_mlp_layers(const cg_mlp *mlp);
 
-/* ---- optimizers on the tape path ------------------------------------------ */
+/* torch.optim's optimizers, each with its semantics and defaults. */
+typedef enum cg_optim_kind {
+    CG_OPTIM_SGD = 0,      /* p -= lr * g; momentum, dampening, nesterov */
+    CG_OPTIM_ADAM = 1,     /* bias-corrected moments, eps after the sqrt, amsgrad */
+    CG_OPTIM_ADAMW = 2,    /* Adam with decoupled weight decay */
+    CG_OPTIM_ADAMAX = 3,   /* Adam with the infinity norm */
+    CG_OPTIM_ADAGRAD = 4,
+    CG_OPTIM_ADADELTA = 5,
+    CG_OPTIM_RMSPROP = 6,
+    CG_OPTIM_RPROP = 7,
+    CG_OPTIM_ASGD = 8,     /* averaged SGD */
+    CG_OPTIM_KIND_COUNT = 9
+} cg_optim_kind;
+
+/* ---- optimizers ------------------------------------------------------------
+ * Every field carries PyTorch's name; cg_optim_defaults(kind) fills PyTorch's
+ * defaults for that optimizer (lr included). Fields another optimizer owns
+ * are ignored. */
+typedef struct cg_optim_options {
+    float lr;
+    float weight_decay;
+    bool maximize;
+    float momentum, dampening; bool nesterov;    /* SGD; RMSprop's momentum */
+    float betas[2]; float eps; bool amsgrad;     /* Adam, AdamW, Adamax */
+    float lr_decay, initial_accumulator_value;   /* Adagrad */
+    float rho;                                   /* Adadelta */
+    float alpha; bool centered;                  /* RMSprop; ASGD's alpha */
+    float etas[2], step_sizes[2];                /* Rprop */
+    float lambd, t0;                             /* ASGD */
+} cg_optim_options;
+
+cg_optim_options cg_optim_defaults(cg_optim_kind kind);
+const char *cg_optim_name(cg_optim_kind kind);   /* "sgd", "adam", ... */
 
 typedef struct cg_optimizer cg_optimizer;
+/* The optimizer keeps the parameter pointers (not owned; parameters must
+ * outlive it) and its state on the device. The parameters form group 0;
+ * options are checked (a bad one is named in the error). */
+cg_optimizer *cg_optimizer_create(cg_context *ctx, cg_optim_kind kind, cg_tensor *const *params,
+                                  size_t count, const cg_optim_options *options);
+/* Another parameter group with its own options (PyTorch's param_groups);
+ * returns its index. */
+int cg_optimizer_add_group(cg_optimizer *opt, cg_tensor *const *params, size_t count,
+                           const cg_optim_options *options);
+cg_status cg_zero_grad(cg_optimizer *opt);
+cg_status cg_step(cg_optimizer *opt);
+void cg_optimizer_free(cg_optimizer *opt);
+size_t cg_optimizer_groups(const cg_optimizer *opt);
+float cg_optimizer_lr(const cg_optimizer *opt, size_t group);
+cg_status cg_optimizer_set_lr(cg_optimizer *opt, size_t group, float lr);
+/* ASGD's averaged parameters (ax) of parameter i of group g, NULL otherwise. */
+cg_tensor *cg_optimizer_average(const cg_optimizer *opt, size_t group, size_t i);
+/* State save/restore: steps taken and every state buffer, as floats. A
+ * restored optimizer continues exactly as the saved one would have. */
+size_t cg_optimizer_state_size(const cg_optimizer *opt);
+cg_status cg_optimizer_state_save(cg_optimizer *opt, float *dst, size_t count);
+cg_status cg_optimizer_state_load(cg_optimizer *opt, const float *src, size_t count);
+
+/* Shorthands kept from before the options struct. */
 typedef struct cg_sgd_options {
-    float lr;   /* PyTorch: required; clgrad: 1e-2 when 0 */
+    float lr;   /* 1e-2 when 0 */
 } cg_sgd_options;
 typedef struct cg_adam_options {
     float lr;        /* 1e-3 when 0 */
     float betas[2];  /* 0.9, 0.999 when both 0 */
     float eps;       /* 1e-8 when 0 */
 } cg_adam_options;
-/* The optimizer keeps the parameter pointers (not owned) and its state on
- * the device. */
 cg_optimizer *cg_sgd(cg_context *ctx, cg_tensor *const *params, size_t count,
                      const cg_sgd_options *options);
 cg_optimizer *cg_adam(cg_context *ctx, cg_tensor *const *params, size_t count,
                       const cg_adam_options *options);
-cg_status cg_zero_grad(cg_optimizer *opt);
-cg_status cg_step(cg_optimizer *opt);
-void cg_optimizer_free(cg_optimizer *opt);
 
 /* ---- gradcheck -------------------------------------------------------------- */
 
@@ -350,10 +401,6 @@ typedef enum cg_grad_mode {
     CG_GRAD_NUMERIC = 1   /* central differences (L(p+d) - L(p-d)) / 2d */
 } cg_grad_mode;
 
-typedef enum cg_optim_kind {
-    CG_OPTIM_SGD = 0,  /* p -= lr * g (full batch: plain gradient descent) */
-    CG_OPTIM_ADAM = 1  /* torch.optim.Adam, bias-corrected, eps after sqrt */
-} cg_optim_kind;
 
 typedef enum cg_fit_path {
     CG_PATH_AUTO = 0,          /* single launch when the data is small */
@@ -398,6 +445,9 @@ typedef struct cg_fit_options {
     float lr;                /* 1e-2 */
     float betas[2];          /* 0.9, 0.999 (Adam) */
     float eps;               /* 1e-8 (Adam) */
+    /* Every other option of the optimizer; NULL: its defaults, with lr,
+     * betas and eps from the fields above. When given, it is used whole. */
+    const cg_optim_options *optim;
     long epochs;             /* 5000 */
     long log_every;          /* 500; 0 logs no epoch by period */
     const long *log_epochs;  /* extra epochs to log (the lecture's 1,2,3,10,...) */

@@ -192,6 +192,7 @@ static cg_status enqueue_epoch(cg_linreg *m, const pass_shape *ps, cl_kernel par
     cl_int honor_stop = epoch > 0;
     cl_uint nparts = (cl_uint)ps->groups;
     cl_int optim = run ? (cl_int)run->optimizer : 0;
+    cl_int flags = run ? (cl_int)run->optim_flags : 0;
     cl_int nlog = run ? run->nlog : 0;
     cl_int stride = run ? run->curve_stride : 1;
     cg_status s;
@@ -213,8 +214,9 @@ static cg_status enqueue_epoch(cg_linreg *m, const pass_shape *ps, cl_kernel par
     s = cg__launch(ctx, partials, ps->groups * ps->local, ps->local, what);
     if (s) return s;
     s = cg__set_args(ctx, finish, what, sizeof(cl_mem), &b->partials, sizeof nparts, &nparts,
-                     sizeof n, &n, sizeof(cl_mem), &b->hp, sizeof optim, &optim, sizeof loss,
-                     &loss, sizeof mode, &mode, sizeof epoch, &epoch, sizeof(cl_mem),
+                     sizeof n, &n, sizeof(cl_mem), &b->hp, sizeof optim, &optim, sizeof flags,
+                     &flags, sizeof loss, &loss, sizeof mode, &mode, sizeof epoch, &epoch,
+                     sizeof(cl_mem),
                      &b->params, sizeof(cl_mem), &b->ostate, sizeof(cl_mem), &b->log_epochs,
                      sizeof nlog, &nlog, sizeof(cl_mem), &b->records, sizeof(cl_mem), &b->curve,
                      sizeof stride, &stride, sizeof(cl_mem), &b->status, sizeof(cl_mem), &b->out,
@@ -232,7 +234,7 @@ static cg_status buffers_prepare(cg_linreg *m, run_buffers *b, const cg__linreg_
     size_t P = cg__linreg_nparams(m);
     int nlog = run ? run->nlog : 0;
     b->params = get_buffer(ctx, P * sizeof(float), &b->params_b, what);
-    b->hp = get_buffer(ctx, CG__HP_COUNT * sizeof(float), &b->hp_b, what);
+    b->hp = get_buffer(ctx, CG_B_COUNT * sizeof(float), &b->hp_b, what);
     b->log_epochs = get_buffer(ctx, (size_t)nlog * sizeof(cl_int), &b->log_b, what);
     b->records = get_buffer(ctx, (size_t)(nlog + 1) * cg__linreg_record_len(m) * sizeof(float),
                             &b->records_b, what);
@@ -241,13 +243,13 @@ static cg_status buffers_prepare(cg_linreg *m, run_buffers *b, const cg__linreg_
     b->out = get_buffer(ctx, (1 + P) * sizeof(float), &b->out_b, what);
     b->partials = get_buffer(ctx, partial_groups * NSUM(m->features) * sizeof(float),
                              &b->partials_b, what);
-    b->ostate = get_buffer(ctx, 2 * P * sizeof(float), &b->ostate_b, what);
+    b->ostate = get_buffer(ctx, CG_OPT_STATE_SLOTS * P * sizeof(float), &b->ostate_b, what);
     if (ctx->status) return ctx->status;
 
     /* Non-blocking: params, hp and the schedule outlive the run, which ends
      * in a blocking read on this in-order queue. */
     cg__write(ctx, b->params, 0, P * sizeof(float), params, false, what);
-    cg__write(ctx, b->hp, 0, CG__HP_COUNT * sizeof(float), hp, false, what);
+    cg__write(ctx, b->hp, 0, CG_B_COUNT * sizeof(float), hp, false, what);
     if (nlog)
         cg__write(ctx, b->log_epochs, 0, (size_t)nlog * sizeof(cl_int), run->log_epochs, false,
                   what);
@@ -300,12 +302,14 @@ static cg_status run_single(cg_linreg *m, cg__linreg_run *run, const char *what)
         return ctx->status;
     }
     cl_uint n = (cl_uint)m->n;
-    cl_int optim = run->optimizer, loss = run->loss, mode = run->mode, epochs = run->epochs;
+    cl_int optim = run->optimizer, flags = run->optim_flags, loss = run->loss, mode = run->mode;
+    cl_int epochs = run->epochs;
     cl_int nlog = run->nlog, stride = run->curve_stride;
     double t0 = cg__now_seconds();
     cg__set_args(ctx, k, what, sizeof(cl_mem), &m->X->mem, sizeof(cl_mem), &m->y->mem, sizeof n,
                  &n, sizeof(cl_mem), &m->transform, sizeof(cl_mem), &b.params, sizeof(cl_mem),
-                 &b.hp, sizeof optim, &optim, sizeof loss, &loss, sizeof mode, &mode,
+                 &b.hp, sizeof optim, &optim, sizeof flags, &flags, sizeof loss, &loss,
+                 sizeof mode, &mode,
                  sizeof epochs, &epochs, sizeof(cl_mem), &b.log_epochs, sizeof nlog, &nlog,
                  sizeof(cl_mem), &b.records, sizeof(cl_mem), &b.curve, sizeof stride, &stride,
                  sizeof(cl_mem), &b.status, sizeof(cl_mem), &b.out,

@@ -11,13 +11,9 @@
  * (private arrays, unrolled loops). Wider models belong to the tape. */
 #define CG__LINREG_MAX_FEATURES 64
 
-/* Mirrors of linreg.cl / optim_rules.clh constants. */
-#define CG__HP_LR 0
-#define CG__HP_BETA1 1
-#define CG__HP_BETA2 2
-#define CG__HP_EPS 3
-#define CG__HP_DELTA 4
-#define CG__HP_COUNT 8
+#include "../kernels/optim_defs.clh"
+
+/* Mirrors of linreg.cl constants. */
 #define CG__ST_EPOCHS 0
 #define CG__ST_STOPPED 1
 #define CG__ST_LOGGED 2
@@ -38,7 +34,8 @@ typedef struct cg__linreg_run {
     cg_loss_kind loss;
     cg_grad_mode mode;
     cg_optim_kind optimizer;
-    float hp[CG__HP_COUNT];
+    int optim_flags;      /* CG_OF_MAXIMIZE, NESTEROV, AMSGRAD, CENTERED */
+    float hp[CG_B_COUNT]; /* optim_defs.clh's base layout, delta at CG_B_DELTA */
     int epochs;
     const int *log_epochs; /* ascending, each in [1, epochs] */
     int nlog;
@@ -72,8 +69,15 @@ cg_status cg__linreg_eval_ref(cg_linreg *model, const float *params, const float
                               cg_loss_kind loss, cg_grad_mode mode, float *out);
 
 /* Plain C twins of optim_rules.clh (ref/optim_ref.c). */
-float cg__ref_rule_sgd(float p, float g, float lr);
-float cg__ref_rule_adam(float p, float g, float *m, float *v, int step, float lr, float beta1,
-                        float beta2, float eps);
+float cg__ref_optim_rule(int kind, int flags, const float *h, float p, float g, float *s0,
+                         float *s1, float *s2);
+void cg__ref_optim_scalars(int kind, const float *base, int step, float *h);
+int cg__optim_step_flags(int flags, int step, const float *h);
+
+/* The optimizer options as the kernels' base array and flags (optim.c). */
+void cg__optim_base(const cg_optim_options *o, float *base, int *flags);
+/* Checks the options for kind; error on ctx naming the option. */
+cg_status cg__optim_validate(cg_context *ctx, const char *what, cg_optim_kind kind,
+                             const cg_optim_options *o);
 
 #endif

@@ -1,6 +1,8 @@
-/* Optimizers on the tape path (optim.cl): the parameters' update from their
- * grad, state (Adam's moments) on the device, the rules of optim_rules.clh
- * (ref: ref/optim_ref.c). One launch per parameter tensor. */
+/* Optimizers (optim.cl): torch.optim's update rules from optim_rules.clh,
+ * parameter groups with their own options, state on the device, and state
+ * save/restore. The per-step scalars (bias corrections, ASGD's eta and mu)
+ * are computed here in double, as torch computes them in Python, and passed
+ * to the update launch by value. One launch per parameter tensor. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,138 +10,390 @@
 #include "internal.h"
 #include "linreg_internal.h"
 
+typedef struct group {
+    cg_optim_options o;
+    float base[CG_B_COUNT];
+    int flags;
+    size_t count;
+    cg_tensor **params;
+    cg_tensor **state; /* CG_OPT_STATE_SLOTS per parameter */
+    int *steps;        /* per parameter, as torch's state['step'] */
+} group;
+
 struct cg_optimizer {
     cg_context *ctx;
     cg_optim_kind kind;
-    float lr, beta1, beta2, eps;
-    int step;
-    size_t count;
-    cg_tensor **params;
-    cg_tensor **m, **v; /* Adam */
+    group *groups;
+    size_t ngroups;
 };
+
+static const char *const names[CG_OPTIM_KIND_COUNT] = {
+    "sgd", "adam", "adamw", "adamax", "adagrad", "adadelta", "rmsprop", "rprop", "asgd",
+};
+
+const char *cg_optim_name(cg_optim_kind kind)
+{
+    return kind >= 0 && kind < CG_OPTIM_KIND_COUNT ? names[kind] : "unknown";
+}
+
+cg_optim_options cg_optim_defaults(cg_optim_kind kind)
+{
+    cg_optim_options o = {0};
+    o.betas[0] = 0.9f;
+    o.betas[1] = 0.999f;
+    o.eps = 1e-8f;
+    o.etas[0] = 0.5f;
+    o.etas[1] = 1.2f;
+    o.step_sizes[0] = 1e-6f;
+    o.step_sizes[1] = 50.0f;
+    o.lambd = 1e-4f;
+    o.t0 = 1e6f;
+    switch (kind) {
+    case CG_OPTIM_SGD: o.lr = 1e-2f; break; /* torch requires one; the lecture's */
+    case CG_OPTIM_ADAM: o.lr = 1e-3f; break;
+    case CG_OPTIM_ADAMW:
+        o.lr = 1e-3f;
+        o.weight_decay = 1e-2f;
+        break;
+    case CG_OPTIM_ADAMAX: o.lr = 2e-3f; break;
+    case CG_OPTIM_ADAGRAD:
+        o.lr = 1e-2f;
+        o.eps = 1e-10f;
+        break;
+    case CG_OPTIM_ADADELTA:
+        o.lr = 1.0f;
+        o.rho = 0.9f;
+        o.eps = 1e-6f;
+        break;
+    case CG_OPTIM_RMSPROP:
+        o.lr = 1e-2f;
+        o.alpha = 0.99f;
+        break;
+    case CG_OPTIM_RPROP: o.lr = 1e-2f; break;
+    case CG_OPTIM_ASGD:
+        o.lr = 1e-2f;
+        o.alpha = 0.75f;
+        break;
+    default: break;
+    }
+    return o;
+}
+
+cg_status cg__optim_validate(cg_context *ctx, const char *what, cg_optim_kind kind,
+                             const cg_optim_options *o)
+{
+    const char *name = cg_optim_name(kind);
+#define CG__REQUIRE(cond, ...)                                                                \
+    if (!(cond)) return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, __VA_ARGS__)
+    CG__REQUIRE(kind >= 0 && kind < CG_OPTIM_KIND_COUNT, "%s: unknown optimizer %d", what,
+                (int)kind);
+    CG__REQUIRE(o->lr >= 0.0f && isfinite(o->lr), "%s: %s: invalid lr %g (must be >= 0)", what,
+                name, (double)o->lr);
+    CG__REQUIRE(o->weight_decay >= 0.0f, "%s: %s: invalid weight_decay %g (must be >= 0)", what,
+                name, (double)o->weight_decay);
+    CG__REQUIRE(o->eps >= 0.0f, "%s: %s: invalid eps %g (must be >= 0)", what, name,
+                (double)o->eps);
+    switch (kind) {
+    case CG_OPTIM_SGD:
+        CG__REQUIRE(o->momentum >= 0.0f, "%s: sgd: invalid momentum %g", what,
+                    (double)o->momentum);
+        CG__REQUIRE(!o->nesterov || (o->momentum > 0.0f && o->dampening == 0.0f),
+                    "%s: sgd: nesterov needs a momentum and zero dampening (momentum %g, "
+                    "dampening %g)",
+                    what, (double)o->momentum, (double)o->dampening);
+        break;
+    case CG_OPTIM_ADAM:
+    case CG_OPTIM_ADAMW:
+    case CG_OPTIM_ADAMAX:
+        for (int i = 0; i < 2; i++)
+            CG__REQUIRE(o->betas[i] >= 0.0f && o->betas[i] < 1.0f,
+                        "%s: %s: invalid betas[%d] %g (must be in [0, 1))", what, name, i,
+                        (double)o->betas[i]);
+        break;
+    case CG_OPTIM_ADAGRAD:
+        CG__REQUIRE(o->lr_decay >= 0.0f, "%s: adagrad: invalid lr_decay %g", what,
+                    (double)o->lr_decay);
+        CG__REQUIRE(o->initial_accumulator_value >= 0.0f,
+                    "%s: adagrad: invalid initial_accumulator_value %g", what,
+                    (double)o->initial_accumulator_value);
+        break;
+    case CG_OPTIM_ADADELTA:
+        CG__REQUIRE(o->rho >= 0.0f && o->rho <= 1.0f, "%s: adadelta: invalid rho %g", what,
+                    (double)o->rho);
+        break;
+    case CG_OPTIM_RMSPROP:
+        CG__REQUIRE(o->alpha >= 0.0f, "%s: rmsprop: invalid alpha %g", what, (double)o->alpha);
+        CG__REQUIRE(o->momentum >= 0.0f, "%s: rmsprop: invalid momentum %g", what,
+                    (double)o->momentum);
+        break;
+    case CG_OPTIM_RPROP:
+        CG__REQUIRE(0.0f < o->etas[0] && o->etas[0] < 1.0f && 1.0f < o->etas[1],
+                    "%s: rprop: invalid etas (%g, %g): need 0 < etaminus < 1 < etaplus", what,
+                    (double)o->etas[0], (double)o->etas[1]);
+        CG__REQUIRE(0.0f <= o->step_sizes[0] && o->step_sizes[0] <= o->step_sizes[1],
+                    "%s: rprop: invalid step_sizes (%g, %g)", what, (double)o->step_sizes[0],
+                    (double)o->step_sizes[1]);
+        break;
+    case CG_OPTIM_ASGD:
+        CG__REQUIRE(o->lambd >= 0.0f && o->alpha >= 0.0f, "%s: asgd: invalid lambd %g or alpha %g",
+                    what, (double)o->lambd, (double)o->alpha);
+        break;
+    default: break;
+    }
+#undef CG__REQUIRE
+    return CG_OK;
+}
+
+void cg__optim_base(const cg_optim_options *o, float *b, int *flags)
+{
+    memset(b, 0, CG_B_COUNT * sizeof *b);
+    b[CG_B_LR] = o->lr;
+    b[CG_B_WEIGHT_DECAY] = o->weight_decay;
+    b[CG_B_MOMENTUM] = o->momentum;
+    b[CG_B_DAMPENING] = o->dampening;
+    b[CG_B_BETA1] = o->betas[0];
+    b[CG_B_BETA2] = o->betas[1];
+    b[CG_B_EPS] = o->eps;
+    b[CG_B_LR_DECAY] = o->lr_decay;
+    b[CG_B_RHO] = o->rho;
+    b[CG_B_ALPHA] = o->alpha;
+    b[CG_B_ETA_MINUS] = o->etas[0];
+    b[CG_B_ETA_PLUS] = o->etas[1];
+    b[CG_B_STEP_MIN] = o->step_sizes[0];
+    b[CG_B_STEP_MAX] = o->step_sizes[1];
+    b[CG_B_LAMBD] = o->lambd;
+    b[CG_B_T0] = o->t0;
+    b[CG_B_INIT_ACC] = o->initial_accumulator_value;
+    *flags = (o->maximize ? CG_OF_MAXIMIZE : 0) | (o->nesterov ? CG_OF_NESTEROV : 0) |
+             (o->amsgrad ? CG_OF_AMSGRAD : 0) | (o->centered ? CG_OF_CENTERED : 0);
+}
+
+/* The step's scalars in double, rounded to float where torch rounds them
+ * (Python floats meet float32 tensors; ASGD keeps eta and mu as float32). */
+static void scalars(cg_optim_kind kind, const cg_optim_options *o, int step, float *h)
+{
+    memset(h, 0, CG_H_COUNT * sizeof *h);
+    const double lr = o->lr, wd = o->weight_decay, b1 = o->betas[0], b2 = o->betas[1];
+    h[CG_H_LR] = o->lr;
+    h[CG_H_NEG_LR] = -o->lr;
+    h[CG_H_WD] = o->weight_decay;
+    h[CG_H_MOMENTUM] = o->momentum;
+    h[CG_H_DAMP_C] = (float)(1.0 - (double)o->dampening);
+    h[CG_H_B1] = o->betas[0];
+    h[CG_H_B2] = o->betas[1];
+    h[CG_H_C1] = (float)(1.0 - b1);
+    h[CG_H_C2] = (float)(1.0 - b2);
+    h[CG_H_EPS] = o->eps;
+    switch (kind) {
+    case CG_OPTIM_ADAM:
+    case CG_OPTIM_ADAMW:
+        h[CG_H_NEG_STEP] = (float)-(lr / (1.0 - pow(b1, step)));
+        h[CG_H_BC2_SQRT] = (float)sqrt(1.0 - pow(b2, step));
+        h[CG_H_DECAY] = (float)(1.0 - lr * wd);
+        break;
+    case CG_OPTIM_ADAMAX: h[CG_H_NEG_STEP] = (float)-(lr / (1.0 - pow(b1, step))); break;
+    case CG_OPTIM_ADAGRAD:
+        h[CG_H_NEG_STEP] = (float)-(lr / (1.0 + (step - 1) * (double)o->lr_decay));
+        break;
+    case CG_OPTIM_ADADELTA:
+        h[CG_H_RHO] = o->rho;
+        h[CG_H_C_RHO] = (float)(1.0 - (double)o->rho);
+        break;
+    case CG_OPTIM_RMSPROP:
+        h[CG_H_RHO] = o->alpha;
+        h[CG_H_C_RHO] = (float)(1.0 - (double)o->alpha);
+        break;
+    case CG_OPTIM_RPROP:
+        h[CG_H_ETA_MINUS] = o->etas[0];
+        h[CG_H_ETA_PLUS] = o->etas[1];
+        h[CG_H_STEP_MIN] = o->step_sizes[0];
+        h[CG_H_STEP_MAX] = o->step_sizes[1];
+        break;
+    case CG_OPTIM_ASGD: {
+        float eta = step == 1 ? o->lr
+                              : (float)(lr / pow(1.0 + (double)o->lambd * lr * (step - 1),
+                                                 (double)o->alpha));
+        double m = (double)(step - 1) - (double)o->t0;
+        float mu = step == 1 ? 1.0f : (float)(1.0 / (m > 1.0 ? m : 1.0));
+        h[CG_H_DECAY] = (float)(1.0 - (double)o->lambd * (double)eta);
+        h[CG_H_NEG_ETA] = -eta;
+        h[CG_H_MU] = mu;
+        break;
+    }
+    default: break;
+    }
+}
+
+/* ---- creation ----------------------------------------------------------- */
+
+static void group_free(group *g)
+{
+    for (size_t i = 0; g->state && i < g->count * CG_OPT_STATE_SLOTS; i++)
+        cg_tensor_free(g->state[i]);
+    free(g->state);
+    free(g->params);
+    free(g->steps);
+}
 
 void cg_optimizer_free(cg_optimizer *opt)
 {
     if (!opt) return;
-    for (size_t i = 0; i < opt->count; i++) {
-        if (opt->m) cg_tensor_free(opt->m[i]);
-        if (opt->v) cg_tensor_free(opt->v[i]);
-    }
-    free(opt->params);
-    free(opt->m);
-    free(opt->v);
+    for (size_t i = 0; i < opt->ngroups; i++) group_free(&opt->groups[i]);
+    free(opt->groups);
     free(opt);
 }
 
-static cg_optimizer *create(cg_context *ctx, const char *what, cg_optim_kind kind,
-                            cg_tensor *const *params, size_t count)
+/* Initial state as torch creates it: zeros, Adagrad's sum at
+ * initial_accumulator_value, Rprop's step sizes at lr. */
+static float initial_state(cg_optim_kind kind, const cg_optim_options *o, int slot)
 {
-    if (!ctx || ctx->status) return NULL;
+    if (kind == CG_OPTIM_ADAGRAD && slot == 0) return o->initial_accumulator_value;
+    if (kind == CG_OPTIM_RPROP && slot == 1) return o->lr;
+    return 0.0f;
+}
+
+int cg_optimizer_add_group(cg_optimizer *opt, cg_tensor *const *params, size_t count,
+                           const cg_optim_options *options)
+{
+    static const char what[] = "cg_optimizer_add_group";
+    if (!opt) return -1;
+    cg_context *ctx = opt->ctx;
+    if (ctx->status) return -1;
+    cg_optim_options o = options ? *options : cg_optim_defaults(opt->kind);
+    if (cg__optim_validate(ctx, what, opt->kind, &o)) return -1;
     if (!params || count == 0) {
         cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: no parameters", what);
-        return NULL;
+        return -1;
     }
     for (size_t i = 0; i < count; i++) {
         if (!params[i]) {
             cg__fail(ctx, CG_ERROR_NULL_POINTER, "%s: parameter %zu is NULL", what, i);
-            return NULL;
+            return -1;
         }
         if (params[i]->ctx != ctx) {
             cg__fail(ctx, CG_ERROR_CONTEXT_MISMATCH,
                      "%s: parameter %zu belongs to another context", what, i);
-            return NULL;
+            return -1;
         }
         if (params[i]->tape_owned) {
             cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
                      "%s: parameter %zu is an op's output; parameters must be leaves", what, i);
-            return NULL;
+            return -1;
         }
     }
-    cg_optimizer *opt = calloc(1, sizeof *opt);
-    if (opt) opt->params = malloc(count * sizeof *opt->params);
-    if (!opt || !opt->params) {
-        free(opt);
+    group *groups = realloc(opt->groups, (opt->ngroups + 1) * sizeof *groups);
+    if (!groups) {
         cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory", what);
+        return -1;
+    }
+    opt->groups = groups;
+    group *g = &groups[opt->ngroups];
+    memset(g, 0, sizeof *g);
+    g->o = o;
+    cg__optim_base(&o, g->base, &g->flags);
+    g->count = count;
+    g->params = malloc(count * sizeof *g->params);
+    g->state = calloc(count * CG_OPT_STATE_SLOTS, sizeof *g->state);
+    g->steps = calloc(count, sizeof *g->steps);
+    if (!g->params || !g->state || !g->steps) {
+        group_free(g);
+        cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory", what);
+        return -1;
+    }
+    memcpy(g->params, params, count * sizeof *params);
+    for (size_t i = 0; i < count; i++)
+        for (int s = 0; s < CG_OPT_STATE_SLOTS; s++)
+            g->state[i * CG_OPT_STATE_SLOTS + s] =
+                cg_tensor_full(ctx, params[i]->shape, initial_state(opt->kind, &o, s));
+    if (ctx->status) {
+        group_free(g);
+        return -1;
+    }
+    return (int)opt->ngroups++;
+}
+
+cg_optimizer *cg_optimizer_create(cg_context *ctx, cg_optim_kind kind, cg_tensor *const *params,
+                                  size_t count, const cg_optim_options *options)
+{
+    if (!ctx || ctx->status) return NULL;
+    if (kind < 0 || kind >= CG_OPTIM_KIND_COUNT) {
+        cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "cg_optimizer_create: unknown optimizer %d",
+                 (int)kind);
         return NULL;
     }
-    memcpy(opt->params, params, count * sizeof *params);
+    cg_optimizer *opt = calloc(1, sizeof *opt);
+    if (!opt) {
+        cg__fail(ctx, CG_ERROR_NO_MEMORY, "cg_optimizer_create: out of memory");
+        return NULL;
+    }
     opt->ctx = ctx;
     opt->kind = kind;
-    opt->count = count;
+    if (cg_optimizer_add_group(opt, params, count, options) < 0) {
+        cg_optimizer_free(opt);
+        return NULL;
+    }
     return opt;
 }
 
 cg_optimizer *cg_sgd(cg_context *ctx, cg_tensor *const *params, size_t count,
                      const cg_sgd_options *options)
 {
-    float lr = options && options->lr != 0.0f ? options->lr : 1e-2f;
-    if (ctx && !ctx->status && (!(lr > 0.0f) || !isfinite(lr))) {
-        cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "cg_sgd: lr must be positive (got %g)",
-                 (double)lr);
-        return NULL;
-    }
-    cg_optimizer *opt = create(ctx, "cg_sgd", CG_OPTIM_SGD, params, count);
-    if (opt) opt->lr = lr;
-    return opt;
+    cg_optim_options o = cg_optim_defaults(CG_OPTIM_SGD);
+    if (options && options->lr != 0.0f) o.lr = options->lr;
+    return cg_optimizer_create(ctx, CG_OPTIM_SGD, params, count, &o);
 }
 
 cg_optimizer *cg_adam(cg_context *ctx, cg_tensor *const *params, size_t count,
                       const cg_adam_options *options)
 {
-    cg_adam_options o = options ? *options : (cg_adam_options){0};
-    if (o.lr == 0.0f) o.lr = 1e-3f;
-    if (o.betas[0] == 0.0f && o.betas[1] == 0.0f) {
-        o.betas[0] = 0.9f;
-        o.betas[1] = 0.999f;
-    }
-    if (o.eps == 0.0f) o.eps = 1e-8f;
-    if (ctx && !ctx->status) {
-        if (!(o.lr > 0.0f) || !isfinite(o.lr)) {
-            cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "cg_adam: lr must be positive (got %g)",
-                     (double)o.lr);
-            return NULL;
+    cg_optim_options o = cg_optim_defaults(CG_OPTIM_ADAM);
+    if (options) {
+        if (options->lr != 0.0f) o.lr = options->lr;
+        if (options->betas[0] != 0.0f || options->betas[1] != 0.0f) {
+            o.betas[0] = options->betas[0];
+            o.betas[1] = options->betas[1];
         }
-        for (int i = 0; i < 2; i++)
-            if (!(o.betas[i] >= 0.0f && o.betas[i] < 1.0f)) {
-                cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
-                         "cg_adam: betas[%d] must be in [0, 1) (got %g)", i, (double)o.betas[i]);
-                return NULL;
-            }
-        if (!(o.eps >= 0.0f)) {
-            cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "cg_adam: eps must be >= 0 (got %g)",
-                     (double)o.eps);
-            return NULL;
-        }
+        if (options->eps != 0.0f) o.eps = options->eps;
     }
-    cg_optimizer *opt = create(ctx, "cg_adam", CG_OPTIM_ADAM, params, count);
-    if (!opt) return NULL;
-    opt->lr = o.lr;
-    opt->beta1 = o.betas[0];
-    opt->beta2 = o.betas[1];
-    opt->eps = o.eps;
-    opt->m = calloc(count, sizeof *opt->m);
-    opt->v = calloc(count, sizeof *opt->v);
-    if (!opt->m || !opt->v) {
-        cg_optimizer_free(opt);
-        cg__fail(ctx, CG_ERROR_NO_MEMORY, "cg_adam: out of memory");
-        return NULL;
-    }
-    for (size_t i = 0; i < count; i++) {
-        opt->m[i] = cg_tensor_zeros(ctx, params[i]->shape);
-        opt->v[i] = cg_tensor_zeros(ctx, params[i]->shape);
-    }
-    if (ctx->status) {
-        cg_optimizer_free(opt);
-        return NULL;
-    }
-    return opt;
+    return cg_optimizer_create(ctx, CG_OPTIM_ADAM, params, count, &o);
 }
+
+/* ---- stepping ----------------------------------------------------------- */
 
 cg_status cg_zero_grad(cg_optimizer *opt)
 {
     if (!opt) return CG_ERROR_NULL_POINTER;
-    for (size_t i = 0; i < opt->count; i++) cg_zero_grad_of(opt->params[i]);
+    for (size_t gi = 0; gi < opt->ngroups; gi++)
+        for (size_t i = 0; i < opt->groups[gi].count; i++)
+            cg_zero_grad_of(opt->groups[gi].params[i]);
     return opt->ctx->status;
+}
+
+static cg_status update(cg_optimizer *opt, group *g, size_t i, const float *h, int flags)
+{
+    cg_context *ctx = opt->ctx;
+    cg_tensor *p = g->params[i], *grad = p->grad;
+    cg_tensor **st = &g->state[i * CG_OPT_STATE_SLOTS];
+    if (ctx->is_ref) {
+        for (size_t k = 0; k < p->numel; k++)
+            p->host[k] = cg__ref_optim_rule((int)opt->kind, flags, h, p->host[k], grad->host[k],
+                                            &st[0]->host[k], &st[1]->host[k], &st[2]->host[k]);
+        return CG_OK;
+    }
+    cl_kernel k = cg__kernel(ctx, CG__PROGRAM_OPTIM, NULL, "cg_optim_update");
+    cl_int kind = (cl_int)opt->kind, f = flags;
+    cl_uint n = (cl_uint)p->numel;
+    /* The scalars travel by value: no buffer, no wait. */
+    cl_float16 ha;
+    cl_float8 hb;
+    memcpy(ha.s, h, sizeof ha.s);
+    memcpy(hb.s, h + 16, sizeof hb.s);
+    if (!k || cg__set_args(ctx, k, "cg_step", sizeof kind, &kind, sizeof f, &f, sizeof ha, &ha,
+                           sizeof hb, &hb, sizeof(cl_mem), &p->mem, sizeof(cl_mem), &grad->mem,
+                           sizeof(cl_mem), &st[0]->mem, sizeof(cl_mem), &st[1]->mem,
+                           sizeof(cl_mem), &st[2]->mem, sizeof n, &n, (size_t)0))
+        return ctx->status;
+    return cg__launch_n(ctx, k, n, "cg_step");
 }
 
 cg_status cg_step(cg_optimizer *opt)
@@ -147,30 +401,97 @@ cg_status cg_step(cg_optimizer *opt)
     if (!opt) return CG_ERROR_NULL_POINTER;
     cg_context *ctx = opt->ctx;
     if (ctx->status) return ctx->status;
-    opt->step++;
-    for (size_t i = 0; i < opt->count && !ctx->status; i++) {
-        cg_tensor *p = opt->params[i], *g = p->grad;
-        if (!g) continue; /* torch skips parameters whose grad is None */
-        cg_tensor *m = opt->m ? opt->m[i] : p, *v = opt->v ? opt->v[i] : p;
-        if (ctx->is_ref) {
-            for (size_t k = 0; k < p->numel; k++)
-                p->host[k] = opt->kind == CG_OPTIM_ADAM
-                                 ? cg__ref_rule_adam(p->host[k], g->host[k], &m->host[k],
-                                                     &v->host[k], opt->step, opt->lr, opt->beta1,
-                                                     opt->beta2, opt->eps)
-                                 : cg__ref_rule_sgd(p->host[k], g->host[k], opt->lr);
-            continue;
+    for (size_t gi = 0; gi < opt->ngroups && !ctx->status; gi++) {
+        group *g = &opt->groups[gi];
+        for (size_t i = 0; i < g->count && !ctx->status; i++) {
+            if (!g->params[i]->grad) continue; /* torch skips a parameter without grad */
+            int step = ++g->steps[i];
+            float h[CG_H_COUNT];
+            scalars(opt->kind, &g->o, step, h);
+            update(opt, g, i, h, cg__optim_step_flags(g->flags, step, h));
         }
-        cl_kernel k = cg__kernel(ctx, CG__PROGRAM_OPTIM, NULL, "cg_optim_update");
-        cl_int kind = opt->kind, step = opt->step;
-        cl_uint n = (cl_uint)p->numel;
-        if (!k || cg__set_args(ctx, k, "cg_step", sizeof kind, &kind, sizeof(cl_mem), &p->mem,
-                               sizeof(cl_mem), &g->mem, sizeof(cl_mem), &m->mem, sizeof(cl_mem),
-                               &v->mem, sizeof n, &n, sizeof step, &step, sizeof opt->lr,
-                               &opt->lr, sizeof opt->beta1, &opt->beta1, sizeof opt->beta2,
-                               &opt->beta2, sizeof opt->eps, &opt->eps, (size_t)0))
-            break;
-        cg__launch_n(ctx, k, n, "cg_step");
     }
     return ctx->status;
+}
+
+size_t cg_optimizer_groups(const cg_optimizer *opt) { return opt ? opt->ngroups : 0; }
+
+float cg_optimizer_lr(const cg_optimizer *opt, size_t group)
+{
+    return opt && group < opt->ngroups ? opt->groups[group].o.lr : NAN;
+}
+
+cg_status cg_optimizer_set_lr(cg_optimizer *opt, size_t gi, float lr)
+{
+    if (!opt) return CG_ERROR_NULL_POINTER;
+    if (opt->ctx->status) return opt->ctx->status;
+    if (gi >= opt->ngroups || !(lr >= 0.0f) || !isfinite(lr))
+        return cg__fail(opt->ctx, CG_ERROR_INVALID_ARGUMENT,
+                        "cg_optimizer_set_lr: group %zu of %zu, lr %g", gi, opt->ngroups,
+                        (double)lr);
+    opt->groups[gi].o.lr = lr;
+    opt->groups[gi].base[CG_B_LR] = lr;
+    return CG_OK;
+}
+
+cg_tensor *cg_optimizer_average(const cg_optimizer *opt, size_t gi, size_t i)
+{
+    if (!opt || opt->kind != CG_OPTIM_ASGD || gi >= opt->ngroups || i >= opt->groups[gi].count)
+        return NULL;
+    return opt->groups[gi].state[i * CG_OPT_STATE_SLOTS];
+}
+
+/* ---- state save/restore ---------------------------------------------------
+ * Layout: for each group, for each parameter: its step count (as a float,
+ * exact up to 2^24), then its state slots' elements. */
+
+size_t cg_optimizer_state_size(const cg_optimizer *opt)
+{
+    size_t n = 0;
+    for (size_t gi = 0; opt && gi < opt->ngroups; gi++)
+        for (size_t i = 0; i < opt->groups[gi].count; i++)
+            n += 1 + CG_OPT_STATE_SLOTS * opt->groups[gi].params[i]->numel;
+    return n;
+}
+
+static cg_status state_io(cg_optimizer *opt, float *buf, size_t count, bool save)
+{
+    const char *what = save ? "cg_optimizer_state_save" : "cg_optimizer_state_load";
+    if (!opt) return CG_ERROR_NULL_POINTER;
+    cg_context *ctx = opt->ctx;
+    if (ctx->status) return ctx->status;
+    if (!buf) return cg__fail(ctx, CG_ERROR_NULL_POINTER, "%s: buffer is NULL", what);
+    if (count != cg_optimizer_state_size(opt))
+        return cg__fail(ctx, CG_ERROR_SHAPE_MISMATCH, "%s: %zu floats given, the state has %zu",
+                        what, count, cg_optimizer_state_size(opt));
+    size_t off = 0;
+    for (size_t gi = 0; gi < opt->ngroups; gi++) {
+        group *g = &opt->groups[gi];
+        for (size_t i = 0; i < g->count; i++) {
+            if (save)
+                buf[off] = (float)g->steps[i];
+            else
+                g->steps[i] = (int)buf[off];
+            off++;
+            for (int s = 0; s < CG_OPT_STATE_SLOTS; s++) {
+                cg_tensor *t = g->state[i * CG_OPT_STATE_SLOTS + s];
+                if (save)
+                    cg_tensor_read(t, buf + off, t->numel);
+                else
+                    cg_tensor_write(t, buf + off, t->numel);
+                off += t->numel;
+            }
+        }
+    }
+    return ctx->status;
+}
+
+cg_status cg_optimizer_state_save(cg_optimizer *opt, float *dst, size_t count)
+{
+    return state_io(opt, dst, count, true);
+}
+
+cg_status cg_optimizer_state_load(cg_optimizer *opt, const float *src, size_t count)
+{
+    return state_io(opt, (float *)src, count, false);
 }

@@ -36,15 +36,18 @@ static cg_status validate(cg_context *ctx, const cg_linreg *m, const cg_fit_opti
     if (o->grad != CG_GRAD_ANALYTIC && o->grad != CG_GRAD_NUMERIC)
         return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: unknown grad mode %d", fn,
                         (int)o->grad);
-    if (o->optimizer != CG_OPTIM_SGD && o->optimizer != CG_OPTIM_ADAM)
+    if (o->optimizer < CG_OPTIM_SGD || o->optimizer >= CG_OPTIM_KIND_COUNT)
         return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: unknown optimizer %d", fn,
                         (int)o->optimizer);
     if (o->path != CG_PATH_AUTO && o->path != CG_PATH_SINGLE_LAUNCH &&
         o->path != CG_PATH_PER_EPOCH)
         return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: unknown path %d", fn, (int)o->path);
-    if (!(o->lr > 0.0f) || !isfinite(o->lr))
+    if (o->optim) {
+        if (cg__optim_validate(ctx, fn, o->optimizer, o->optim)) return ctx->status;
+    } else if (!(o->lr > 0.0f) || !isfinite(o->lr)) {
         return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: lr must be positive (got %g)", fn,
                         (double)o->lr);
+    }
     if (o->epochs < 1 || o->epochs > INT_MAX)
         return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
                         "%s: epochs must be between 1 and %d (got %ld)", fn, INT_MAX, o->epochs);
@@ -98,14 +101,24 @@ static int *log_schedule(const cg_fit_options *o, int *count)
     return list;
 }
 
-static void hyper_params(const cg_fit_options *o, float *hp)
+/* The optimizer's options: the full struct when given, else its defaults
+ * with lr, betas and eps from the fit options. */
+static cg_optim_options optim_options(const cg_fit_options *o)
 {
-    memset(hp, 0, CG__HP_COUNT * sizeof *hp);
-    hp[CG__HP_LR] = o->lr;
-    hp[CG__HP_BETA1] = o->betas[0];
-    hp[CG__HP_BETA2] = o->betas[1];
-    hp[CG__HP_EPS] = o->eps;
-    hp[CG__HP_DELTA] = o->delta;
+    if (o->optim) return *o->optim;
+    cg_optim_options r = cg_optim_defaults(o->optimizer);
+    r.lr = o->lr;
+    r.betas[0] = o->betas[0];
+    r.betas[1] = o->betas[1];
+    r.eps = o->eps;
+    return r;
+}
+
+static void hyper_params(const cg_fit_options *o, float *hp, int *flags)
+{
+    cg_optim_options oo = optim_options(o);
+    cg__optim_base(&oo, hp, flags);
+    hp[CG_B_DELTA] = o->delta;
 }
 
 cg_status cg_linreg_eval(cg_linreg *m, const float *params, cg_loss_kind loss, cg_grad_mode mode,
@@ -127,8 +140,9 @@ cg_status cg_linreg_eval(cg_linreg *m, const float *params, cg_loss_kind loss, c
                         "cg_linreg_eval: delta must be positive (got %g)", (double)delta);
     cg_fit_options o = cg_fit_defaults();
     o.delta = delta;
-    float hp[CG__HP_COUNT];
-    hyper_params(&o, hp);
+    float hp[CG_B_COUNT];
+    int flags;
+    hyper_params(&o, hp, &flags);
     float out[1 + CG__LINREG_MAX_FEATURES + 1];
     cg_status s = ctx->is_ref ? cg__linreg_eval_ref(m, params, hp, loss, mode, out)
                               : cg__linreg_eval_device(m, params, hp, loss, mode, out);
@@ -222,7 +236,7 @@ cg_status cg_linreg_fit(cg_linreg *m, const cg_fit_options *options, cg_fit_resu
     run.loss = o.loss;
     run.mode = o.grad;
     run.optimizer = o.optimizer;
-    hyper_params(&o, run.hp);
+    hyper_params(&o, run.hp, &run.optim_flags);
     run.epochs = (int)o.epochs;
     run.path = o.path;
     run.curve_stride = (int)((o.epochs + CURVE_MAX_POINTS - 1) / CURVE_MAX_POINTS);

@@ -234,29 +234,33 @@ inline float cg_loss_grad(const float *s, float n, int loss, int mode, float del
     return s[0] / n;
 }
 
-/* The hyper-parameters in private memory: read once per launch rather than
- * once per epoch (global writes in the loop would force reloads). */
-typedef struct cg_hparams {
-    float lr, beta1, beta2, eps, delta;
-} cg_hparams;
-
-inline cg_hparams cg_load_hparams(__global const float *hp)
+/* The group's hyper-parameters (optim_defs.clh layout) in private memory:
+ * read once per launch rather than once per epoch. */
+inline void cg_load_base(__global const float *hp, float *b)
 {
-    cg_hparams h = {hp[CG_HP_LR], hp[CG_HP_BETA1], hp[CG_HP_BETA2], hp[CG_HP_EPS],
-                    hp[CG_HP_DELTA]};
-    return h;
+    for (int k = 0; k < CG_B_COUNT; k++) b[k] = hp[k];
 }
 
-inline void cg_update(int optim, const cg_hparams *h, int step, float *p, float *m, float *v,
-                      const float *g)
+/* Optimizer state at the start of a run: zeros, except Adagrad's sum and
+ * Rprop's step sizes. */
+inline void cg_init_state(int optim, const float *b, float *s0, float *s1, float *s2)
 {
     for (int k = 0; k < CG_NPARAM; k++) {
-        if (optim == CG_OPTIM_ADAM)
-            p[k] = cg_rule_adam(p[k], g[k], &m[k], &v[k], step, h->lr, h->beta1, h->beta2,
-                                h->eps);
-        else
-            p[k] = cg_rule_sgd(p[k], g[k], h->lr);
+        s0[k] = optim == CG_OPT_ADAGRAD ? b[CG_B_INIT_ACC] : 0.0f;
+        s1[k] = optim == CG_OPT_RPROP ? b[CG_B_LR] : 0.0f;
+        s2[k] = 0.0f;
     }
+}
+
+/* One optimizer step on every parameter (step counts from 1). */
+inline void cg_update(int optim, int flags, const float *b, int step, float *p, float *s0,
+                      float *s1, float *s2, const float *g)
+{
+    float h[CG_H_COUNT];
+    cg_optim_scalars(optim, b, step, h);
+    const int f = cg_optim_step_flags(flags, step, h);
+    for (int k = 0; k < CG_NPARAM; k++)
+        p[k] = cg_optim_rule(optim, f, h, p[k], g[k], &s0[k], &s1[k], &s2[k]);
 }
 
 /* Writes a log record: loss, params (after the update), grad. */
@@ -304,8 +308,8 @@ inline int cg_epoch_done(int epoch, float loss, const float *p, const float *g,
  * every private variable live across barriers in memory. */
 inline void cg_fit_single_body(__global const float *X, __global const float *y, const uint n,
                                __global const float *tf, __global float *params,
-                               __global const float *hp, const int optim, const int loss,
-                               const int mode, const int epochs,
+                               __global const float *hp, const int optim, const int flags,
+                               const int loss, const int mode, const int epochs,
                                __global const int *log_epochs, const int nlog,
                                __global float *records, __global float *curve,
                                const int curve_stride, __global int *status,
@@ -314,16 +318,15 @@ inline void cg_fit_single_body(__global const float *X, __global const float *y,
 {
     const size_t lid = grouped ? get_local_id(0) : 0, size = grouped ? get_local_size(0) : 1;
     const size_t begin = (size_t)n * lid / size, end = (size_t)n * (lid + 1) / size;
-    const cg_hparams h = cg_load_hparams(hp);
-    const float delta = h.delta;
+    float b[CG_B_COUNT];
+    cg_load_base(hp, b);
+    const float delta = b[CG_B_DELTA];
     const int nsum = cg_nsum(mode);
     float shift[CG_NFEAT], scale[CG_NFEAT];
     cg_load_transform(tf, shift, scale);
-    float p[CG_NPARAM], m[CG_NPARAM], v[CG_NPARAM], g[CG_NPARAM];
-    for (int k = 0; k < CG_NPARAM; k++) {
-        p[k] = params[k];
-        m[k] = v[k] = 0.0f;
-    }
+    float p[CG_NPARAM], s0[CG_NPARAM], s1[CG_NPARAM], s2[CG_NPARAM], g[CG_NPARAM];
+    for (int k = 0; k < CG_NPARAM; k++) p[k] = params[k];
+    cg_init_state(optim, b, s0, s1, s2);
     int stopped = 0;
     float s[CG_NSUM];
     for (int epoch = 1; epoch <= epochs; epoch++) {
@@ -332,7 +335,7 @@ inline void cg_fit_single_body(__global const float *X, __global const float *y,
             for (int k = 0; k < nsum; k++) s[k] = cg_group_sum(scratch, s[k]);
         if (stopped) continue;
         float l = cg_loss_grad(s, (float)n, loss, mode, delta, g);
-        cg_update(optim, &h, epoch, p, m, v, g);
+        cg_update(optim, flags, b, epoch, p, s0, s1, s2, g);
         if (lid == 0)
             cg_epoch_done(epoch, l, p, g, log_epochs, nlog, records, curve, curve_stride, status);
         stopped = !isfinite(l);
@@ -349,12 +352,12 @@ inline void cg_fit_single_body(__global const float *X, __global const float *y,
 
 #define CG_FIT_SINGLE_PARAMS                                                                  \
     __global const float *X, __global const float *y, const uint n, __global const float *tf, \
-        __global float *params, __global const float *hp, const int optim, const int loss,    \
-        const int mode, const int epochs, __global const int *log_epochs, const int nlog,     \
+        __global float *params, __global const float *hp, const int optim, const int flags,   \
+        const int loss, const int mode, const int epochs, __global const int *log_epochs, const int nlog,     \
         __global float *records, __global float *curve, const int curve_stride,               \
         __global int *status, __global float *final_loss
 #define CG_FIT_SINGLE_ARGS                                                                    \
-    X, y, n, tf, params, hp, optim, loss, mode, epochs, log_epochs, nlog, records, curve,     \
+    X, y, n, tf, params, hp, optim, flags, loss, mode, epochs, log_epochs, nlog, records, curve, \
         curve_stride, status, final_loss
 
 __kernel void cg_linreg_fit_single(CG_FIT_SINGLE_PARAMS, __local float *scratch)
@@ -375,7 +378,7 @@ __kernel void cg_linreg_fit_single_item(CG_FIT_SINGLE_PARAMS)
     float shift[CG_NFEAT], scale[CG_NFEAT], p[CG_NPARAM];                     \
     cg_load_transform(tf, shift, scale);                                       \
     for (int k = 0; k < CG_NPARAM; k++) p[k] = params[k];                     \
-    const float delta = hp[CG_HP_DELTA];                                       \
+    const float delta = hp[CG_B_DELTA];                                        \
     const int nsum = cg_nsum(mode);
 
 __kernel void cg_linreg_partials_chunked(__global const float *X, __global const float *y,
@@ -418,7 +421,8 @@ __kernel void cg_linreg_partials_strided(__global const float *X, __global const
  * state, write the history); CG_FINISH_EVAL: write loss and gradient to out;
  * CG_FINISH_FINAL: write the loss to out[0]. */
 __kernel void cg_linreg_finish(__global const float *partials, const uint nparts, const uint n,
-                               __global const float *hp, const int optim, const int loss,
+                               __global const float *hp, const int optim, const int flags,
+                               const int loss,
                                const int mode, const int epoch, __global float *params,
                                __global float *ostate, __global const int *log_epochs,
                                const int nlog, __global float *records, __global float *curve,
@@ -431,8 +435,9 @@ __kernel void cg_linreg_finish(__global const float *partials, const uint nparts
     for (int k = 0; k < nsum; k++) s[k] = comp[k] = 0.0f;
     for (uint part = 0; part < nparts; part++)
         for (int k = 0; k < nsum; k++) cg_kahan_add(&s[k], &comp[k], partials[part * CG_NSUM + k]);
-    const cg_hparams h = cg_load_hparams(hp);
-    float l = cg_loss_grad(s, (float)n, loss, mode, h.delta, g);
+    float b[CG_B_COUNT];
+    cg_load_base(hp, b);
+    float l = cg_loss_grad(s, (float)n, loss, mode, b[CG_B_DELTA], g);
     if (epoch == CG_FINISH_FINAL) {
         out[0] = l;
         return;
@@ -442,17 +447,24 @@ __kernel void cg_linreg_finish(__global const float *partials, const uint nparts
         for (int k = 0; k < CG_NPARAM; k++) out[1 + k] = g[k];
         return;
     }
-    float p[CG_NPARAM], m[CG_NPARAM], v[CG_NPARAM];
-    for (int k = 0; k < CG_NPARAM; k++) {
-        p[k] = params[k];
-        m[k] = ostate[k];
-        v[k] = ostate[CG_NPARAM + k];
+    /* ostate: the three state slots of every parameter; epoch 1 starts them. */
+    float p[CG_NPARAM], s0[CG_NPARAM], s1[CG_NPARAM], s2[CG_NPARAM];
+    for (int k = 0; k < CG_NPARAM; k++) p[k] = params[k];
+    if (epoch == 1) {
+        cg_init_state(optim, b, s0, s1, s2);
+    } else {
+        for (int k = 0; k < CG_NPARAM; k++) {
+            s0[k] = ostate[k];
+            s1[k] = ostate[CG_NPARAM + k];
+            s2[k] = ostate[2 * CG_NPARAM + k];
+        }
     }
-    cg_update(optim, &h, epoch, p, m, v, g);
+    cg_update(optim, flags, b, epoch, p, s0, s1, s2, g);
     for (int k = 0; k < CG_NPARAM; k++) {
         params[k] = p[k];
-        ostate[k] = m[k];
-        ostate[CG_NPARAM + k] = v[k];
+        ostate[k] = s0[k];
+        ostate[CG_NPARAM + k] = s1[k];
+        ostate[2 * CG_NPARAM + k] = s2[k];
     }
     cg_epoch_done(epoch, l, p, g, log_epochs, nlog, records, curve, curve_stride, status);
 }

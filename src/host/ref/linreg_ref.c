@@ -72,18 +72,24 @@ cg_status cg__linreg_run_ref(cg_linreg *m, cg__linreg_run *run)
 {
     const size_t P = cg__linreg_nparams(m), rec_len = cg__linreg_record_len(m);
     float p[CG__LINREG_MAX_FEATURES + 1], g[CG__LINREG_MAX_FEATURES + 1];
-    float mom[CG__LINREG_MAX_FEATURES + 1] = {0}, var[CG__LINREG_MAX_FEATURES + 1] = {0};
+    float s0[CG__LINREG_MAX_FEATURES + 1], s1[CG__LINREG_MAX_FEATURES + 1];
+    float s2[CG__LINREG_MAX_FEATURES + 1], h[CG_H_COUNT];
     memcpy(p, run->init, P * sizeof *p);
+    for (size_t k = 0; k < P; k++) { /* as linreg.cl's cg_init_state */
+        s0[k] = run->optimizer == CG_OPTIM_ADAGRAD ? run->hp[CG_B_INIT_ACC] : 0.0f;
+        s1[k] = run->optimizer == CG_OPTIM_RPROP ? run->hp[CG_B_LR] : 0.0f;
+        s2[k] = 0.0f;
+    }
     const float *hp = run->hp;
     double t0 = cg__now_seconds();
     run->epochs_run = run->stopped = run->logged = 0;
     for (int epoch = 1; epoch <= run->epochs; epoch++) {
-        float loss = loss_grad(m, p, run->loss, run->mode, hp[CG__HP_DELTA], g);
+        float loss = loss_grad(m, p, run->loss, run->mode, hp[CG_B_DELTA], g);
+        cg__ref_optim_scalars((int)run->optimizer, hp, epoch, h);
+        int flags = cg__optim_step_flags(run->optim_flags, epoch, h);
         for (size_t k = 0; k < P; k++)
-            p[k] = run->optimizer == CG_OPTIM_ADAM
-                       ? cg__ref_rule_adam(p[k], g[k], &mom[k], &var[k], epoch, hp[CG__HP_LR],
-                                           hp[CG__HP_BETA1], hp[CG__HP_BETA2], hp[CG__HP_EPS])
-                       : cg__ref_rule_sgd(p[k], g[k], hp[CG__HP_LR]);
+            p[k] = cg__ref_optim_rule((int)run->optimizer, flags, h, p[k], g[k], &s0[k], &s1[k],
+                                      &s2[k]);
         if ((epoch - 1) % run->curve_stride == 0)
             run->curve[(epoch - 1) / run->curve_stride] = loss;
         if (run->logged < run->nlog && run->log_epochs[run->logged] == epoch)
@@ -105,6 +111,6 @@ cg_status cg__linreg_run_ref(cg_linreg *m, cg__linreg_run *run)
 cg_status cg__linreg_eval_ref(cg_linreg *m, const float *params, const float *hp,
                               cg_loss_kind loss, cg_grad_mode mode, float *out)
 {
-    out[0] = loss_grad(m, params, loss, mode, hp[CG__HP_DELTA], out + 1);
+    out[0] = loss_grad(m, params, loss, mode, hp[CG_B_DELTA], out + 1);
     return CG_OK;
 }
