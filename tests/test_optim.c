@@ -1,0 +1,360 @@
+/* Optimizers: every rule against PyTorch's (fixtures), the tape path against
+ * the fused linear trainer, parameter groups, state save/restore, options. */
+#include "helpers.h"
+
+#define MAXV 4096
+
+static const char *fixture_path(void)
+{
+    static char path[512];
+    snprintf(path, sizeof path, "%s/optimizers.txt", getenv("CLGRAD_FIXTURES"));
+    return path;
+}
+
+/* Values after `key` on the first line starting with prefix (e.g. "x" or "step 3"). */
+static size_t read_line_values(FILE *f, const char *prefix, float *out, size_t cap)
+{
+    static char line[1 << 16];
+    size_t len = strlen(prefix);
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, prefix, len) != 0 || line[len] != ' ') continue;
+        size_t n = 0;
+        char *p = line + len, *end;
+        for (;;) {
+            double v = strtod(p, &end);
+            if (end == p) break;
+            cr_assert_lt(n, cap);
+            out[n++] = (float)v;
+            p = end;
+        }
+        return n;
+    }
+    cr_assert_fail("no '%s' line in the fixture", prefix);
+    return 0;
+}
+
+static cg_optim_kind kind_of(const char *name)
+{
+    for (int k = 0; k < CG_OPTIM_KIND_COUNT; k++)
+        if (strcmp(cg_optim_name((cg_optim_kind)k), name) == 0) return (cg_optim_kind)k;
+    cr_assert_fail("unknown optimizer %s", name);
+    return CG_OPTIM_SGD;
+}
+
+/* PyTorch's keyword arguments onto cg_optim_options. */
+static void apply_kwarg(cg_optim_options *o, const char *key, const char *value)
+{
+    float a = strtof(value, NULL), b = 0;
+    const char *comma = strchr(value, ',');
+    if (comma) b = strtof(comma + 1, NULL);
+    bool t = strcmp(value, "True") == 0;
+    if (!strcmp(key, "lr")) o->lr = a;
+    else if (!strcmp(key, "momentum")) o->momentum = a;
+    else if (!strcmp(key, "dampening")) o->dampening = a;
+    else if (!strcmp(key, "nesterov")) o->nesterov = t;
+    else if (!strcmp(key, "weight_decay")) o->weight_decay = a;
+    else if (!strcmp(key, "maximize")) o->maximize = t;
+    else if (!strcmp(key, "betas")) { o->betas[0] = a; o->betas[1] = b; }
+    else if (!strcmp(key, "eps")) o->eps = a;
+    else if (!strcmp(key, "amsgrad")) o->amsgrad = t;
+    else if (!strcmp(key, "lr_decay")) o->lr_decay = a;
+    else if (!strcmp(key, "initial_accumulator_value")) o->initial_accumulator_value = a;
+    else if (!strcmp(key, "rho")) o->rho = a;
+    else if (!strcmp(key, "alpha")) o->alpha = a;
+    else if (!strcmp(key, "centered")) o->centered = t;
+    else if (!strcmp(key, "etas")) { o->etas[0] = a; o->etas[1] = b; }
+    else if (!strcmp(key, "step_sizes")) { o->step_sizes[0] = a; o->step_sizes[1] = b; }
+    else if (!strcmp(key, "lambd")) o->lambd = a;
+    else if (!strcmp(key, "t0")) o->t0 = a;
+    else cr_assert_fail("unknown option %s", key);
+}
+
+typedef struct problem {
+    cg_context *ctx;
+    cg_tensor *x, *y, *w, *b;
+} problem;
+
+static problem problem_open(const float *x, const float *y, const float *w0, const float *b0)
+{
+    problem p;
+    p.ctx = test_context();
+    p.x = cg_tensor_from(p.ctx, x, CG_SHAPE(8, 3));
+    p.y = cg_tensor_from(p.ctx, y, CG_SHAPE(8, 2));
+    p.w = cg_tensor_from(p.ctx, w0, CG_SHAPE(2, 3));
+    p.b = cg_tensor_from(p.ctx, b0, CG_SHAPE(2));
+    cg_set_requires_grad(p.w, true);
+    cg_set_requires_grad(p.b, true);
+    return p;
+}
+
+static void problem_step(problem *p, cg_optimizer *opt)
+{
+    cg_tensor *pred = cg_add(cg_matmul(p->x, p->w, false, true), p->b);
+    cg_tensor *loss = cg_mse_loss(pred, p->y, CG_REDUCTION_MEAN);
+    cg_zero_grad(opt);
+    cg_backward(loss);
+    cg_step(opt);
+    cg_tape_reset(p->ctx);
+}
+
+static void problem_params(problem *p, float *v)
+{
+    cg_tensor_read(p->w, v, 6);
+    cg_tensor_read(p->b, v + 6, 2);
+}
+
+static void problem_close(problem *p)
+{
+    cg_tensor_free(p->x);
+    cg_tensor_free(p->y);
+    cg_tensor_free(p->w);
+    cg_tensor_free(p->b);
+    cg_context_free(p->ctx);
+}
+
+Test(optim, every_optimizer_matches_pytorch_step_by_step)
+{
+    FILE *f = fopen(fixture_path(), "r");
+    cr_assert_not_null(f, "%s", fixture_path());
+    float x[24], y[16], w0[6], b0[2];
+    read_line_values(f, "x", x, 24);
+    read_line_values(f, "y", y, 16);
+    read_line_values(f, "w0", w0, 6);
+    read_line_values(f, "b0", b0, 2);
+    char line[1 << 12];
+    int configs = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "opt ", 4) != 0) continue;
+        char name[64], kind[32];
+        int used = 0;
+        cr_assert_eq(sscanf(line, "opt %63s %31s %n", name, kind, &used), 2);
+        cg_optim_kind k = kind_of(kind);
+        cg_optim_options o = cg_optim_defaults(k);
+        for (char *tok = strtok(line + used, " \n"); tok; tok = strtok(NULL, " \n")) {
+            char *eq = strchr(tok, '=');
+            cr_assert_not_null(eq);
+            *eq = '\0';
+            apply_kwarg(&o, tok, eq + 1);
+        }
+        problem p = problem_open(x, y, w0, b0);
+        cg_tensor *params[2] = {p.w, p.b};
+        cg_optimizer *opt = cg_optimizer_create(p.ctx, k, params, 2, &o);
+        cr_assert_not_null(opt, "%s: %s", name, cg_error_message(p.ctx));
+        for (int step = 1; step <= 25; step++) {
+            problem_step(&p, opt);
+            cr_assert_eq(cg_status(p.ctx), CG_OK, "%s: %s", name, cg_error_message(p.ctx));
+            char prefix[32];
+            snprintf(prefix, sizeof prefix, "step %d", step);
+            float want[8], got[8];
+            cr_assert_eq(read_line_values(f, prefix, want, 8), 8);
+            problem_params(&p, got);
+            for (int i = 0; i < 8; i++)
+                assert_close(got[i], want[i], 1e-6, 1e-5, "%s step %d param %d: %.9g vs torch %.9g",
+                             name, step, i, got[i], want[i]);
+            if (k == CG_OPTIM_ASGD) {
+                snprintf(prefix, sizeof prefix, "ax %d", step);
+                cr_assert_eq(read_line_values(f, prefix, want, 8), 8);
+                cg_tensor_read(cg_optimizer_average(opt, 0, 0), got, 6);
+                cg_tensor_read(cg_optimizer_average(opt, 0, 1), got + 6, 2);
+                for (int i = 0; i < 8; i++)
+                    assert_close(got[i], want[i], 1e-6, 1e-5, "%s ax step %d [%d]: %.9g vs %.9g",
+                                 name, step, i, got[i], want[i]);
+            }
+        }
+        cg_optimizer_free(opt);
+        problem_close(&p);
+        configs++;
+    }
+    fclose(f);
+    cr_assert_eq(configs, 14, "every fixture configuration ran");
+}
+
+/* The same optimizer through the tape and through the fused linear trainer. */
+Test(optim, tape_and_fused_linear_paths_agree_for_every_optimizer)
+{
+    uint64_t seed = test_seed();
+    test_rng rng = {seed | 1};
+    const size_t n = 64, F = 2;
+    float *X, *Y;
+    random_linear_data(&rng, n, F, &X, &Y);
+    for (int k = 0; k < CG_OPTIM_KIND_COUNT; k++) {
+        cg_context *ctx = test_context();
+        cg_optim_options o = cg_optim_defaults((cg_optim_kind)k);
+        if (k == CG_OPTIM_SGD) {
+            o.momentum = 0.5f;
+            o.nesterov = true;
+        }
+        if (k == CG_OPTIM_RMSPROP) o.centered = true;
+        if (k == CG_OPTIM_ASGD) o.t0 = 3;
+        o.weight_decay = k == CG_OPTIM_ADAMW ? 0.05f : 0.01f;
+        cg_tensor *tx = cg_tensor_from(ctx, X, CG_SHAPE(n, F)), *ty = cg_tensor_from(ctx, Y, CG_SHAPE(n));
+        cg_tensor *params = cg_tensor_from(ctx, (float[]){1, 1, 0}, CG_SHAPE(3));
+        cg_set_requires_grad(params, true);
+        cg_optimizer *opt = cg_optimizer_create(ctx, (cg_optim_kind)k, &params, 1, &o);
+        const int epochs = 30;
+        for (int e = 0; e < epochs; e++) {
+            cg_tensor *w = cg_reshape(cg_slice(params, 0, 2), CG_SHAPE(2, 1));
+            cg_tensor *pred = cg_add(cg_reshape(cg_matmul(tx, w, false, false), CG_SHAPE(n)),
+                                     cg_at(params, 2));
+            cg_tensor *loss = cg_mse_loss(pred, ty, CG_REDUCTION_MEAN);
+            cg_zero_grad(opt);
+            cg_backward(loss);
+            cg_step(opt);
+            cg_tape_reset(ctx);
+        }
+        cr_assert_eq(cg_status(ctx), CG_OK, "%s: %s", cg_optim_name(k), cg_error_message(ctx));
+        float tape[3];
+        cg_tensor_read(params, tape, 3);
+        cg_linreg *m = cg_linreg_create(ctx, tx, ty);
+        for (int path = 1; path <= 2; path++) {
+            cg_fit_options fo = cg_fit_defaults();
+            fo.optimizer = (cg_optim_kind)k;
+            fo.optim = &o;
+            fo.epochs = epochs;
+            fo.path = (cg_fit_path)path;
+            cg_fit_result r;
+            cr_assert_eq(cg_linreg_fit(m, &fo, &r), CG_OK, "%s", cg_error_message(ctx));
+            for (int i = 0; i < 3; i++)
+                assert_close(r.params[i], tape[i], 1e-5, 1e-4,
+                             "%s path %d param %d: fused %.9g vs tape %.9g (seed %llu)",
+                             cg_optim_name(k), path, i, r.params[i], tape[i],
+                             (unsigned long long)seed);
+            cg_fit_result_free(&r);
+        }
+        cg_linreg_free(m);
+        cg_optimizer_free(opt);
+        cg_tensor_free(params);
+        cg_tensor_free(tx);
+        cg_tensor_free(ty);
+        cg_context_free(ctx);
+    }
+    free(X);
+    free(Y);
+}
+
+Test(optim, state_save_and_restore_continue_bit_for_bit)
+{
+    FILE *f = fopen(fixture_path(), "r");
+    cr_assert_not_null(f);
+    float x[24], y[16], w0[6], b0[2];
+    read_line_values(f, "x", x, 24);
+    read_line_values(f, "y", y, 16);
+    read_line_values(f, "w0", w0, 6);
+    read_line_values(f, "b0", b0, 2);
+    fclose(f);
+    for (int k = 0; k < CG_OPTIM_KIND_COUNT; k++) {
+        cg_optim_options o = cg_optim_defaults((cg_optim_kind)k);
+        o.momentum = k == CG_OPTIM_SGD || k == CG_OPTIM_RMSPROP ? 0.5f : 0.0f;
+        o.amsgrad = true;
+        problem a = problem_open(x, y, w0, b0), b = problem_open(x, y, w0, b0);
+        cg_tensor *pa[2] = {a.w, a.b}, *pb[2] = {b.w, b.b};
+        cg_optimizer *oa = cg_optimizer_create(a.ctx, (cg_optim_kind)k, pa, 2, &o);
+        cg_optimizer *ob = cg_optimizer_create(b.ctx, (cg_optim_kind)k, pb, 2, &o);
+        for (int s = 0; s < 10; s++) {
+            problem_step(&a, oa);
+            problem_step(&b, ob);
+        }
+        /* Save b, restore into a fresh optimizer, continue. */
+        size_t n = cg_optimizer_state_size(ob);
+        cr_assert_eq(n, 2 + 3 * 8);
+        float *state = malloc(n * sizeof *state);
+        cr_assert_eq(cg_optimizer_state_save(ob, state, n), CG_OK);
+        cg_optimizer_free(ob);
+        ob = cg_optimizer_create(b.ctx, (cg_optim_kind)k, pb, 2, &o);
+        cr_assert_eq(cg_optimizer_state_load(ob, state, n), CG_OK);
+        cr_assert_eq(cg_optimizer_state_load(ob, state, n - 1), CG_ERROR_SHAPE_MISMATCH);
+        cg_clear_error(b.ctx);
+        for (int s = 0; s < 10; s++) {
+            problem_step(&a, oa);
+            problem_step(&b, ob);
+        }
+        float va[8], vb[8];
+        problem_params(&a, va);
+        problem_params(&b, vb);
+        cr_assert_eq(memcmp(va, vb, sizeof va), 0, "%s: resumed run differs", cg_optim_name(k));
+        free(state);
+        cg_optimizer_free(oa);
+        cg_optimizer_free(ob);
+        problem_close(&a);
+        problem_close(&b);
+    }
+}
+
+Test(optim, parameter_groups_have_their_own_options)
+{
+    FILE *f = fopen(fixture_path(), "r");
+    float x[24], y[16], w0[6], b0[2];
+    read_line_values(f, "x", x, 24);
+    read_line_values(f, "y", y, 16);
+    read_line_values(f, "w0", w0, 6);
+    read_line_values(f, "b0", b0, 2);
+    fclose(f);
+    /* One optimizer with two groups == the same rules with each group's lr. */
+    problem p = problem_open(x, y, w0, b0);
+    cg_optim_options slow = cg_optim_defaults(CG_OPTIM_ADAM), fast = slow;
+    fast.lr = 0.05f;
+    cg_optimizer *opt = cg_optimizer_create(p.ctx, CG_OPTIM_ADAM, &p.w, 1, &slow);
+    cr_assert_eq(cg_optimizer_add_group(opt, &p.b, 1, &fast), 1);
+    cr_assert_eq(cg_optimizer_groups(opt), 2);
+    assert_close(cg_optimizer_lr(opt, 1), 0.05, 0, 1e-7, "group 1 lr");
+    problem q = problem_open(x, y, w0, b0);
+    cg_optimizer *qw = cg_optimizer_create(q.ctx, CG_OPTIM_ADAM, &q.w, 1, &slow);
+    cg_optimizer *qb = cg_optimizer_create(q.ctx, CG_OPTIM_ADAM, &q.b, 1, &fast);
+    for (int s = 0; s < 5; s++) {
+        problem_step(&p, opt);
+        cg_tensor *loss = cg_mse_loss(cg_add(cg_matmul(q.x, q.w, false, true), q.b), q.y,
+                                      CG_REDUCTION_MEAN);
+        cg_zero_grad(qw);
+        cg_zero_grad(qb);
+        cg_backward(loss);
+        cg_step(qw);
+        cg_step(qb);
+        cg_tape_reset(q.ctx);
+    }
+    float a[8], b[8];
+    problem_params(&p, a);
+    problem_params(&q, b);
+    cr_assert_eq(memcmp(a, b, sizeof a), 0);
+    cr_assert_eq(cg_optimizer_set_lr(opt, 5, 0.1f), CG_ERROR_INVALID_ARGUMENT);
+    cg_optimizer_free(opt);
+    cg_optimizer_free(qw);
+    cg_optimizer_free(qb);
+    problem_close(&p);
+    problem_close(&q);
+}
+
+Test(optim, bad_options_name_the_option)
+{
+    cg_context *ctx = test_context();
+    cg_tensor *w = cg_tensor_zeros(ctx, CG_SHAPE(3));
+    cg_set_requires_grad(w, true);
+    cg_optim_options o = cg_optim_defaults(CG_OPTIM_ADAM);
+    o.lr = -0.1f;
+    cr_assert_null(cg_optimizer_create(ctx, CG_OPTIM_ADAM, &w, 1, &o));
+    cr_assert(strstr(cg_error_message(ctx), "invalid lr -0.1"), "%s", cg_error_message(ctx));
+    cg_clear_error(ctx);
+    o = cg_optim_defaults(CG_OPTIM_ADAMW);
+    o.betas[1] = 1.0f;
+    cr_assert_null(cg_optimizer_create(ctx, CG_OPTIM_ADAMW, &w, 1, &o));
+    cr_assert(strstr(cg_error_message(ctx), "betas[1]"), "%s", cg_error_message(ctx));
+    cg_clear_error(ctx);
+    o = cg_optim_defaults(CG_OPTIM_SGD);
+    o.nesterov = true;
+    cr_assert_null(cg_optimizer_create(ctx, CG_OPTIM_SGD, &w, 1, &o));
+    cr_assert(strstr(cg_error_message(ctx), "nesterov"), "%s", cg_error_message(ctx));
+    cg_clear_error(ctx);
+    o.momentum = 0.9f;
+    o.dampening = 0.1f;
+    cr_assert_null(cg_optimizer_create(ctx, CG_OPTIM_SGD, &w, 1, &o));
+    cr_assert(strstr(cg_error_message(ctx), "dampening 0.1"), "%s", cg_error_message(ctx));
+    cg_clear_error(ctx);
+    o = cg_optim_defaults(CG_OPTIM_RPROP);
+    o.etas[0] = 1.5f;
+    cr_assert_null(cg_optimizer_create(ctx, CG_OPTIM_RPROP, &w, 1, &o));
+    cr_assert(strstr(cg_error_message(ctx), "etas"), "%s", cg_error_message(ctx));
+    cg_clear_error(ctx);
+    cr_assert_null(cg_optimizer_create(ctx, (cg_optim_kind)77, &w, 1, NULL));
+    cr_assert_eq(cg_status(ctx), CG_ERROR_INVALID_ARGUMENT);
+    cg_tensor_free(w);
+    cg_context_free(ctx);
+}
