@@ -344,6 +344,8 @@ void cg_optimizer_free(cg_optimizer *opt);
 size_t cg_optimizer_groups(const cg_optimizer *opt);
 float cg_optimizer_lr(const cg_optimizer *opt, size_t group);
 cg_status cg_optimizer_set_lr(cg_optimizer *opt, size_t group, float lr);
+/* The parameters of a group (the optimizer's array; count via the _count). */
+cg_tensor *const *cg_optimizer_params(const cg_optimizer *opt, size_t group, size_t *count);
 /* ASGD's averaged parameters (ax) of parameter i of group g, NULL otherwise. */
 cg_tensor *cg_optimizer_average(const cg_optimizer *opt, size_t group, size_t i);
 /* State save/restore: steps taken and every state buffer, as floats. A
@@ -365,6 +367,59 @@ cg_optimizer *cg_sgd(cg_context *ctx, cg_tensor *const *params, size_t count,
                      const cg_sgd_options *options);
 cg_optimizer *cg_adam(cg_context *ctx, cg_tensor *const *params, size_t count,
                       const cg_adam_options *options);
+
+/* ---- learning-rate schedules ------------------------------------------------
+ * torch.optim.lr_scheduler's semantics: created after the optimizer (which
+ * sets epoch 0), stepped once per epoch after the optimizer's last step. The
+ * learning rates are kept in double, as torch keeps them in Python floats. */
+typedef enum cg_sched_kind {
+    CG_SCHED_STEP = 0,      /* StepLR(step_size, gamma) */
+    CG_SCHED_MULTISTEP = 1, /* MultiStepLR(milestones, gamma) */
+    CG_SCHED_EXP = 2,       /* ExponentialLR(gamma) */
+    CG_SCHED_COSINE = 3,    /* CosineAnnealingLR(T_max, eta_min) */
+    CG_SCHED_LINEAR = 4,    /* LinearLR(start_factor, end_factor, total_iters) */
+    CG_SCHED_PLATEAU = 5    /* ReduceLROnPlateau(mode='min', factor, patience, ...) */
+} cg_sched_kind;
+
+typedef struct cg_scheduler_options {
+    cg_sched_kind kind;
+    int step_size;                 /* step */
+    float gamma;                   /* step, multistep, exp (0.1 for step/multistep) */
+    const int *milestones;         /* multistep, ascending */
+    size_t nmilestones;
+    int T_max;                     /* cosine */
+    float eta_min;                 /* cosine (0) */
+    float start_factor, end_factor;/* linear (1/3, 1) */
+    int total_iters;               /* linear (5) */
+    float factor;                  /* plateau (0.1) */
+    int patience;                  /* plateau (10) */
+    float threshold;               /* plateau (1e-4, relative) */
+    int cooldown;                  /* plateau (0) */
+    float min_lr;                  /* plateau (0) */
+    float eps;                     /* plateau (1e-8) */
+} cg_scheduler_options;
+
+/* PyTorch's defaults for kind (required fields left 0). */
+cg_scheduler_options cg_scheduler_defaults(cg_sched_kind kind);
+
+typedef struct cg_scheduler cg_scheduler;
+cg_scheduler *cg_scheduler_create(cg_optimizer *opt, const cg_scheduler_options *options);
+/* One epoch; metric is the monitored value for ReduceLROnPlateau (ignored
+ * by the others). */
+cg_status cg_scheduler_step(cg_scheduler *sched, float metric);
+double cg_scheduler_lr(const cg_scheduler *sched, size_t group);
+void cg_scheduler_free(cg_scheduler *sched);
+
+/* ---- gradient clipping (on the device) ----------------------------------- */
+
+/* torch.nn.utils.clip_grad_norm_: scales every gradient by
+ * min(1, max_norm / (total_norm + 1e-6)), the total the 2-norm over all of
+ * them; returns the total (NaN on error). A non-finite total is an error
+ * when error_if_nonfinite. Parameters without grad are skipped. */
+float cg_clip_grad_norm(cg_tensor *const *params, size_t count, float max_norm,
+                        bool error_if_nonfinite);
+/* torch.nn.utils.clip_grad_value_: every gradient element into [-v, v]. */
+cg_status cg_clip_grad_value(cg_tensor *const *params, size_t count, float clip_value);
 
 /* ---- gradcheck -------------------------------------------------------------- */
 

@@ -434,6 +434,19 @@ cg_status cg_optimizer_set_lr(cg_optimizer *opt, size_t gi, float lr)
     return CG_OK;
 }
 
+cg_tensor *const *cg_optimizer_params(const cg_optimizer *opt, size_t gi, size_t *count)
+{
+    if (!opt || gi >= opt->ngroups) {
+        if (count) *count = 0;
+        return NULL;
+    }
+    if (count) *count = opt->groups[gi].count;
+    return opt->groups[gi].params;
+}
+
+cg_context *cg__optimizer_context(const cg_optimizer *opt);
+cg_context *cg__optimizer_context(const cg_optimizer *opt) { return opt ? opt->ctx : NULL; }
+
 cg_tensor *cg_optimizer_average(const cg_optimizer *opt, size_t gi, size_t i)
 {
     if (!opt || opt->kind != CG_OPTIM_ASGD || gi >= opt->ngroups || i >= opt->groups[gi].count)

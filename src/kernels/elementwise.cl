@@ -9,6 +9,7 @@
  *   cg_sum_to           dst[j] += the sum of src over the dimensions that were
  *                       broadcast onto j (fixed order, compensated)
  *   cg_axpy             y += a * x (gradient accumulation, in-place updates)
+ *   cg_scale_by, cg_clamp_   in-place gradient clipping (clip.c)
  * Shapes are padded on the left to 4 dimensions; offsets use 32-bit indices
  * (the host checks sizes).
  */
@@ -193,4 +194,19 @@ __kernel void cg_axpy(__global float *y, const float a, __global const float *x,
 {
     uint i = get_global_id(0);
     if (i < n) y[i] += a * x[i];
+}
+
+/* x *= factor[at] (the factor computed on the device: no round trip). */
+__kernel void cg_scale_by(__global float *x, const uint n, __global const float *factor,
+                          const uint at)
+{
+    uint i = get_global_id(0);
+    if (i < n) x[i] *= factor[at];
+}
+
+/* x = clamp(x, lo, hi) in place (clip_grad_value_). */
+__kernel void cg_clamp_(__global float *x, const uint n, const float lo, const float hi)
+{
+    uint i = get_global_id(0);
+    if (i < n) x[i] = fmin(fmax(x[i], lo), hi);
 }

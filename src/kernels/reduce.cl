@@ -7,6 +7,7 @@
  *   cg_sum_finish    out[off] (+)= scale * sum(partials), in order
  *   cg_sum_axis      out[o, i] = scale * sum_l x[o, l, i]
  *   cg_expand_add    gx[o, l, i] += scale * gy[o, i]  (backward of both)
+ *   cg_sumsq_partials, cg_clip_total   gradient norms for clipping (clip.c)
  */
 #pragma OPENCL FP_CONTRACT OFF
 
@@ -69,4 +70,36 @@ __kernel void cg_expand_add(__global const float *gy, __global float *gx, const 
     if (gid >= outer * len * inner) return;
     uint i = gid % inner, o = gid / (len * inner);
     gx[gid] += scale * gy[o * inner + i];
+}
+
+/* Sums of squares (gradient norms): partial[g] over a chunk, as above. */
+__kernel void cg_sumsq_partials(__global const float *x, const uint n, const uint chunk,
+                                __global float *partials)
+{
+    uint g = get_global_id(0);
+    uint begin = min(n, g * chunk), end = min(n, begin + chunk);
+    float sum = 0.0f, comp = 0.0f;
+    for (uint i = begin; i < end;) {
+        uint block_end = min(end, i + CG_RBLOCK);
+        float s = 0.0f;
+        for (; i < block_end; i++) s += x[i] * x[i];
+        cg_comp_add(&sum, &comp, s);
+    }
+    partials[g] = sum;
+}
+
+/* clip_grad_norm_: from each gradient's sum of squares, the total 2-norm
+ * (the norm of the per-tensor norms, as torch stacks them) and the factor
+ * min(1, max_norm / (total + 1e-6)). out[0] = total, out[1] = factor. */
+__kernel void cg_clip_total(__global const float *sumsq, const uint count, const float max_norm,
+                            __global float *out)
+{
+    float sum = 0.0f, comp = 0.0f;
+    for (uint i = 0; i < count; i++) {
+        float norm = sqrt(sumsq[i]);
+        cg_comp_add(&sum, &comp, norm * norm);
+    }
+    float total = sqrt(sum);
+    out[0] = total;
+    out[1] = fmin(max_norm / (total + 1e-6f), 1.0f);
 }

@@ -1,0 +1,128 @@
+/* Gradient clipping on the device (reduce.cl, elementwise.cl): by the global
+ * 2-norm over all parameters, as torch.nn.utils.clip_grad_norm_, and by
+ * value, as clip_grad_value_. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+/* The first parameter's context, after checking them all. */
+static cg_context *params_context(const char *what, cg_tensor *const *params, size_t count)
+{
+    if (!params || count == 0) return NULL;
+    return cg__op_context(what, params, count);
+}
+
+float cg_clip_grad_norm(cg_tensor *const *params, size_t count, float max_norm,
+                        bool error_if_nonfinite)
+{
+    static const char what[] = "cg_clip_grad_norm";
+    cg_context *ctx = params_context(what, params, count);
+    if (!ctx) return NAN;
+    if (!(max_norm > 0.0f)) {
+        cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: max_norm must be positive (got %g)", what,
+                 (double)max_norm);
+        return NAN;
+    }
+    float total = 0.0f;
+    if (ctx->is_ref) {
+        double sum = 0.0;
+        for (size_t i = 0; i < count; i++) {
+            cg_tensor *g = params[i]->grad;
+            if (!g) continue;
+            double s = 0.0;
+            for (size_t k = 0; k < g->numel; k++) s += (double)g->host[k] * g->host[k];
+            float norm = (float)sqrt(s);
+            sum += (double)norm * norm;
+        }
+        total = (float)sqrt(sum);
+        float factor = fminf(max_norm / (total + 1e-6f), 1.0f);
+        if (!(error_if_nonfinite && !isfinite(total)))
+            for (size_t i = 0; i < count; i++)
+                if (params[i]->grad)
+                    for (size_t k = 0; k < params[i]->grad->numel; k++)
+                        params[i]->grad->host[k] *= factor;
+    } else {
+        /* Each gradient's sum of squares, then total and factor, all queued. */
+        cg_tensor *sumsq = cg__tensor_new(ctx, CG_SHAPE(count), false, what);
+        cg_tensor *out = cg__tensor_new(ctx, CG_SHAPE(2), false, what);
+        cl_kernel kp = cg__kernel(ctx, CG__PROGRAM_REDUCE, NULL, "cg_sumsq_partials");
+        cl_kernel kf = cg__kernel(ctx, CG__PROGRAM_REDUCE, NULL, "cg_sum_finish");
+        cl_kernel kt = cg__kernel(ctx, CG__PROGRAM_REDUCE, NULL, "cg_clip_total");
+        cl_kernel ks = cg__kernel(ctx, CG__PROGRAM_ELEMENTWISE, NULL, "cg_scale_by");
+        cl_uint nparts = 8;
+        cl_mem partials = cg__buffer_get(ctx, nparts * sizeof(float), what);
+        if (sumsq && out && kp && kf && kt && ks && partials) {
+            cg__fill_zero(ctx, sumsq->mem, sumsq->bytes, what);
+            for (size_t i = 0; i < count && !ctx->status; i++) {
+                cg_tensor *g = params[i]->grad;
+                if (!g) continue;
+                cl_uint n = (cl_uint)g->numel, chunk = (n + nparts - 1) / nparts;
+                chunk = (chunk + 255) / 256 * 256;
+                cl_uint parts = (n + chunk - 1) / chunk, off = (cl_uint)i;
+                float one = 1.0f;
+                cl_int acc = 0;
+                if (!cg__set_args(ctx, kp, what, sizeof(cl_mem), &g->mem, sizeof n, &n,
+                                  sizeof chunk, &chunk, sizeof(cl_mem), &partials, (size_t)0) &&
+                    !cg__launch(ctx, kp, parts, 1, what) &&
+                    !cg__set_args(ctx, kf, what, sizeof(cl_mem), &partials, sizeof parts, &parts,
+                                  sizeof(cl_mem), &sumsq->mem, sizeof off, &off, sizeof one, &one,
+                                  sizeof acc, &acc, (size_t)0))
+                    cg__launch(ctx, kf, 1, 1, what);
+            }
+            cl_uint c = (cl_uint)count;
+            if (!cg__set_args(ctx, kt, what, sizeof(cl_mem), &sumsq->mem, sizeof c, &c,
+                              sizeof max_norm, &max_norm, sizeof(cl_mem), &out->mem, (size_t)0))
+                cg__launch(ctx, kt, 1, 1, what);
+            /* The value comes back for the caller (and the non-finite check);
+             * the scaling itself reads the factor on the device. */
+            cg__read(ctx, out->mem, 0, sizeof total, &total, true, what);
+            if (!(error_if_nonfinite && !isfinite(total)))
+                for (size_t i = 0; i < count && !ctx->status; i++) {
+                    cg_tensor *g = params[i]->grad;
+                    if (!g) continue;
+                    cl_uint n = (cl_uint)g->numel, at = 1; /* out[1]: the factor */
+                    if (!cg__set_args(ctx, ks, what, sizeof(cl_mem), &g->mem, sizeof n, &n,
+                                      sizeof(cl_mem), &out->mem, sizeof at, &at, (size_t)0))
+                        cg__launch_n(ctx, ks, n, what);
+                }
+        }
+        cg__buffer_put(ctx, partials, nparts * sizeof(float));
+        cg__tensor_destroy(sumsq);
+        cg__tensor_destroy(out);
+    }
+    if (ctx->status) return NAN;
+    if (error_if_nonfinite && !isfinite(total)) {
+        cg__fail(ctx, CG_ERROR_INVALID_DATA,
+                 "%s: the total norm of the gradients is %g; the gradients were left as they "
+                 "are (error_if_nonfinite)",
+                 what, (double)total);
+        return NAN;
+    }
+    return total;
+}
+
+cg_status cg_clip_grad_value(cg_tensor *const *params, size_t count, float clip_value)
+{
+    static const char what[] = "cg_clip_grad_value";
+    cg_context *ctx = params_context(what, params, count);
+    if (!ctx) return params && count && params[0] ? params[0]->ctx->status : CG_ERROR_NULL_POINTER;
+    if (!(clip_value >= 0.0f))
+        return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: clip_value must be >= 0 (got %g)",
+                        what, (double)clip_value);
+    float lo = -clip_value, hi = clip_value;
+    for (size_t i = 0; i < count && !ctx->status; i++) {
+        cg_tensor *g = params[i]->grad;
+        if (!g) continue;
+        if (ctx->is_ref) {
+            for (size_t k = 0; k < g->numel; k++) g->host[k] = fminf(fmaxf(g->host[k], lo), hi);
+            continue;
+        }
+        cl_kernel k = cg__kernel(ctx, CG__PROGRAM_ELEMENTWISE, NULL, "cg_clamp_");
+        cl_uint n = (cl_uint)g->numel;
+        if (k && !cg__set_args(ctx, k, what, sizeof(cl_mem), &g->mem, sizeof n, &n, sizeof lo,
+                               &lo, sizeof hi, &hi, (size_t)0))
+            cg__launch_n(ctx, k, n, what);
+    }
+    return ctx->status;
+}

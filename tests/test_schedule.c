@@ -1,0 +1,198 @@
+/* Learning-rate schedules and gradient clipping against PyTorch's. */
+#include "helpers.h"
+
+static size_t line_values(const char *file, const char *prefix, float *out, size_t cap)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", getenv("CLGRAD_FIXTURES"), file);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "%s", path);
+    static char line[1 << 16];
+    size_t len = strlen(prefix), n = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, prefix, len) != 0 || line[len] != ' ') continue;
+        char *p = line + len, *end;
+        for (;;) {
+            double v = strtod(p, &end);
+            if (end == p) break;
+            cr_assert_lt(n, cap);
+            out[n++] = (float)v;
+            p = end;
+        }
+        break;
+    }
+    fclose(f);
+    cr_assert_gt(n, 0, "no %s in %s", prefix, file);
+    return n;
+}
+
+Test(schedule, every_scheduler_matches_pytorch)
+{
+    static const int milestones[] = {2, 5, 5, 9};
+    struct {
+        const char *name;
+        cg_scheduler_options o;
+    } cases[6];
+    cases[0].name = "sched step";
+    cases[0].o = cg_scheduler_defaults(CG_SCHED_STEP);
+    cases[0].o.step_size = 3;
+    cases[0].o.gamma = 0.5f;
+    cases[1].name = "sched multistep";
+    cases[1].o = cg_scheduler_defaults(CG_SCHED_MULTISTEP);
+    cases[1].o.milestones = milestones;
+    cases[1].o.nmilestones = 4;
+    cases[1].o.gamma = 0.3f;
+    cases[2].name = "sched exp";
+    cases[2].o = cg_scheduler_defaults(CG_SCHED_EXP);
+    cases[2].o.gamma = 0.9f;
+    cases[3].name = "sched cosine";
+    cases[3].o = cg_scheduler_defaults(CG_SCHED_COSINE);
+    cases[3].o.T_max = 7;
+    cases[3].o.eta_min = 0.01f;
+    cases[4].name = "sched linear";
+    cases[4].o = cg_scheduler_defaults(CG_SCHED_LINEAR);
+    cases[4].o.start_factor = 0.25f;
+    cases[4].o.total_iters = 6;
+    cases[5].name = "sched plateau";
+    cases[5].o = cg_scheduler_defaults(CG_SCHED_PLATEAU);
+    cases[5].o.factor = 0.5f;
+    cases[5].o.patience = 2;
+    cases[5].o.cooldown = 1;
+    cases[5].o.min_lr = 0.004f;
+    float metrics[30];
+    line_values("schedulers.txt", "metrics", metrics, 30);
+    for (int c = 0; c < 6; c++) {
+        float want[31];
+        cr_assert_eq(line_values("schedulers.txt", cases[c].name, want, 31), 31);
+        cg_context *ctx = test_context();
+        cg_tensor *p = cg_tensor_zeros(ctx, CG_SHAPE(1));
+        cg_set_requires_grad(p, true);
+        cg_optimizer *opt = cg_sgd(ctx, &p, 1, &(cg_sgd_options){.lr = 0.1f});
+        cg_scheduler *s = cg_scheduler_create(opt, &cases[c].o);
+        cr_assert_not_null(s, "%s: %s", cases[c].name, cg_error_message(ctx));
+        assert_close(cg_scheduler_lr(s, 0), want[0], 1e-9, 1e-6, "%s epoch 0", cases[c].name);
+        for (int e = 0; e < 30; e++) {
+            cg_step(opt);
+            cr_assert_eq(cg_scheduler_step(s, metrics[e]), CG_OK);
+            assert_close(cg_scheduler_lr(s, 0), want[e + 1], 1e-9, 1e-5,
+                         "%s after epoch %d: %.9g vs torch %.9g", cases[c].name, e + 1,
+                         cg_scheduler_lr(s, 0), want[e + 1]);
+            assert_close(cg_optimizer_lr(opt, 0), want[e + 1], 1e-9, 1e-5, "optimizer's lr");
+        }
+        cg_scheduler_free(s);
+        cg_optimizer_free(opt);
+        cg_tensor_free(p);
+        cg_context_free(ctx);
+    }
+}
+
+Test(schedule, bad_options)
+{
+    cg_context *ctx = test_context();
+    cg_tensor *p = cg_tensor_zeros(ctx, CG_SHAPE(1));
+    cg_set_requires_grad(p, true);
+    cg_optimizer *opt = cg_sgd(ctx, &p, 1, NULL);
+    cg_scheduler_options o = cg_scheduler_defaults(CG_SCHED_STEP);
+    cr_assert_null(cg_scheduler_create(opt, &o));
+    cr_assert(strstr(cg_error_message(ctx), "step_size"), "%s", cg_error_message(ctx));
+    cg_clear_error(ctx);
+    o = cg_scheduler_defaults(CG_SCHED_COSINE);
+    cr_assert_null(cg_scheduler_create(opt, &o));
+    cr_assert(strstr(cg_error_message(ctx), "T_max"), "%s", cg_error_message(ctx));
+    cg_optimizer_free(opt);
+    cg_tensor_free(p);
+    cg_context_free(ctx);
+}
+
+static void clip_setup(cg_context *ctx, cg_tensor **w, cg_tensor **b, const char *mode)
+{
+    float x[24], y[16], wv[6], bv[2], g[8];
+    line_values("clip.txt", "x", x, 24);
+    line_values("clip.txt", "y", y, 16);
+    line_values("clip.txt", "w", wv, 6);
+    line_values("clip.txt", "b", bv, 2);
+    *w = cg_tensor_from(ctx, wv, CG_SHAPE(2, 3));
+    *b = cg_tensor_from(ctx, bv, CG_SHAPE(2));
+    cg_set_requires_grad(*w, true);
+    cg_set_requires_grad(*b, true);
+    cg_tensor *tx = cg_tensor_from(ctx, x, CG_SHAPE(8, 3)), *ty = cg_tensor_from(ctx, y, CG_SHAPE(8, 2));
+    cg_backward(cg_mse_loss(cg_add(cg_matmul(tx, *w, false, true), *b), ty, CG_REDUCTION_MEAN));
+    cg_tape_reset(ctx);
+    char key[32];
+    snprintf(key, sizeof key, "grad_%s", mode);
+    line_values("clip.txt", key, g, 8);
+    float got[8];
+    cg_tensor_read(cg_grad(*w), got, 6);
+    cg_tensor_read(cg_grad(*b), got + 6, 2);
+    for (int i = 0; i < 8; i++) assert_close(got[i], g[i], 1e-6, 1e-5, "grad %d", i);
+    cg_tensor_free(tx);
+    cg_tensor_free(ty);
+}
+
+static void expect_grads(cg_tensor *w, cg_tensor *b, const char *key)
+{
+    float want[8], got[8];
+    line_values("clip.txt", key, want, 8);
+    cg_tensor_read(cg_grad(w), got, 6);
+    cg_tensor_read(cg_grad(b), got + 6, 2);
+    for (int i = 0; i < 8; i++)
+        assert_close(got[i], want[i], 1e-7, 1e-5, "%s[%d]: %.9g vs torch %.9g", key, i, got[i],
+                     want[i]);
+}
+
+Test(schedule, clip_grad_norm_matches_pytorch)
+{
+    cg_context *ctx = test_context();
+    cg_tensor *w, *b;
+    clip_setup(ctx, &w, &b, "norm");
+    cg_tensor *ps[2] = {w, b};
+    float total_want;
+    line_values("clip.txt", "total_norm", &total_want, 1);
+    float total = cg_clip_grad_norm(ps, 2, 0.5f, true);
+    assert_close(total, total_want, 0, 1e-6, "total norm %.9g vs %.9g", total, total_want);
+    expect_grads(w, b, "clipped_norm");
+    /* A large max_norm leaves the gradients as they are (factor 1). */
+    float again = cg_clip_grad_norm(ps, 2, 100.0f, false);
+    assert_close(again, 0.5, 0, 1e-5, "norm after clipping %f", again);
+    expect_grads(w, b, "clipped_norm");
+    cr_assert(isnan(cg_clip_grad_norm(ps, 2, -1.0f, false)));
+    cr_assert(strstr(cg_error_message(ctx), "max_norm"));
+    cg_tensor_free(w);
+    cg_tensor_free(b);
+    cg_context_free(ctx);
+}
+
+Test(schedule, clip_grad_value_matches_pytorch)
+{
+    cg_context *ctx = test_context();
+    cg_tensor *w, *b;
+    clip_setup(ctx, &w, &b, "value");
+    cg_tensor *ps[2] = {w, b};
+    cr_assert_eq(cg_clip_grad_value(ps, 2, 0.1f), CG_OK);
+    expect_grads(w, b, "clipped_value");
+    cg_tensor_free(w);
+    cg_tensor_free(b);
+    cg_context_free(ctx);
+}
+
+Test(schedule, nonfinite_norm_is_an_error_when_asked)
+{
+    cg_context *ctx = test_context();
+    cg_tensor *p = cg_tensor_zeros(ctx, CG_SHAPE(3));
+    cg_set_requires_grad(p, true);
+    cg_tensor *seed = cg_tensor_from(ctx, (float[]){INFINITY, 1, 2}, CG_SHAPE(3));
+    cg_backward_ex(p, seed, false);
+    cr_assert(isnan(cg_clip_grad_norm(&p, 1, 1.0f, true)));
+    cr_assert_eq(cg_status(ctx), CG_ERROR_INVALID_DATA);
+    cr_assert(strstr(cg_error_message(ctx), "inf"), "%s", cg_error_message(ctx));
+    cg_clear_error(ctx); /* (reads do nothing while the context is in error) */
+    float g[3];
+    cg_tensor_read(cg_grad(p), g, 3);
+    cr_assert(isinf(g[0]) && g[1] == 1.0f, "left as they are: %f %f %f", g[0], g[1], g[2]);
+    float n = cg_clip_grad_norm(&p, 1, 1.0f, false);
+    cr_assert(isinf(n), "the norm is inf: %f", n);
+    cr_assert_eq(cg_status(ctx), CG_OK);
+    cg_tensor_free(seed);
+    cg_tensor_free(p);
+    cg_context_free(ctx);
+}
