@@ -223,6 +223,57 @@ Test(cli, shuffled_minibatches_are_seeded)
                  a.out);
 }
 
+Test(cli, optimizer_flags_belong_to_their_optimizers)
+{
+    expect_usage_error("fit --optimizer adamw --rho 0.5", "--rho belongs to adadelta, not to --optimizer adamw");
+    expect_usage_error("fit --optimizer sgd --max-iter 4", "--max-iter belongs to lbfgs");
+    expect_usage_error("fit --optimizer adam --momentum 0.9", "--momentum belongs to sgd, rmsprop");
+    expect_usage_error("fit --optimizer rprop --weight-decay 0.1", "--weight-decay belongs to sgd, adam");
+    expect_usage_error("fit --optimizer sgd --nesterov", "nesterov needs a momentum");
+    expect_usage_error("fit --optimizer sgd --momentum 0.9 --dampening 0.1 --nesterov", "dampening 0.1");
+    expect_usage_error("fit --optimizer lbfgs", "lbfgs is not available yet");
+    expect_usage_error("fit --optimizer nadam", "unknown --optimizer 'nadam'");
+    expect_usage_error("fit --optimizer adam --betas 0.9,1.5", "--betas takes B1,B2, each in [0, 1)");
+    expect_usage_error("fit --scheduler bogus:1", "unknown --scheduler 'bogus:1'");
+    expect_usage_error("fit --scheduler step:0,0.5", "--scheduler step:STEP,GAMMA");
+    expect_usage_error("fit --scheduler 'multistep:5;2,0.5'", "milestones are ascending");
+    expect_usage_error("fit --clip-grad-norm 0", "--clip-grad-norm must be a positive number");
+}
+
+Test(cli, every_optimizer_trains_the_lecture)
+{
+    const char *runs[] = {
+        "--optimizer gd", "--optimizer sgd --momentum 0.9 --nesterov --weight-decay 1e-4",
+        "--optimizer adam --amsgrad --lr 0.1", "--optimizer adamw --lr 0.1",
+        "--optimizer adamax --lr 0.1", "--optimizer adagrad --lr 0.5 --lr-decay 1e-4",
+        "--optimizer adadelta --rho 0.95", "--optimizer rmsprop --centered --momentum 0.5",
+        "--optimizer rprop --etas 0.4,1.3", "--optimizer asgd --lr 0.05 --t0 100",
+    };
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        char args[256];
+        snprintf(args, sizeof args, "fit --json --epochs 3000 %s", runs[i]);
+        run_result r;
+        run_cli(&r, NULL, args);
+        cr_assert_eq(r.status, 0, "%s: %s", runs[i], r.err);
+        /* The optimum of the lecture's fit is a loss of 2.927646. */
+        double loss = json_number(r.out, "final_loss");
+        cr_assert(loss < 3.5, "%s: final loss %f", runs[i], loss);
+    }
+}
+
+Test(cli, schedules_and_clipping_run_through_the_tape)
+{
+    run_result r;
+    run_cli(&r, NULL, "fit --json --epochs 400 --log-every 100 --optimizer sgd --lr 0.1 "
+                      "--scheduler cosine:100,0.001 --clip-grad-norm 5");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "\"history\": [[100, "), "%s", r.out);
+    cr_assert_lt(json_number(r.out, "final_loss"), 3.0, "%s", r.out);
+    run_cli(&r, NULL, "fit --epochs 50 --log-every 0 --scheduler plateau:0.5,2 --clip-grad-value 1");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "autograd tape"), "%s", r.out);
+}
+
 Test(cli, json_is_one_object_with_the_contract_fields)
 {
     run_result r;

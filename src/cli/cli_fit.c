@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "cli_common.h"
+#include "cli_optim.h"
 #include "cli_tape.h"
 
 #define MAX_X_COLUMNS 64
@@ -31,11 +32,7 @@ static const char fit_usage[] =
     "  --grad analytic|numeric|autograd  the fused chain rule, central differences,\n"
     "                        or the autograd tape (default analytic)\n"
     "  --delta F             step of the central differences (default 0.1)\n"
-    "optimizer:\n"
-    "  --optimizer gd|sgd|adam  gd and sgd are the same full-batch update (default sgd)\n"
-    "  --lr F                learning rate (default 1e-2; adam: 1e-3, PyTorch's)\n"
-    "  --betas B1,B2         Adam's betas (default 0.9,0.999)\n"
-    "  --eps F               Adam's eps (default 1e-8)\n"
+    "training:\n"
     "  --epochs N            epochs (default 5000)\n"
     "  --batch-size N        minibatches of N rows per step (tape path; default all)\n"
     "  --shuffle             a new random order of the rows each epoch (seeded)\n"
@@ -52,7 +49,8 @@ static const char fit_usage[] =
     "  --stats               kernel launches, memory, tape size after training\n"
     "  -h, --help            this text\n"
     "\n"
-    "exit status: 0 trained, 1 diverged (loss inf or NaN), 2 bad input or usage.\n";
+    "\n%s"
+    "\nexit status: 0 trained, 1 diverged (loss inf or NaN), 2 bad input or usage.\n";
 
 #define MAX_HIDDEN 16
 
@@ -60,6 +58,8 @@ typedef struct fit_args {
     const char *data, *x, *y, *device, *plot, *loss_plot, *normalize;
     cg_fit_options opt;
     bool lr_given, json, autograd, mlp, shuffle, stats, activation_given, seed_given;
+    cli_optim optim;             /* optimizer, scheduler and clipping flags */
+    cg_optim_options optim_opts; /* what they amount to */
     size_t hidden[MAX_HIDDEN], nhidden, batch;
     cg_activation activation;
     unsigned long long seed;
@@ -93,8 +93,6 @@ static const struct option long_options[] = {
     {"delta", required_argument, 0, OPT_DELTA},
     {"optimizer", required_argument, 0, OPT_OPTIMIZER},
     {"lr", required_argument, 0, OPT_LR},
-    {"betas", required_argument, 0, OPT_BETAS},
-    {"eps", required_argument, 0, OPT_EPS},
     {"epochs", required_argument, 0, OPT_EPOCHS},
     {"init", required_argument, 0, OPT_INIT},
     {"normalize", required_argument, 0, OPT_NORMALIZE},
@@ -131,12 +129,24 @@ static int parse_args(int argc, char **argv, fit_args *a)
     optind = 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":h", long_options, NULL)) != -1) {
+    /* fit's own flags, then the optimizer's (cli_optim.c). */
+    static struct option all[96];
+    size_t n = 0;
+    for (const struct option *o = long_options; o->name; o++) all[n++] = *o;
+    for (const struct option *o = cli_optim_options; o->name; o++) {
+        all[n] = *o;
+        /* flags of no value: nesterov, amsgrad, maximize, centered */
+        bool flag = !strcmp(o->name, "nesterov") || !strcmp(o->name, "amsgrad") ||
+                    !strcmp(o->name, "maximize") || !strcmp(o->name, "centered");
+        all[n++].has_arg = flag ? no_argument : required_argument;
+    }
+    all[n] = (struct option){0, 0, 0, 0};
+    while ((c = getopt_long(argc, argv, ":h", all, NULL)) != -1) {
         const char *v = optarg;
         float f;
         long l;
         switch (c) {
-        case 'h': fputs(fit_usage, stdout); return CLI_OK;
+        case 'h': printf(fit_usage, cli_optim_usage); return CLI_OK;
         case OPT_DATA: a->data = v; break;
         case OPT_X: a->x = v; break;
         case OPT_Y: a->y = v; break;
@@ -213,34 +223,16 @@ static int parse_args(int argc, char **argv, fit_args *a)
                 return usage_error("--delta must be a positive number (got '%s')%s", v, "");
             a->opt.delta = f;
             break;
-        case OPT_OPTIMIZER:
-            if (strcmp(v, "gd") == 0 || strcmp(v, "sgd") == 0)
-                a->opt.optimizer = CG_OPTIM_SGD;
-            else if (strcmp(v, "adam") == 0)
-                a->opt.optimizer = CG_OPTIM_ADAM;
-            else
-                return usage_error("unknown --optimizer '%s' (expected gd, sgd or adam)%s", v,
-                                   "");
+        case OPT_OPTIMIZER: {
+            int r = cli_optim_kind(v, &a->optim);
+            if (r >= 0) return r;
             break;
+        }
         case OPT_LR:
             if (!cli_parse_float(v, &f) || !(f > 0.0f))
                 return usage_error("--lr must be a positive number (got '%s')%s", v, "");
             a->opt.lr = f;
             a->lr_given = true;
-            break;
-        case OPT_BETAS: {
-            float b[2];
-            if (cli_parse_floats(v, b, 2) != 2 || !(b[0] >= 0 && b[0] < 1) ||
-                !(b[1] >= 0 && b[1] < 1))
-                return usage_error("--betas takes B1,B2, each in [0, 1) (got '%s')%s", v, "");
-            a->opt.betas[0] = b[0];
-            a->opt.betas[1] = b[1];
-            break;
-        }
-        case OPT_EPS:
-            if (!cli_parse_float(v, &f) || !(f >= 0.0f))
-                return usage_error("--eps must be a number >= 0 (got '%s')%s", v, "");
-            a->opt.eps = f;
             break;
         case OPT_EPOCHS:
             if (!cli_parse_long(v, &l) || l < 1 || l > 2147483647L)
@@ -265,7 +257,12 @@ static int parse_args(int argc, char **argv, fit_args *a)
         case OPT_LOSS_PLOT: a->loss_plot = v; break;
         case OPT_JSON: a->json = true; break;
         case ':': return usage_error("%s needs a value%s", argv[optind - 1], "");
-        default: return usage_error("unknown option '%s'%s", argv[optind - 1], "");
+        default: {
+            if (c < CLI_OPTIM_CODE)
+                return usage_error("unknown option '%s'%s", argv[optind - 1], "");
+            int r = cli_optim_flag(c, v, &a->optim);
+            if (r >= 0) return r;
+        }
         }
     }
     if (optind < argc) return usage_error("unexpected argument '%s'%s", argv[optind], "");
@@ -275,7 +272,11 @@ static int parse_args(int argc, char **argv, fit_args *a)
         if (plots[i] && !plot_name_ok(plots[i]))
             return usage_error("%s: the plot's file name must end in .png or .svg%s", plots[i],
                                "");
-    if (a->opt.optimizer == CG_OPTIM_ADAM && !a->lr_given) a->opt.lr = 1e-3f;
+    int r = cli_optim_finish(&a->optim, a->lr_given, a->opt.lr, &a->optim_opts);
+    if (r >= 0) return r;
+    a->opt.optimizer = (cg_optim_kind)a->optim.kind;
+    a->opt.lr = a->optim_opts.lr;
+    a->opt.optim = &a->optim_opts;
     if (a->mlp && a->opt.grad == CG_GRAD_NUMERIC)
         return usage_error("--grad numeric belongs to the linear model's fused path; an MLP "
                            "trains through autograd%s%s", "", "");
@@ -404,6 +405,7 @@ typedef struct report {
     bool mlp, print_params, stats;
     const char *model;
     size_t parameter_count;
+    cg_optim_kind optimizer;
 } report;
 
 static void json_stats(FILE *out, const cg_context *ctx)
@@ -425,6 +427,8 @@ static void print_json(const report *rep)
     json_string(out, cg_context_device(rep->ctx)->name);
     fputs(", \"model\": ", out);
     json_string(out, rep->model);
+    fputs(", \"optimizer\": ", out);
+    json_string(out, cg_optim_name(rep->optimizer));
     fprintf(out, ", \"epochs_run\": %ld, \"diverged\": %s, \"final_loss\": ", r->epochs_run,
             r->diverged ? "true" : "false");
     json_float(out, r->final_loss);
@@ -542,9 +546,12 @@ int cli_fit(int argc, char **argv)
     if (cg_normalizer_fit(ctx, norm_kind, factor, xs, n, F, &norm) != CG_OK) goto fail;
     char mname[160];
     report rep = {ctx, &result, NULL, NULL, F, a.mlp, a.log.params, a.stats,
-                  model_name(&a, mname, sizeof mname), F + 1};
+                  model_name(&a, mname, sizeof mname), F + 1, a.opt.optimizer};
     float raw[MAX_X_COLUMNS + 1];
-    const bool use_tape = a.mlp || a.autograd || (a.batch && a.batch < n);
+    /* Schedules and clipping act between steps: the tape path runs them. */
+    const bool use_tape = a.mlp || a.autograd || (a.batch && a.batch < n) ||
+                          a.optim.has_scheduler || a.optim.clip_norm > 0 ||
+                          a.optim.clip_value > 0;
     if (use_tape) {
         /* The tape trains on the normalized features, computed as the fused
          * kernels compute them: (x - shift) * scale in float. */
@@ -556,8 +563,9 @@ int cli_fit(int argc, char **argv)
         tape = (tape_fit){.x = xn, .y = ys, .n = n, .F = F, .mlp = a.mlp, .hidden = a.hidden,
                           .nhidden = a.nhidden, .activation = a.activation, .seed = a.seed,
                           .init = a.ninit ? a.init : NULL, .loss = a.opt.loss,
-                          .optimizer = a.opt.optimizer, .lr = a.opt.lr,
-                          .betas = {a.opt.betas[0], a.opt.betas[1]}, .eps = a.opt.eps,
+                          .optimizer = a.opt.optimizer, .optim = &a.optim_opts,
+                          .sched = a.optim.has_scheduler ? &a.optim.sched : NULL,
+                          .clip_norm = a.optim.clip_norm, .clip_value = a.optim.clip_value,
                           .epochs = a.opt.epochs, .log_every = a.opt.log_every,
                           .batch = a.batch, .shuffle = a.shuffle,
                           .log = a.json ? NULL : &a.log};

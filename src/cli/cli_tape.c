@@ -110,6 +110,7 @@ int cli_fit_tape(cg_context *ctx, tape_fit *t)
     cg_tensor *X = NULL, *Y = NULL, *acc = NULL, *params[64];
     size_t nparams = 0;
     cg_optimizer *opt = NULL;
+    cg_scheduler *sched = NULL;
     unsigned *idx = NULL;
     int rc = 2;
 
@@ -132,11 +133,8 @@ int cli_fit_tape(cg_context *ctx, tape_fit *t)
         params[nparams++] = m.params;
         t->parameter_count = F + 1;
     }
-    if (t->optimizer == CG_OPTIM_ADAM)
-        opt = cg_adam(ctx, params, nparams,
-                      &(cg_adam_options){t->lr, {t->betas[0], t->betas[1]}, t->eps});
-    else
-        opt = cg_sgd(ctx, params, nparams, &(cg_sgd_options){t->lr});
+    opt = cg_optimizer_create(ctx, t->optimizer, params, nparams, t->optim);
+    if (opt && t->sched) sched = cg_scheduler_create(opt, t->sched);
     acc = cg_tensor_zeros(ctx, CG_SHAPE(1));
     size_t batch = t->batch && t->batch < n ? t->batch : n;
     idx = malloc(n * sizeof *idx);
@@ -166,12 +164,15 @@ int cli_fit_tape(cg_context *ctx, tape_fit *t)
             cg_tensor *loss = loss_of(t, forward(&m, xb), yb);
             cg_zero_grad(opt);
             cg_backward(loss);
+            if (t->clip_norm > 0) cg_clip_grad_norm(params, nparams, t->clip_norm, false);
+            if (t->clip_value > 0) cg_clip_grad_value(params, nparams, t->clip_value);
             cg_step(opt);
             /* The epoch's loss: batch means weighted by their share of the data. */
             cg_add_scaled_(acc, (float)count / (float)n, loss);
             cg_tape_reset(ctx);
         }
         float loss = cg_item(acc);
+        if (sched) cg_scheduler_step(sched, loss); /* after the epoch's last step */
         if (cg_status(ctx) != CG_OK) goto fail;
         t->epochs_run = epoch;
         if ((epoch - 1) % stride == 0 &&
@@ -213,6 +214,7 @@ fail:
     rc = 2;
 out:
     free(idx);
+    cg_scheduler_free(sched);
     cg_optimizer_free(opt);
     cg_mlp_free(m.mlp);
     cg_tensor_free(m.params);

@@ -18,7 +18,9 @@ typedef struct tape_fit {
     /* training */
     cg_loss_kind loss;
     cg_optim_kind optimizer;
-    float lr, betas[2], eps;
+    const cg_optim_options *optim;
+    const cg_scheduler_options *sched; /* NULL: none */
+    float clip_norm, clip_value;       /* 0: none */
     long epochs, log_every;
     size_t batch; /* 0: full batch */
     bool shuffle;

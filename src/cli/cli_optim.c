@@ -1,0 +1,277 @@
+/* clgrad fit's optimizer flags, with PyTorch's names in kebab case; each
+ * belongs to the optimizers that have that option, and a flag given to
+ * another optimizer is an error that names its owners. Also --scheduler and
+ * the clipping flags. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_optim.h"
+
+#define ALL_BUT(x) (0x1FFu & ~(1u << (x)))
+#define K(x) (1u << (x))
+
+enum flag {
+    F_MOMENTUM, F_DAMPENING, F_NESTEROV, F_WEIGHT_DECAY, F_AMSGRAD, F_MAXIMIZE, F_LR_DECAY,
+    F_INITIAL_ACC, F_RHO, F_ALPHA, F_CENTERED, F_ETAS, F_STEP_SIZES, F_LAMBD, F_T0, F_MAX_ITER,
+    F_MAX_EVAL, F_TOL_GRAD, F_TOL_CHANGE, F_HISTORY, F_LINE_SEARCH, F_BETAS, F_EPS,
+    F_SCHEDULER, F_CLIP_NORM, F_CLIP_VALUE, F_COUNT
+};
+
+static const struct {
+    const char *name;
+    unsigned owners; /* bit per optimizer id; 0: every optimizer */
+} flags[F_COUNT] = {
+    [F_MOMENTUM] = {"momentum", K(CG_OPTIM_SGD) | K(CG_OPTIM_RMSPROP)},
+    [F_DAMPENING] = {"dampening", K(CG_OPTIM_SGD)},
+    [F_NESTEROV] = {"nesterov", K(CG_OPTIM_SGD)},
+    [F_WEIGHT_DECAY] = {"weight-decay", ALL_BUT(CG_OPTIM_RPROP)},
+    [F_AMSGRAD] = {"amsgrad", K(CG_OPTIM_ADAM) | K(CG_OPTIM_ADAMW)},
+    [F_MAXIMIZE] = {"maximize", 0x1FFu},
+    [F_LR_DECAY] = {"lr-decay", K(CG_OPTIM_ADAGRAD)},
+    [F_INITIAL_ACC] = {"initial-accumulator-value", K(CG_OPTIM_ADAGRAD)},
+    [F_RHO] = {"rho", K(CG_OPTIM_ADADELTA)},
+    [F_ALPHA] = {"alpha", K(CG_OPTIM_RMSPROP) | K(CG_OPTIM_ASGD)},
+    [F_CENTERED] = {"centered", K(CG_OPTIM_RMSPROP)},
+    [F_ETAS] = {"etas", K(CG_OPTIM_RPROP)},
+    [F_STEP_SIZES] = {"step-sizes", K(CG_OPTIM_RPROP)},
+    [F_LAMBD] = {"lambd", K(CG_OPTIM_ASGD)},
+    [F_T0] = {"t0", K(CG_OPTIM_ASGD)},
+    [F_MAX_ITER] = {"max-iter", K(CLI_LBFGS)},
+    [F_MAX_EVAL] = {"max-eval", K(CLI_LBFGS)},
+    [F_TOL_GRAD] = {"tolerance-grad", K(CLI_LBFGS)},
+    [F_TOL_CHANGE] = {"tolerance-change", K(CLI_LBFGS)},
+    [F_HISTORY] = {"history-size", K(CLI_LBFGS)},
+    [F_LINE_SEARCH] = {"line-search", K(CLI_LBFGS)},
+    [F_BETAS] = {"betas", K(CG_OPTIM_ADAM) | K(CG_OPTIM_ADAMW) | K(CG_OPTIM_ADAMAX)},
+    [F_EPS] = {"eps", K(CG_OPTIM_ADAM) | K(CG_OPTIM_ADAMW) | K(CG_OPTIM_ADAMAX) |
+                          K(CG_OPTIM_ADAGRAD) | K(CG_OPTIM_ADADELTA) | K(CG_OPTIM_RMSPROP)},
+    [F_SCHEDULER] = {"scheduler", 0},
+    [F_CLIP_NORM] = {"clip-grad-norm", 0},
+    [F_CLIP_VALUE] = {"clip-grad-value", 0},
+};
+
+static bool takes_value(int f)
+{
+    return f != F_NESTEROV && f != F_AMSGRAD && f != F_MAXIMIZE && f != F_CENTERED;
+}
+
+const struct option cli_optim_options[] = {
+#define CG__OPT(f) {flags[f].name, 0, 0, CLI_OPTIM_CODE + f}
+    CG__OPT(F_MOMENTUM), CG__OPT(F_DAMPENING), CG__OPT(F_NESTEROV), CG__OPT(F_WEIGHT_DECAY),
+    CG__OPT(F_AMSGRAD), CG__OPT(F_MAXIMIZE), CG__OPT(F_LR_DECAY), CG__OPT(F_INITIAL_ACC),
+    CG__OPT(F_RHO), CG__OPT(F_ALPHA), CG__OPT(F_CENTERED), CG__OPT(F_ETAS),
+    CG__OPT(F_STEP_SIZES), CG__OPT(F_LAMBD), CG__OPT(F_T0), CG__OPT(F_MAX_ITER),
+    CG__OPT(F_MAX_EVAL), CG__OPT(F_TOL_GRAD), CG__OPT(F_TOL_CHANGE), CG__OPT(F_HISTORY),
+    CG__OPT(F_LINE_SEARCH), CG__OPT(F_BETAS), CG__OPT(F_EPS), CG__OPT(F_SCHEDULER),
+    CG__OPT(F_CLIP_NORM), CG__OPT(F_CLIP_VALUE), {0, 0, 0, 0},
+#undef CG__OPT
+};
+
+const char cli_optim_usage[] =
+    "optimizer options (PyTorch's names; each belongs to the optimizers that have it):\n"
+    "  --optimizer gd|sgd|adam|adamw|adamax|adagrad|adadelta|rmsprop|rprop|asgd\n"
+    "  --lr F                learning rate (gd/sgd 1e-2; the others PyTorch's default)\n"
+    "  --momentum F  --dampening F  --nesterov      sgd (momentum: rmsprop too)\n"
+    "  --weight-decay F      every optimizer but rprop (adamw: decoupled, 1e-2)\n"
+    "  --betas B1,B2  --eps F  --amsgrad            adam, adamw, adamax (eps: more)\n"
+    "  --maximize            every optimizer: ascend instead\n"
+    "  --lr-decay F  --initial-accumulator-value F  adagrad\n"
+    "  --rho F               adadelta\n"
+    "  --alpha F  --centered                        rmsprop (alpha: asgd too)\n"
+    "  --etas A,B  --step-sizes A,B                 rprop\n"
+    "  --lambd F  --t0 F                            asgd\n"
+    "  --scheduler step:STEP,GAMMA | multistep:M1;M2,GAMMA | exp:GAMMA |\n"
+    "              cosine:T_MAX[,ETA_MIN] | linear:START,END,ITERS | plateau:FACTOR,PATIENCE\n"
+    "                        stepped once per epoch, after the optimizer\n"
+    "  --clip-grad-norm F    scale the gradients to a global 2-norm of at most F\n"
+    "  --clip-grad-value F   clamp every gradient element into [-F, F]\n";
+
+static int fail(const char *fmt, const char *a, const char *b)
+{
+    fprintf(stderr, "clgrad fit: ");
+    fprintf(stderr, fmt, a, b);
+    fprintf(stderr, "\n(see clgrad fit --help)\n");
+    return CLI_USAGE;
+}
+
+static const char *const kind_names[] = {"sgd",      "adam",    "adamw", "adamax", "adagrad",
+                                         "adadelta", "rmsprop", "rprop", "asgd",   "lbfgs"};
+
+int cli_optim_kind(const char *name, cli_optim *c)
+{
+    if (strcmp(name, "gd") == 0) name = "sgd";
+    for (int k = 0; k <= CLI_LBFGS; k++)
+        if (strcmp(name, kind_names[k]) == 0) {
+            c->kind = k;
+            return -1;
+        }
+    return fail("unknown --optimizer '%s' (expected gd, sgd, adam, adamw, adamax, adagrad, "
+                "adadelta, rmsprop, rprop, asgd or lbfgs)%s",
+                name, "");
+}
+
+static int number(const char *flag, const char *v, float *out, bool positive)
+{
+    if (!cli_parse_float(v, out) || (positive ? !(*out > 0.0f) : !(*out >= 0.0f)))
+        return fail(positive ? "--%s must be a positive number (got '%s')"
+                             : "--%s must be a number >= 0 (got '%s')",
+                    flag, v);
+    return -1;
+}
+
+static int pair(const char *flag, const char *v, float *out)
+{
+    if (cli_parse_floats(v, out, 2) != 2) return fail("--%s takes A,B (got '%s')", flag, v);
+    return -1;
+}
+
+static int scheduler(const char *v, cli_optim *c)
+{
+    const char *colon = strchr(v, ':');
+    char kind[16] = "";
+    if (colon && (size_t)(colon - v) < sizeof kind) memcpy(kind, v, (size_t)(colon - v));
+    const char *args = colon ? colon + 1 : "";
+    float a[3] = {0, 0, 0};
+    int n;
+    cg_scheduler_options *s = &c->sched;
+    c->has_scheduler = true;
+    if (!strcmp(kind, "step")) {
+        *s = cg_scheduler_defaults(CG_SCHED_STEP);
+        if (cli_parse_floats(args, a, 2) != 2 || a[0] < 1 || a[0] != (int)a[0] || !(a[1] > 0))
+            return fail("--scheduler step:STEP,GAMMA needs an integer STEP >= 1 and GAMMA > 0 "
+                        "(got '%s')%s", v, "");
+        s->step_size = (int)a[0];
+        s->gamma = a[1];
+    } else if (!strcmp(kind, "multistep")) {
+        *s = cg_scheduler_defaults(CG_SCHED_MULTISTEP);
+        const char *comma = strrchr(args, ',');
+        if (!comma || !cli_parse_float(comma + 1, &s->gamma) || !(s->gamma > 0))
+            return fail("--scheduler multistep:M1;M2,GAMMA (got '%s')%s", v, "");
+        char list[256];
+        snprintf(list, sizeof list, "%.*s", (int)(comma - args), args);
+        s->nmilestones = 0;
+        for (char *tok = strtok(list, ";"); tok; tok = strtok(NULL, ";")) {
+            long m;
+            if (!cli_parse_long(tok, &m) || m < 1 || s->nmilestones == 32 ||
+                (s->nmilestones && m < c->milestones[s->nmilestones - 1]))
+                return fail("--scheduler multistep: milestones are ascending positive "
+                            "integers, separated by ';' (got '%s')%s", v, "");
+            c->milestones[s->nmilestones++] = (int)m;
+        }
+        if (!s->nmilestones) return fail("--scheduler multistep needs milestones (got '%s')%s", v, "");
+        s->milestones = c->milestones;
+    } else if (!strcmp(kind, "exp")) {
+        *s = cg_scheduler_defaults(CG_SCHED_EXP);
+        if (!cli_parse_float(args, &s->gamma) || !(s->gamma > 0))
+            return fail("--scheduler exp:GAMMA needs GAMMA > 0 (got '%s')%s", v, "");
+    } else if (!strcmp(kind, "cosine")) {
+        *s = cg_scheduler_defaults(CG_SCHED_COSINE);
+        n = cli_parse_floats(args, a, 2);
+        if (n < 1 || a[0] < 1 || a[0] != (int)a[0] || (n == 2 && !(a[1] >= 0)))
+            return fail("--scheduler cosine:T_MAX[,ETA_MIN] (got '%s')%s", v, "");
+        s->T_max = (int)a[0];
+        s->eta_min = n == 2 ? a[1] : 0.0f;
+    } else if (!strcmp(kind, "linear")) {
+        *s = cg_scheduler_defaults(CG_SCHED_LINEAR);
+        if (cli_parse_floats(args, a, 3) != 3 || a[2] < 1 || a[2] != (int)a[2] ||
+            !(a[0] > 0 && a[0] <= 1) || !(a[1] >= 0 && a[1] <= 1))
+            return fail("--scheduler linear:START,END,ITERS needs START in (0,1], END in [0,1], "
+                        "integer ITERS >= 1 (got '%s')%s", v, "");
+        s->start_factor = a[0];
+        s->end_factor = a[1];
+        s->total_iters = (int)a[2];
+    } else if (!strcmp(kind, "plateau")) {
+        *s = cg_scheduler_defaults(CG_SCHED_PLATEAU);
+        if (cli_parse_floats(args, a, 2) != 2 || !(a[0] >= 0 && a[0] < 1) || a[1] < 0 ||
+            a[1] != (int)a[1])
+            return fail("--scheduler plateau:FACTOR,PATIENCE needs FACTOR in [0,1) and an "
+                        "integer PATIENCE >= 0 (got '%s')%s", v, "");
+        s->factor = a[0];
+        s->patience = (int)a[1];
+    } else {
+        return fail("unknown --scheduler '%s' (expected step:, multistep:, exp:, cosine:, "
+                    "linear: or plateau:)%s", v, "");
+    }
+    return -1;
+}
+
+int cli_optim_flag(int code, const char *v, cli_optim *c)
+{
+    int f = code - CLI_OPTIM_CODE;
+    if (f < 0 || f >= F_COUNT) return fail("internal: unknown flag%s%s", "", "");
+    const char *name = flags[f].name;
+    if (takes_value(f) && !v) return fail("--%s needs a value%s", name, "");
+    c->given |= 1ul << f;
+    cg_optim_options *o = &c->o;
+    switch (f) {
+    case F_MOMENTUM: return number(name, v, &o->momentum, false);
+    case F_DAMPENING: return number(name, v, &o->dampening, false);
+    case F_NESTEROV: o->nesterov = true; return -1;
+    case F_WEIGHT_DECAY: return number(name, v, &o->weight_decay, false);
+    case F_AMSGRAD: o->amsgrad = true; return -1;
+    case F_MAXIMIZE: o->maximize = true; return -1;
+    case F_LR_DECAY: return number(name, v, &o->lr_decay, false);
+    case F_INITIAL_ACC: return number(name, v, &o->initial_accumulator_value, false);
+    case F_RHO: return number(name, v, &o->rho, false);
+    case F_ALPHA: return number(name, v, &o->alpha, false);
+    case F_CENTERED: o->centered = true; return -1;
+    case F_ETAS: return pair(name, v, o->etas);
+    case F_STEP_SIZES: return pair(name, v, o->step_sizes);
+    case F_LAMBD: return number(name, v, &o->lambd, false);
+    case F_T0: return number(name, v, &o->t0, false);
+    case F_BETAS:
+        if (cli_parse_floats(v, o->betas, 2) != 2 ||
+            !(o->betas[0] >= 0 && o->betas[0] < 1 && o->betas[1] >= 0 && o->betas[1] < 1))
+            return fail("--betas takes B1,B2, each in [0, 1) (got '%s')%s", v, "");
+        return -1;
+    case F_EPS: return number(name, v, &o->eps, false);
+    case F_SCHEDULER: return scheduler(v, c);
+    case F_CLIP_NORM: return number(name, v, &c->clip_norm, true);
+    case F_CLIP_VALUE: return number(name, v, &c->clip_value, true);
+    default: return -1; /* LBFGS's: checked in cli_optim_finish */
+    }
+}
+
+int cli_optim_finish(cli_optim *c, bool lr_given, float lr, cg_optim_options *out)
+{
+    for (int f = 0; f < F_COUNT; f++) {
+        if (!(c->given & (1ul << f)) || !flags[f].owners) continue;
+        if (flags[f].owners & (1u << c->kind)) continue;
+        char owners[128] = "";
+        for (int k = 0; k <= CLI_LBFGS; k++)
+            if (flags[f].owners & (1u << k)) {
+                strcat(owners, owners[0] ? ", " : "");
+                strcat(owners, kind_names[k]);
+            }
+        char flag[64];
+        snprintf(flag, sizeof flag, "--%s belongs to %s", flags[f].name, owners);
+        return fail("%s, not to --optimizer %s", flag, kind_names[c->kind]);
+    }
+    if (c->kind == CLI_LBFGS)
+        return fail("--optimizer lbfgs is not available yet (the other optimizers are)%s%s", "",
+                    "");
+    cg_optim_options o = cg_optim_defaults((cg_optim_kind)c->kind);
+    const cg_optim_options *g = &c->o;
+    if (lr_given) o.lr = lr;
+    if (c->given & (1ul << F_MOMENTUM)) o.momentum = g->momentum;
+    if (c->given & (1ul << F_DAMPENING)) o.dampening = g->dampening;
+    if (c->given & (1ul << F_NESTEROV)) o.nesterov = true;
+    if (c->given & (1ul << F_WEIGHT_DECAY)) o.weight_decay = g->weight_decay;
+    if (c->given & (1ul << F_AMSGRAD)) o.amsgrad = true;
+    if (c->given & (1ul << F_MAXIMIZE)) o.maximize = true;
+    if (c->given & (1ul << F_LR_DECAY)) o.lr_decay = g->lr_decay;
+    if (c->given & (1ul << F_INITIAL_ACC)) o.initial_accumulator_value = g->initial_accumulator_value;
+    if (c->given & (1ul << F_RHO)) o.rho = g->rho;
+    if (c->given & (1ul << F_ALPHA)) o.alpha = g->alpha;
+    if (c->given & (1ul << F_CENTERED)) o.centered = true;
+    if (c->given & (1ul << F_ETAS)) memcpy(o.etas, g->etas, sizeof o.etas);
+    if (c->given & (1ul << F_STEP_SIZES)) memcpy(o.step_sizes, g->step_sizes, sizeof o.step_sizes);
+    if (c->given & (1ul << F_LAMBD)) o.lambd = g->lambd;
+    if (c->given & (1ul << F_T0)) o.t0 = g->t0;
+    if (c->given & (1ul << F_BETAS)) memcpy(o.betas, g->betas, sizeof o.betas);
+    if (c->given & (1ul << F_EPS)) o.eps = g->eps;
+    /* Combinations (nesterov without momentum, ...) are the library's to
+     * check: it names the option before any training starts. */
+    *out = o;
+    return -1;
+}
