@@ -93,9 +93,10 @@ static void check_op(const op_case *c, bool gradcheck)
     cg_tape_reset(ref);
     if (gradcheck) {
         cg_gradcheck_report rep;
-        /* float32 tolerance on a device; on ref, where every reduction (so L)
-         * accumulates in double, a tighter one. */
-        float tol = cg_context_is_ref(dev) ? 5e-4f : 2e-3f;
+        /* Central differences with eps 1e-2 carry a truncation error of
+         * eps^2 f'''/6 (a few 1e-4 relative near log's and pow's poles), so one
+         * tolerance serves both paths; a 1% error in a rule fails it. */
+        float tol = 2e-3f;
         cg_status st = cg_gradcheck(dev, c->fn, c->user, din, c->ninputs, 1e-2f, tol, tol, &rep);
         cr_assert_eq(st, CG_OK, "%s gradcheck (seed %llu): %s", c->name,
                      (unsigned long long)seed, cg_error_message(dev));

@@ -243,7 +243,7 @@ int cli_optim_finish(cli_optim *c, bool lr_given, float lr, cg_optim_options *ou
                 strcat(owners, owners[0] ? ", " : "");
                 strcat(owners, kind_names[k]);
             }
-        char flag[64];
+        char flag[200];
         snprintf(flag, sizeof flag, "--%s belongs to %s", flags[f].name, owners);
         return fail("%s, not to --optimizer %s", flag, kind_names[c->kind]);
     }
