@@ -3,6 +3,8 @@
  * (-O3 -march=native, OpenMP over every core, SIMD reductions). */
 #include "baseline_loop.h"
 
+#include <math.h>
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -79,4 +81,19 @@ double baseline_peak_gflops(double (*clock)(void))
 #endif
     if (total == 12345.0f) return 0; /* keep the work */
     return 2.0 * CHAINS * (double)ITERS * threads / dt / 1e9;
+}
+
+/* One Adam step over n elements as a plain C loop (OpenMP + SIMD), the
+ * same arithmetic as the rule: reads p, g, m, v; writes p, m, v. */
+void baseline_adam(float *p, const float *g, float *m, float *v, long n, float b1, float b2,
+                   float c1, float c2, float neg_step, float bc2_sqrt, float eps)
+{
+#pragma omp parallel for simd schedule(static)
+    for (long i = 0; i < n; i++) {
+        float mm = m[i] * b1 + c1 * g[i];
+        float vv = v[i] * b2 + c2 * g[i] * g[i];
+        m[i] = mm;
+        v[i] = vv;
+        p[i] = p[i] + neg_step * mm / (sqrtf(vv) / bc2_sqrt + eps);
+    }
 }

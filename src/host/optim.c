@@ -4,6 +4,7 @@
  * are computed here in double, as torch computes them in Python, and passed
  * to the update launch by value. One launch per parameter tensor. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -369,6 +370,23 @@ cg_status cg_zero_grad(cg_optimizer *opt)
     return opt->ctx->status;
 }
 
+/* The state slots a rule reads and writes (bit k: slot k), per optim_rules.clh. */
+static cl_int used_slots(cg_optim_kind kind, const cg_optim_options *o)
+{
+    switch (kind) {
+    case CG_OPTIM_SGD: return o->momentum != 0.0f ? 1 : 0;
+    case CG_OPTIM_ADAM:
+    case CG_OPTIM_ADAMW: return o->amsgrad ? 7 : 3;
+    case CG_OPTIM_ADAMAX: return 3;
+    case CG_OPTIM_ADAGRAD: return 1;
+    case CG_OPTIM_ADADELTA: return 3;
+    case CG_OPTIM_RMSPROP: return 1 | (o->centered ? 2 : 0) | (o->momentum > 0.0f ? 4 : 0);
+    case CG_OPTIM_RPROP: return 3;
+    case CG_OPTIM_ASGD: return 1;
+    default: return 7;
+    }
+}
+
 static cg_status update(cg_optimizer *opt, group *g, size_t i, const float *h, int flags)
 {
     cg_context *ctx = opt->ctx;
@@ -380,8 +398,10 @@ static cg_status update(cg_optimizer *opt, group *g, size_t i, const float *h, i
                                             &st[0]->host[k], &st[1]->host[k], &st[2]->host[k]);
         return CG_OK;
     }
-    cl_kernel k = cg__kernel(ctx, CG__PROGRAM_OPTIM, NULL, "cg_optim_update");
-    cl_int kind = (cl_int)opt->kind, f = flags;
+    char options[32];
+    snprintf(options, sizeof options, "-DCG_OPT_KIND=%d", (int)opt->kind);
+    cl_kernel k = cg__kernel(ctx, CG__PROGRAM_OPTIM, options, "cg_optim_update");
+    cl_int kind = (cl_int)opt->kind, f = flags, used = used_slots(opt->kind, &g->o);
     cl_uint n = (cl_uint)p->numel;
     /* The scalars travel by value: no buffer, no wait. */
     cl_float16 ha;
@@ -391,7 +411,8 @@ static cg_status update(cg_optimizer *opt, group *g, size_t i, const float *h, i
     if (!k || cg__set_args(ctx, k, "cg_step", sizeof kind, &kind, sizeof f, &f, sizeof ha, &ha,
                            sizeof hb, &hb, sizeof(cl_mem), &p->mem, sizeof(cl_mem), &grad->mem,
                            sizeof(cl_mem), &st[0]->mem, sizeof(cl_mem), &st[1]->mem,
-                           sizeof(cl_mem), &st[2]->mem, sizeof n, &n, (size_t)0))
+                           sizeof(cl_mem), &st[2]->mem, sizeof n, &n, sizeof used, &used,
+                           (size_t)0))
         return ctx->status;
     return cg__launch_n(ctx, k, n, "cg_step");
 }
