@@ -16,6 +16,14 @@ static cl_kernel kernel(cg_context *ctx, const char *name)
     return cg__kernel(ctx, CG__PROGRAM_ELEMENTWISE, NULL, name);
 }
 
+/* The op-specialized build of a kernel (see elementwise.cl, CG_OP). */
+static cl_kernel op_kernel(cg_context *ctx, const char *name, int op)
+{
+    char options[24];
+    snprintf(options, sizeof options, "-DCG_OP=%d", op);
+    return cg__kernel(ctx, CG__PROGRAM_ELEMENTWISE, options, name);
+}
+
 cg_status cg__unary_into(cg_context *ctx, int op, const cg_tensor *x, cg_tensor *y, float s)
 {
     if (ctx->status) return ctx->status;
@@ -23,7 +31,7 @@ cg_status cg__unary_into(cg_context *ctx, int op, const cg_tensor *x, cg_tensor 
         cg__ref_unary(op, x->host, y->host, s, x->numel);
         return CG_OK;
     }
-    cl_kernel k = kernel(ctx, "cg_unary");
+    cl_kernel k = op_kernel(ctx, "cg_unary", op);
     cl_uint n = (cl_uint)x->numel;
     cl_int o = op;
     if (!k || cg__set_args(ctx, k, "cg_unary", sizeof o, &o, sizeof(cl_mem), &x->mem,
@@ -39,7 +47,7 @@ static cg_status unary_backward(cg_context *ctx, int op, const cg_tensor *x, con
         cg__ref_unary_backward(op, x->host, y->host, gy->host, gx->host, s, x->numel);
         return CG_OK;
     }
-    cl_kernel k = kernel(ctx, "cg_unary_backward");
+    cl_kernel k = op_kernel(ctx, "cg_unary_backward", op);
     cl_uint n = (cl_uint)x->numel;
     cl_int o = op;
     if (!k || cg__set_args(ctx, k, "cg_unary_backward", sizeof o, &o, sizeof(cl_mem), &x->mem,
@@ -195,7 +203,7 @@ static cg_status binary_launch(cg_context *ctx, int op, const cg_tensor *a, cons
         cg__ref_binary(op, a->host, bc->sa.s, b->host, bc->sb.s, out->host, bc->dims.s, n);
         return CG_OK;
     }
-    cl_kernel k = kernel(ctx, "cg_binary");
+    cl_kernel k = op_kernel(ctx, "cg_binary", op);
     cl_int o = op;
     if (!k || cg__set_args(ctx, k, "cg_binary", sizeof o, &o, sizeof(cl_mem), &a->mem,
                            sizeof bc->sa, &bc->sa, sizeof(cl_mem), &b->mem, sizeof bc->sb, &bc->sb,
@@ -216,7 +224,7 @@ static cg_status binary_grad_launch(cg_context *ctx, int op, int which, const cg
                             bc->dims.s, n, acc);
         return CG_OK;
     }
-    cl_kernel k = kernel(ctx, "cg_binary_grad");
+    cl_kernel k = op_kernel(ctx, "cg_binary_grad", op);
     if (!k || cg__set_args(ctx, k, "cg_binary_grad", sizeof o, &o, sizeof w, &w, sizeof(cl_mem),
                            &a->mem, sizeof bc->sa, &bc->sa, sizeof(cl_mem), &b->mem,
                            sizeof bc->sb, &bc->sb, sizeof(cl_mem), &gy->mem, sizeof(cl_mem),

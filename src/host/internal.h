@@ -29,7 +29,7 @@ typedef enum cg__program_id {
     CG__PROGRAM_COUNT
 } cg__program_id;
 
-#define CG__MAX_PROGRAM_SLOTS 32
+#define CG__MAX_PROGRAM_SLOTS 128
 #define CG__MAX_KERNELS_PER_PROGRAM 8
 
 typedef struct cg__program_slot {

@@ -15,6 +15,15 @@
  */
 #pragma OPENCL FP_CONTRACT OFF
 
+/* The host builds one program per op (-DCG_OP=k) for cg_unary,
+ * cg_unary_backward, cg_binary and cg_binary_grad: the op's switch folds
+ * away and the compiler vectorizes one function rather than a switch. */
+#ifdef CG_OP
+#define CG_OPC CG_OP
+#else
+#define CG_OPC op
+#endif
+
 /* x ^ s with the exponents torch special-cases computed exactly. */
 inline float cg_pow_s(float x, float s)
 {
@@ -81,7 +90,7 @@ __kernel void cg_unary(const int op, __global const float *x, __global float *y,
                        const uint n)
 {
     uint i = get_global_id(0);
-    if (i < n) y[i] = cg_unary_f(op, x[i], s);
+    if (i < n) y[i] = cg_unary_f(CG_OPC, x[i], s);
 }
 
 __kernel void cg_unary_backward(const int op, __global const float *x, __global const float *y,
@@ -89,7 +98,7 @@ __kernel void cg_unary_backward(const int op, __global const float *x, __global 
                                 const uint n)
 {
     uint i = get_global_id(0);
-    if (i < n) gx[i] += cg_unary_grad(op, x[i], y[i], gy[i], s);
+    if (i < n) gx[i] += cg_unary_grad(CG_OPC, x[i], y[i], gy[i], s);
 }
 
 /* Operand layouts, so the common cases skip the index arithmetic. */
@@ -132,7 +141,7 @@ __kernel void cg_binary(const int op, __global const float *a, const uint4 sa,
 {
     uint i = get_global_id(0);
     if (i >= n) return;
-    out[i] = cg_binary_f(op, a[cg_operand_offset(i, dims, sa, la)],
+    out[i] = cg_binary_f(CG_OPC, a[cg_operand_offset(i, dims, sa, la)],
                          b[cg_operand_offset(i, dims, sb, lb)]);
 }
 
@@ -148,11 +157,11 @@ __kernel void cg_binary_grad(const int op, const int which, __global const float
     float av = a[cg_operand_offset(i, dims, sa, la)], bv = b[cg_operand_offset(i, dims, sb, lb)];
     float g = gy[i];
     float d;
-    if (op == CG_B_ADD)
+    if (CG_OPC == CG_B_ADD)
         d = g;
-    else if (op == CG_B_SUB)
+    else if (CG_OPC == CG_B_SUB)
         d = which == 0 ? g : -g;
-    else if (op == CG_B_MUL)
+    else if (CG_OPC == CG_B_MUL)
         d = which == 0 ? g * bv : g * av;
     else
         d = which == 0 ? g / bv : -g * av / (bv * bv);
