@@ -76,7 +76,7 @@ int main(int argc, char **argv)
     if (json) fprintf(json, "[\n");
     printf("device: %s\n%-10s %12s %10s %10s %12s %10s\n", cg_context_device(ctx)->name,
            "optimizer", "params", "launches", "median ms", "GB/s", "vs C loop");
-    for (int k = 0; k < CG_OPTIM_KIND_COUNT; k++) {
+    for (int k = 0; k < CG_OPTIM_LBFGS; k++) {
         cg_optim_options o = cg_optim_defaults((cg_optim_kind)k);
         if (k == CG_OPTIM_SGD) o.momentum = 0.9f;
         cg_optimizer *opt = cg_optimizer_create(ctx, (cg_optim_kind)k, params, 6, &o);

@@ -305,7 +305,8 @@ typedef enum cg_optim_kind {
     CG_OPTIM_RMSPROP = 6,
     CG_OPTIM_RPROP = 7,
     CG_OPTIM_ASGD = 8,     /* averaged SGD */
-    CG_OPTIM_KIND_COUNT = 9
+    CG_OPTIM_LBFGS = 9,    /* quasi-Newton; steps with a closure (cg_step_closure) */
+    CG_OPTIM_KIND_COUNT = 10
 } cg_optim_kind;
 
 /* ---- optimizers ------------------------------------------------------------
@@ -323,6 +324,9 @@ typedef struct cg_optim_options {
     float alpha; bool centered;                  /* RMSprop; ASGD's alpha */
     float etas[2], step_sizes[2];                /* Rprop */
     float lambd, t0;                             /* ASGD */
+    int max_iter, max_eval, history_size;        /* LBFGS (max_eval 0: max_iter * 5/4) */
+    float tolerance_grad, tolerance_change;      /* LBFGS */
+    bool strong_wolfe;                           /* LBFGS: line_search_fn='strong_wolfe' */
 } cg_optim_options;
 
 cg_optim_options cg_optim_defaults(cg_optim_kind kind);
@@ -340,6 +344,12 @@ int cg_optimizer_add_group(cg_optimizer *opt, cg_tensor *const *params, size_t c
                            const cg_optim_options *options);
 cg_status cg_zero_grad(cg_optimizer *opt);
 cg_status cg_step(cg_optimizer *opt);
+/* Re-evaluates the model: zeroes the gradients, computes the loss, runs
+ * backward, returns the loss (NaN on error). It may reset the tape. */
+typedef float (*cg_closure_fn)(void *user);
+/* optimizer.step(closure): LBFGS calls it as often as it needs; the others
+ * call it once, then step. Returns the closure's first loss (NaN on error). */
+float cg_step_closure(cg_optimizer *opt, cg_closure_fn closure, void *user);
 void cg_optimizer_free(cg_optimizer *opt);
 size_t cg_optimizer_groups(const cg_optimizer *opt);
 float cg_optimizer_lr(const cg_optimizer *opt, size_t group);

@@ -231,7 +231,9 @@ Test(cli, optimizer_flags_belong_to_their_optimizers)
     expect_usage_error("fit --optimizer rprop --weight-decay 0.1", "--weight-decay belongs to sgd, adam");
     expect_usage_error("fit --optimizer sgd --nesterov", "nesterov needs a momentum");
     expect_usage_error("fit --optimizer sgd --momentum 0.9 --dampening 0.1 --nesterov", "dampening 0.1");
-    expect_usage_error("fit --optimizer lbfgs", "lbfgs is not available yet");
+    expect_usage_error("fit --optimizer lbfgs --batch-size 4", "lbfgs takes full batches");
+    expect_usage_error("fit --optimizer lbfgs --line-search armijo", "unknown --line-search");
+    expect_usage_error("fit --optimizer lbfgs --history-size 0", "--history-size must be a positive");
     expect_usage_error("fit --optimizer nadam", "unknown --optimizer 'nadam'");
     expect_usage_error("fit --optimizer adam --betas 0.9,1.5", "--betas takes B1,B2, each in [0, 1)");
     expect_usage_error("fit --scheduler bogus:1", "unknown --scheduler 'bogus:1'");
@@ -259,6 +261,19 @@ Test(cli, every_optimizer_trains_the_lecture)
         double loss = json_number(r.out, "final_loss");
         cr_assert(loss < 3.5, "%s: final loss %f", runs[i], loss);
     }
+}
+
+Test(cli, lbfgs_solves_the_lecture_in_a_few_steps)
+{
+    run_result r;
+    run_cli(&r, NULL, "fit --json --optimizer lbfgs --line-search strong_wolfe --epochs 3 "
+                      "--normalize none --history-size 10 --max-iter 50");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "\"optimizer\": \"lbfgs\""), "%s", r.out);
+    assert_close(json_number(r.out, "final_loss"), 2.927645, 0, 1e-5, "%s", r.out);
+    run_cli(&r, NULL, "fit --json --optimizer lbfgs --epochs 5 --max-iter 10");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    assert_close(json_number(r.out, "final_loss"), 2.927645, 0, 1e-5, "%s", r.out);
 }
 
 Test(cli, schedules_and_clipping_run_through_the_tape)

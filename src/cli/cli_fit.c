@@ -290,6 +290,8 @@ static int parse_args(int argc, char **argv, fit_args *a)
         return usage_error("--activation belongs to --model mlp:...%s%s", "", "");
     if (a->shuffle && !a->batch)
         return usage_error("--shuffle reorders minibatches: give --batch-size too%s%s", "", "");
+    if (a->batch && a->opt.optimizer == CG_OPTIM_LBFGS)
+        return usage_error("--optimizer lbfgs takes full batches: drop --batch-size%s%s", "", "");
     if (a->batch && a->opt.grad == CG_GRAD_NUMERIC)
         return usage_error("--batch-size trains through autograd; --grad numeric is full "
                            "batch%s%s", "", "");
@@ -550,6 +552,7 @@ int cli_fit(int argc, char **argv)
     float raw[MAX_X_COLUMNS + 1];
     /* Schedules and clipping act between steps: the tape path runs them. */
     const bool use_tape = a.mlp || a.autograd || (a.batch && a.batch < n) ||
+                          a.opt.optimizer == CG_OPTIM_LBFGS ||
                           a.optim.has_scheduler || a.optim.clip_norm > 0 ||
                           a.optim.clip_value > 0;
     if (use_tape) {

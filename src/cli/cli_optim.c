@@ -69,7 +69,7 @@ const struct option cli_optim_options[] = {
 
 const char cli_optim_usage[] =
     "optimizer options (PyTorch's names; each belongs to the optimizers that have it):\n"
-    "  --optimizer gd|sgd|adam|adamw|adamax|adagrad|adadelta|rmsprop|rprop|asgd\n"
+    "  --optimizer gd|sgd|adam|adamw|adamax|adagrad|adadelta|rmsprop|rprop|asgd|lbfgs\n"
     "  --lr F                learning rate (gd/sgd 1e-2; the others PyTorch's default)\n"
     "  --momentum F  --dampening F  --nesterov      sgd (momentum: rmsprop too)\n"
     "  --weight-decay F      every optimizer but rprop (adamw: decoupled, 1e-2)\n"
@@ -80,6 +80,8 @@ const char cli_optim_usage[] =
     "  --alpha F  --centered                        rmsprop (alpha: asgd too)\n"
     "  --etas A,B  --step-sizes A,B                 rprop\n"
     "  --lambd F  --t0 F                            asgd\n"
+    "  --max-iter N  --max-eval N  --tolerance-grad F  --tolerance-change F\n"
+    "  --history-size N  --line-search none|strong_wolfe      lbfgs (one epoch: one step)\n"
     "  --scheduler step:STEP,GAMMA | multistep:M1;M2,GAMMA | exp:GAMMA |\n"
     "              cosine:T_MAX[,ETA_MIN] | linear:START,END,ITERS | plateau:FACTOR,PATIENCE\n"
     "                        stepped once per epoch, after the optimizer\n"
@@ -228,7 +230,25 @@ int cli_optim_flag(int code, const char *v, cli_optim *c)
     case F_SCHEDULER: return scheduler(v, c);
     case F_CLIP_NORM: return number(name, v, &c->clip_norm, true);
     case F_CLIP_VALUE: return number(name, v, &c->clip_value, true);
-    default: return -1; /* LBFGS's: checked in cli_optim_finish */
+    case F_MAX_ITER:
+    case F_MAX_EVAL:
+    case F_HISTORY: {
+        long l;
+        if (!cli_parse_long(v, &l) || l < (f == F_MAX_EVAL ? 0 : 1) || l > 1000000)
+            return fail("--%s must be a positive integer (got '%s')", name, v);
+        if (f == F_MAX_ITER) o->max_iter = (int)l;
+        else if (f == F_MAX_EVAL) o->max_eval = (int)l;
+        else o->history_size = (int)l;
+        return -1;
+    }
+    case F_TOL_GRAD: return number(name, v, &o->tolerance_grad, false);
+    case F_TOL_CHANGE: return number(name, v, &o->tolerance_change, false);
+    case F_LINE_SEARCH:
+        if (!strcmp(v, "none")) o->strong_wolfe = false;
+        else if (!strcmp(v, "strong_wolfe")) o->strong_wolfe = true;
+        else return fail("unknown --line-search '%s' (expected none or strong_wolfe)%s", v, "");
+        return -1;
+    default: return -1;
     }
 }
 
@@ -247,9 +267,6 @@ int cli_optim_finish(cli_optim *c, bool lr_given, float lr, cg_optim_options *ou
         snprintf(flag, sizeof flag, "--%s belongs to %s", flags[f].name, owners);
         return fail("%s, not to --optimizer %s", flag, kind_names[c->kind]);
     }
-    if (c->kind == CLI_LBFGS)
-        return fail("--optimizer lbfgs is not available yet (the other optimizers are)%s%s", "",
-                    "");
     cg_optim_options o = cg_optim_defaults((cg_optim_kind)c->kind);
     const cg_optim_options *g = &c->o;
     if (lr_given) o.lr = lr;
@@ -270,6 +287,12 @@ int cli_optim_finish(cli_optim *c, bool lr_given, float lr, cg_optim_options *ou
     if (c->given & (1ul << F_T0)) o.t0 = g->t0;
     if (c->given & (1ul << F_BETAS)) memcpy(o.betas, g->betas, sizeof o.betas);
     if (c->given & (1ul << F_EPS)) o.eps = g->eps;
+    if (c->given & (1ul << F_MAX_ITER)) o.max_iter = g->max_iter;
+    if (c->given & (1ul << F_MAX_EVAL)) o.max_eval = g->max_eval;
+    if (c->given & (1ul << F_HISTORY)) o.history_size = g->history_size;
+    if (c->given & (1ul << F_TOL_GRAD)) o.tolerance_grad = g->tolerance_grad;
+    if (c->given & (1ul << F_TOL_CHANGE)) o.tolerance_change = g->tolerance_change;
+    if (c->given & (1ul << F_LINE_SEARCH)) o.strong_wolfe = g->strong_wolfe;
     /* Combinations (nesterov without momentum, ...) are the library's to
      * check: it names the option before any training starts. */
     *out = o;

@@ -41,6 +41,26 @@ static cg_tensor *loss_of(const tape_fit *t, cg_tensor *p, cg_tensor *y)
                                  : cg_mse_loss(p, y, CG_REDUCTION_MEAN);
 }
 
+/* LBFGS's closure: the full batch's loss and gradients. */
+typedef struct closure_args {
+    cg_context *ctx;
+    const tape_fit *t;
+    const model *m;
+    cg_tensor *x, *y;
+    cg_optimizer *opt;
+} closure_args;
+
+static float full_batch_closure(void *user)
+{
+    closure_args *c = user;
+    cg_zero_grad(c->opt);
+    cg_tensor *loss = loss_of(c->t, forward(c->m, c->x), c->y);
+    cg_backward(loss);
+    float v = cg_item(loss);
+    cg_tape_reset(c->ctx);
+    return v;
+}
+
 /* A seeded Fisher-Yates shuffle of 0..n-1 (xorshift64*). */
 static void shuffle(unsigned *idx, size_t n, unsigned long long *state)
 {
@@ -149,7 +169,12 @@ int cli_fit_tape(cg_context *ctx, tape_fit *t)
     for (long epoch = 1; epoch <= t->epochs; epoch++) {
         if (t->shuffle) shuffle(idx, n, &rng);
         cg_tensor_write(acc, (float[]){0.0f}, 1);
-        for (size_t start = 0; start < n; start += batch) {
+        if (t->optimizer == CG_OPTIM_LBFGS) { /* one epoch: one step(closure) */
+            closure_args c = {ctx, t, &m, X, Y, opt};
+            float l = cg_step_closure(opt, full_batch_closure, &c);
+            cg_tensor_write(acc, &l, 1);
+        }
+        for (size_t start = 0; start < n && t->optimizer != CG_OPTIM_LBFGS; start += batch) {
             size_t count = start + batch <= n ? batch : n - start;
             cg_tensor *xb = X, *yb = Y;
             if (count < n) {

@@ -21,15 +21,22 @@ typedef struct group {
     int *steps;        /* per parameter, as torch's state['step'] */
 } group;
 
+typedef struct cg__lbfgs cg__lbfgs;
+cg__lbfgs *cg__lbfgs_new(cg_context *ctx, cg_tensor **params, size_t count);
+void cg__lbfgs_free(cg__lbfgs *s);
+float cg__lbfgs_step(cg__lbfgs *s, const cg_optim_options *o, cg_closure_fn closure,
+                     void *user);
+
 struct cg_optimizer {
     cg_context *ctx;
     cg_optim_kind kind;
     group *groups;
     size_t ngroups;
+    cg__lbfgs *lbfgs; /* LBFGS's own state (lbfgs.c) */
 };
 
 static const char *const names[CG_OPTIM_KIND_COUNT] = {
-    "sgd", "adam", "adamw", "adamax", "adagrad", "adadelta", "rmsprop", "rprop", "asgd",
+    "sgd", "adam", "adamw", "adamax", "adagrad", "adadelta", "rmsprop", "rprop", "asgd", "lbfgs",
 };
 
 const char *cg_optim_name(cg_optim_kind kind)
@@ -75,8 +82,15 @@ cg_optim_options cg_optim_defaults(cg_optim_kind kind)
         o.lr = 1e-2f;
         o.alpha = 0.75f;
         break;
+    case CG_OPTIM_LBFGS:
+        o.lr = 1.0f;
+        break;
     default: break;
     }
+    o.max_iter = 20;
+    o.history_size = 100;
+    o.tolerance_grad = 1e-7f;
+    o.tolerance_change = 1e-9f;
     return o;
 }
 
@@ -138,6 +152,14 @@ cg_status cg__optim_validate(cg_context *ctx, const char *what, cg_optim_kind ki
     case CG_OPTIM_ASGD:
         CG__REQUIRE(o->lambd >= 0.0f && o->alpha >= 0.0f, "%s: asgd: invalid lambd %g or alpha %g",
                     what, (double)o->lambd, (double)o->alpha);
+        break;
+    case CG_OPTIM_LBFGS:
+        CG__REQUIRE(o->max_iter >= 1, "%s: lbfgs: invalid max_iter %d", what, o->max_iter);
+        CG__REQUIRE(o->max_eval >= 0, "%s: lbfgs: invalid max_eval %d", what, o->max_eval);
+        CG__REQUIRE(o->history_size >= 1, "%s: lbfgs: invalid history_size %d", what,
+                    o->history_size);
+        CG__REQUIRE(o->tolerance_grad >= 0.0f && o->tolerance_change >= 0.0f,
+                    "%s: lbfgs: invalid tolerance_grad or tolerance_change", what);
         break;
     default: break;
     }
@@ -240,6 +262,7 @@ void cg_optimizer_free(cg_optimizer *opt)
 {
     if (!opt) return;
     for (size_t i = 0; i < opt->ngroups; i++) group_free(&opt->groups[i]);
+    cg__lbfgs_free(opt->lbfgs);
     free(opt->groups);
     free(opt);
 }
@@ -262,6 +285,11 @@ int cg_optimizer_add_group(cg_optimizer *opt, cg_tensor *const *params, size_t c
     if (ctx->status) return -1;
     cg_optim_options o = options ? *options : cg_optim_defaults(opt->kind);
     if (cg__optim_validate(ctx, what, opt->kind, &o)) return -1;
+    if (opt->kind == CG_OPTIM_LBFGS && opt->ngroups > 0) {
+        cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
+                 "%s: lbfgs doesn't support per-parameter options (parameter groups)", what);
+        return -1;
+    }
     if (!params || count == 0) {
         cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: no parameters", what);
         return -1;
@@ -302,6 +330,22 @@ int cg_optimizer_add_group(cg_optimizer *opt, cg_tensor *const *params, size_t c
         return -1;
     }
     memcpy(g->params, params, count * sizeof *params);
+    if (opt->kind == CG_OPTIM_LBFGS) { /* its state is its own: lbfgs.c */
+        for (size_t i = 0; i < count; i++)
+            if (!params[i]->requires_grad) {
+                group_free(g);
+                cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
+                         "%s: lbfgs: parameter %zu does not require grad", what, i);
+                return -1;
+            }
+        opt->lbfgs = cg__lbfgs_new(ctx, g->params, count);
+        if (!opt->lbfgs) {
+            group_free(g);
+            cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory", what);
+            return -1;
+        }
+        return (int)opt->ngroups++;
+    }
     for (size_t i = 0; i < count; i++)
         for (int s = 0; s < CG_OPT_STATE_SLOTS; s++)
             g->state[i * CG_OPT_STATE_SLOTS + s] =
@@ -422,6 +466,9 @@ cg_status cg_step(cg_optimizer *opt)
     if (!opt) return CG_ERROR_NULL_POINTER;
     cg_context *ctx = opt->ctx;
     if (ctx->status) return ctx->status;
+    if (opt->kind == CG_OPTIM_LBFGS)
+        return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
+                        "cg_step: lbfgs re-evaluates the loss: step it with cg_step_closure");
     for (size_t gi = 0; gi < opt->ngroups && !ctx->status; gi++) {
         group *g = &opt->groups[gi];
         for (size_t i = 0; i < g->count && !ctx->status; i++) {
@@ -433,6 +480,21 @@ cg_status cg_step(cg_optimizer *opt)
         }
     }
     return ctx->status;
+}
+
+float cg_step_closure(cg_optimizer *opt, cg_closure_fn closure, void *user)
+{
+    if (!opt) return NAN;
+    cg_context *ctx = opt->ctx;
+    if (ctx->status) return NAN;
+    if (!closure) {
+        cg__fail(ctx, CG_ERROR_NULL_POINTER, "cg_step_closure: closure is NULL");
+        return NAN;
+    }
+    if (opt->kind == CG_OPTIM_LBFGS) return cg__lbfgs_step(opt->lbfgs, &opt->groups[0].o, closure, user);
+    float loss = closure(user);
+    cg_step(opt);
+    return ctx->status ? NAN : loss;
 }
 
 size_t cg_optimizer_groups(const cg_optimizer *opt) { return opt ? opt->ngroups : 0; }
@@ -495,6 +557,8 @@ static cg_status state_io(cg_optimizer *opt, float *buf, size_t count, bool save
     cg_context *ctx = opt->ctx;
     if (ctx->status) return ctx->status;
     if (!buf) return cg__fail(ctx, CG_ERROR_NULL_POINTER, "%s: buffer is NULL", what);
+    if (opt->kind == CG_OPTIM_LBFGS)
+        return cg__fail(ctx, CG_ERROR_UNSUPPORTED, "%s: lbfgs's state is not saved yet", what);
     if (count != cg_optimizer_state_size(opt))
         return cg__fail(ctx, CG_ERROR_SHAPE_MISMATCH, "%s: %zu floats given, the state has %zu",
                         what, count, cg_optimizer_state_size(opt));

@@ -219,3 +219,11 @@ __kernel void cg_clamp_(__global float *x, const uint n, const float lo, const f
     uint i = get_global_id(0);
     if (i < n) x[i] = fmin(fmax(x[i], lo), hi);
 }
+
+/* y[i] += a * x[xoff + i]: a parameter's share of a flat direction (LBFGS). */
+__kernel void cg_axpy_off(__global float *y, const float a, __global const float *x,
+                          const uint xoff, const uint n)
+{
+    uint i = get_global_id(0);
+    if (i < n) y[i] += a * x[xoff + i];
+}

@@ -103,3 +103,36 @@ __kernel void cg_clip_total(__global const float *sumsq, const uint count, const
     out[0] = total;
     out[1] = fmin(max_norm / (total + 1e-6f), 1.0f);
 }
+
+/* Vector reductions for LBFGS (lbfgs.c): kind 0 dot(a, b), 1 sum |a|,
+ * 2 max |a|; partials over chunks, then a fixed-order finish. */
+__kernel void cg_vreduce_partials(__global const float *a, __global const float *b,
+                                  const uint n, const uint chunk, const int kind,
+                                  __global float *partials)
+{
+    uint g = get_global_id(0);
+    uint begin = min(n, g * chunk), end = min(n, begin + chunk);
+    float sum = 0.0f, comp = 0.0f, mx = 0.0f;
+    for (uint i = begin; i < end;) {
+        uint block_end = min(end, i + CG_RBLOCK);
+        float s = 0.0f;
+        for (; i < block_end; i++) {
+            if (kind == 0) s += a[i] * b[i];
+            else if (kind == 1) s += fabs(a[i]);
+            else mx = fmax(mx, fabs(a[i]));
+        }
+        cg_comp_add(&sum, &comp, s);
+    }
+    partials[g] = kind == 2 ? mx : sum;
+}
+
+__kernel void cg_vreduce_finish(__global const float *partials, const uint nparts, const int kind,
+                                __global float *out)
+{
+    float sum = 0.0f, comp = 0.0f, mx = 0.0f;
+    for (uint g = 0; g < nparts; g++) {
+        if (kind == 2) mx = fmax(mx, partials[g]);
+        else cg_comp_add(&sum, &comp, partials[g]);
+    }
+    out[0] = kind == 2 ? mx : sum;
+}

@@ -1,0 +1,454 @@
+/* L-BFGS (torch.optim.LBFGS, torch 1.13): the two-loop recursion over a
+ * history of curvature pairs, with no line search or a strong-Wolfe one.
+ * Vectors (the flat gradient, the direction, the history) live on the
+ * device; the scalars that steer the algorithm (dot products, step length,
+ * the line search's bracket) come to the host, as in torch they become
+ * Python numbers. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "ref/ops_ref.h"
+
+typedef struct cg__lbfgs {
+    cg_context *ctx;
+    cg_tensor **params;
+    size_t count, n; /* parameters, total elements */
+    /* state kept across steps, as torch's state dict */
+    cg_tensor *d, *prev_flat_grad, *flat_grad;
+    cg_tensor **old_dirs, **old_stps;
+    double *ro;
+    size_t nold, cap;
+    double t, H_diag, prev_loss;
+    long n_iter, func_evals;
+    bool has_d;
+} cg__lbfgs;
+
+/* ---- vector helpers --------------------------------------------------- */
+
+static cg_tensor *vec(cg__lbfgs *s) { return cg__tensor_new(s->ctx, CG_SHAPE(s->n), false, "lbfgs"); }
+
+/* kind 0: dot(a, b); 1: sum |a|; 2: max |a|. */
+static double vreduce(cg__lbfgs *s, const cg_tensor *a, const cg_tensor *b, int kind)
+{
+    cg_context *ctx = s->ctx;
+    if (ctx->status) return NAN;
+    if (ctx->is_ref) {
+        double acc = 0.0;
+        float mx = 0.0f;
+        for (size_t i = 0; i < s->n; i++) {
+            if (kind == 0) acc += (double)a->host[i] * b->host[i];
+            else if (kind == 1) acc += fabs(a->host[i]);
+            else mx = fmaxf(mx, fabsf(a->host[i]));
+        }
+        return kind == 2 ? mx : (float)acc;
+    }
+    cl_kernel kp = cg__kernel(ctx, CG__PROGRAM_REDUCE, NULL, "cg_vreduce_partials");
+    cl_kernel kf = cg__kernel(ctx, CG__PROGRAM_REDUCE, NULL, "cg_vreduce_finish");
+    cl_uint n = (cl_uint)s->n, parts = 8, chunk = (n + parts - 1) / parts;
+    chunk = (chunk + 255) / 256 * 256;
+    parts = (n + chunk - 1) / chunk;
+    cl_int k = kind;
+    cl_mem partials = cg__buffer_get(ctx, 8 * sizeof(float), "lbfgs");
+    cl_mem out = cg__buffer_get(ctx, sizeof(float), "lbfgs");
+    const cl_mem bm = b ? b->mem : a->mem;
+    float v = NAN;
+    if (kp && kf && partials && out &&
+        !cg__set_args(ctx, kp, "lbfgs", sizeof(cl_mem), &a->mem, sizeof(cl_mem), &bm, sizeof n,
+                      &n, sizeof chunk, &chunk, sizeof k, &k, sizeof(cl_mem), &partials,
+                      (size_t)0) &&
+        !cg__launch(ctx, kp, parts, 1, "lbfgs") &&
+        !cg__set_args(ctx, kf, "lbfgs", sizeof(cl_mem), &partials, sizeof parts, &parts,
+                      sizeof k, &k, sizeof(cl_mem), &out, (size_t)0) &&
+        !cg__launch(ctx, kf, 1, 1, "lbfgs"))
+        cg__read(ctx, out, 0, sizeof v, &v, true, "lbfgs");
+    cg__buffer_put(ctx, partials, 8 * sizeof(float));
+    cg__buffer_put(ctx, out, sizeof(float));
+    return v;
+}
+
+static void vcopy(cg__lbfgs *s, cg_tensor *dst, const cg_tensor *src)
+{
+    cg__block_copy(s->ctx, src, 0, 0, dst, 0, 0, 1, s->n, false);
+}
+
+/* dst = src * f */
+static void vscale(cg__lbfgs *s, cg_tensor *dst, const cg_tensor *src, double f)
+{
+    cg__unary_into(s->ctx, 3 /* CG_U_MUL_S */, src, dst, (float)f);
+}
+
+/* params[i] += t * d[offset_i ...]  (torch's _add_grad) */
+static void add_to_params(cg__lbfgs *s, double t, const cg_tensor *d)
+{
+    cg_context *ctx = s->ctx;
+    size_t off = 0;
+    float a = (float)t;
+    for (size_t i = 0; i < s->count && !ctx->status; i++) {
+        cg_tensor *p = s->params[i];
+        if (ctx->is_ref) {
+            cg__ref_axpy(p->host, a, d->host + off, p->numel);
+        } else {
+            cl_kernel k = cg__kernel(ctx, CG__PROGRAM_ELEMENTWISE, NULL, "cg_axpy_off");
+            cl_uint xo = (cl_uint)off, n = (cl_uint)p->numel;
+            if (k && !cg__set_args(ctx, k, "lbfgs", sizeof(cl_mem), &p->mem, sizeof a, &a,
+                                   sizeof(cl_mem), &d->mem, sizeof xo, &xo, sizeof n, &n,
+                                   (size_t)0))
+                cg__launch_n(ctx, k, n, "lbfgs");
+        }
+        off += p->numel;
+    }
+}
+
+/* The parameters' gradients side by side (zeros for a missing one). */
+static void gather_flat_grad(cg__lbfgs *s, cg_tensor *flat)
+{
+    size_t off = 0;
+    for (size_t i = 0; i < s->count; i++) {
+        cg_tensor *p = s->params[i];
+        cg_tensor *g = p->grad ? p->grad : cg__grad(p); /* a zero gradient */
+        if (g) cg__block_copy(s->ctx, g, 0, 0, flat, off, 0, 1, p->numel, false);
+        off += p->numel;
+    }
+}
+
+/* x = the parameters side by side, or back. */
+static void params_flat(cg__lbfgs *s, cg_tensor *x, bool to_params)
+{
+    size_t off = 0;
+    for (size_t i = 0; i < s->count; i++) {
+        cg_tensor *p = s->params[i];
+        if (to_params)
+            cg__block_copy(s->ctx, x, off, 0, p, 0, 0, 1, p->numel, false);
+        else
+            cg__block_copy(s->ctx, p, 0, 0, x, off, 0, 1, p->numel, false);
+        off += p->numel;
+    }
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+void cg__lbfgs_free(cg__lbfgs *s);
+void cg__lbfgs_free(cg__lbfgs *s)
+{
+    if (!s) return;
+    for (size_t i = 0; i < s->nold; i++) {
+        cg__tensor_destroy(s->old_dirs[i]);
+        cg__tensor_destroy(s->old_stps[i]);
+    }
+    free(s->old_dirs);
+    free(s->old_stps);
+    free(s->ro);
+    cg__tensor_destroy(s->d);
+    cg__tensor_destroy(s->prev_flat_grad);
+    cg__tensor_destroy(s->flat_grad);
+    free(s);
+}
+
+cg__lbfgs *cg__lbfgs_new(cg_context *ctx, cg_tensor **params, size_t count);
+cg__lbfgs *cg__lbfgs_new(cg_context *ctx, cg_tensor **params, size_t count)
+{
+    cg__lbfgs *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->ctx = ctx;
+    s->params = params;
+    s->count = count;
+    for (size_t i = 0; i < count; i++) s->n += params[i]->numel;
+    s->flat_grad = vec(s);
+    s->d = vec(s);
+    s->prev_flat_grad = vec(s);
+    if (!s->flat_grad || !s->d || !s->prev_flat_grad) {
+        cg__lbfgs_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* ---- the line search ------------------------------------------------------ */
+
+static double cubic_interpolate(double x1, double f1, double g1, double x2, double f2, double g2,
+                                const double *bounds)
+{
+    double lo, hi;
+    if (bounds) {
+        lo = bounds[0];
+        hi = bounds[1];
+    } else {
+        lo = x1 <= x2 ? x1 : x2;
+        hi = x1 <= x2 ? x2 : x1;
+    }
+    double d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2);
+    double d2_square = d1 * d1 - g1 * g2;
+    if (d2_square >= 0) {
+        double d2 = sqrt(d2_square), min_pos;
+        if (x1 <= x2)
+            min_pos = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2));
+        else
+            min_pos = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2));
+        return fmin(fmax(min_pos, lo), hi);
+    }
+    return (lo + hi) / 2.;
+}
+
+/* loss and gradient at x + t d (the parameters are restored to x after). */
+static double directional_evaluate(cg__lbfgs *s, cg_closure_fn closure, void *user,
+                                   const cg_tensor *x, double t, const cg_tensor *d,
+                                   cg_tensor *g_out)
+{
+    add_to_params(s, t, d);
+    double loss = closure(user);
+    gather_flat_grad(s, g_out);
+    params_flat(s, (cg_tensor *)x, true);
+    return loss;
+}
+
+/* torch's _strong_wolfe: returns f_new; g (in/out) becomes g_new; *t the step. */
+static double strong_wolfe(cg__lbfgs *s, cg_closure_fn closure, void *user, const cg_tensor *x,
+                           double *t_io, const cg_tensor *d, double f, cg_tensor *g, double gtd,
+                           double tolerance_change, long *evals)
+{
+    const double c1 = 1e-4, c2 = 0.9;
+    const int max_ls = 25;
+    double t = *t_io;
+    double d_norm = vreduce(s, d, NULL, 2);
+    /* vectors: the current and previous trial gradients, the bracket's two */
+    cg_tensor *g_new = vec(s), *g_prev = vec(s), *bg[2] = {vec(s), vec(s)};
+    double f_new = NAN;
+    if (!g_new || !g_prev || !bg[0] || !bg[1]) goto out;
+    f_new = directional_evaluate(s, closure, user, x, t, d, g_new);
+    long ls_evals = 1;
+    double gtd_new = vreduce(s, g_new, d, 0);
+    double t_prev = 0, f_prev = f, gtd_prev = gtd;
+    vcopy(s, g_prev, g);
+    bool done = false;
+    int ls_iter = 0;
+    double bracket[2] = {0, 0}, bracket_f[2] = {0, 0}, bracket_gtd[2] = {0, 0};
+    int nb = 0;
+    while (ls_iter < max_ls && !s->ctx->status) {
+        if (f_new > (f + c1 * t * gtd) || (ls_iter > 1 && f_new >= f_prev)) {
+            bracket[0] = t_prev, bracket[1] = t;
+            bracket_f[0] = f_prev, bracket_f[1] = f_new;
+            vcopy(s, bg[0], g_prev), vcopy(s, bg[1], g_new);
+            bracket_gtd[0] = gtd_prev, bracket_gtd[1] = gtd_new;
+            nb = 2;
+            break;
+        }
+        if (fabs(gtd_new) <= -c2 * gtd) {
+            bracket[0] = t;
+            bracket_f[0] = f_new;
+            vcopy(s, bg[0], g_new);
+            nb = 1;
+            done = true;
+            break;
+        }
+        if (gtd_new >= 0) {
+            bracket[0] = t_prev, bracket[1] = t;
+            bracket_f[0] = f_prev, bracket_f[1] = f_new;
+            vcopy(s, bg[0], g_prev), vcopy(s, bg[1], g_new);
+            bracket_gtd[0] = gtd_prev, bracket_gtd[1] = gtd_new;
+            nb = 2;
+            break;
+        }
+        double bounds[2] = {t + 0.01 * (t - t_prev), t * 10};
+        double tmp = t;
+        t = cubic_interpolate(t_prev, f_prev, gtd_prev, t, f_new, gtd_new, bounds);
+        t_prev = tmp;
+        f_prev = f_new;
+        vcopy(s, g_prev, g_new);
+        gtd_prev = gtd_new;
+        f_new = directional_evaluate(s, closure, user, x, t, d, g_new);
+        ls_evals++;
+        gtd_new = vreduce(s, g_new, d, 0);
+        ls_iter++;
+    }
+    if (ls_iter == max_ls) {
+        bracket[0] = 0, bracket[1] = t;
+        bracket_f[0] = f, bracket_f[1] = f_new;
+        vcopy(s, bg[0], g), vcopy(s, bg[1], g_new);
+        nb = 2;
+    }
+    bool insuf_progress = false;
+    int low = 0, high = 1;
+    if (nb == 2 && !(bracket_f[0] <= bracket_f[1])) low = 1, high = 0;
+    while (!done && ls_iter < max_ls && !s->ctx->status) {
+        if (fabs(bracket[1] - bracket[0]) * d_norm < tolerance_change) break;
+        t = cubic_interpolate(bracket[0], bracket_f[0], bracket_gtd[0], bracket[1], bracket_f[1],
+                              bracket_gtd[1], NULL);
+        double bmax = fmax(bracket[0], bracket[1]), bmin = fmin(bracket[0], bracket[1]);
+        double eps = 0.1 * (bmax - bmin);
+        if (fmin(bmax - t, t - bmin) < eps) {
+            if (insuf_progress || t >= bmax || t <= bmin) {
+                t = fabs(t - bmax) < fabs(t - bmin) ? bmax - eps : bmin + eps;
+                insuf_progress = false;
+            } else {
+                insuf_progress = true;
+            }
+        } else {
+            insuf_progress = false;
+        }
+        f_new = directional_evaluate(s, closure, user, x, t, d, g_new);
+        ls_evals++;
+        gtd_new = vreduce(s, g_new, d, 0);
+        ls_iter++;
+        if (f_new > (f + c1 * t * gtd) || f_new >= bracket_f[low]) {
+            bracket[high] = t;
+            bracket_f[high] = f_new;
+            vcopy(s, bg[high], g_new);
+            bracket_gtd[high] = gtd_new;
+            if (bracket_f[0] <= bracket_f[1]) low = 0, high = 1;
+            else low = 1, high = 0;
+        } else {
+            if (fabs(gtd_new) <= -c2 * gtd)
+                done = true;
+            else if (gtd_new * (bracket[high] - bracket[low]) >= 0) {
+                bracket[high] = bracket[low];
+                bracket_f[high] = bracket_f[low];
+                vcopy(s, bg[high], bg[low]);
+                bracket_gtd[high] = bracket_gtd[low];
+            }
+            bracket[low] = t;
+            bracket_f[low] = f_new;
+            vcopy(s, bg[low], g_new);
+            bracket_gtd[low] = gtd_new;
+        }
+    }
+    *t_io = bracket[low];
+    f_new = bracket_f[low];
+    vcopy(s, g, bg[low]);
+    *evals = ls_evals;
+out:
+    cg__tensor_destroy(g_new);
+    cg__tensor_destroy(g_prev);
+    cg__tensor_destroy(bg[0]);
+    cg__tensor_destroy(bg[1]);
+    return s->ctx->status ? NAN : f_new;
+}
+
+/* ---- the step --------------------------------------------------------------- */
+
+static bool history_push(cg__lbfgs *s, cg_tensor *y, cg_tensor *st, double ro, int history_size)
+{
+    if ((int)s->nold == history_size) { /* drop the oldest */
+        cg__tensor_destroy(s->old_dirs[0]);
+        cg__tensor_destroy(s->old_stps[0]);
+        memmove(s->old_dirs, s->old_dirs + 1, (s->nold - 1) * sizeof *s->old_dirs);
+        memmove(s->old_stps, s->old_stps + 1, (s->nold - 1) * sizeof *s->old_stps);
+        memmove(s->ro, s->ro + 1, (s->nold - 1) * sizeof *s->ro);
+        s->nold--;
+    }
+    if (s->nold == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 8;
+        cg_tensor **a = realloc(s->old_dirs, cap * sizeof *a);
+        if (a) s->old_dirs = a;
+        cg_tensor **b = realloc(s->old_stps, cap * sizeof *b);
+        if (b) s->old_stps = b;
+        double *r = realloc(s->ro, cap * sizeof *r);
+        if (r) s->ro = r;
+        if (!a || !b || !r) return false;
+        s->cap = cap;
+    }
+    s->old_dirs[s->nold] = y;
+    s->old_stps[s->nold] = st;
+    s->ro[s->nold++] = ro;
+    return true;
+}
+
+float cg__lbfgs_step(cg__lbfgs *s, const cg_optim_options *o, cg_closure_fn closure,
+                     void *user);
+float cg__lbfgs_step(cg__lbfgs *s, const cg_optim_options *o, cg_closure_fn closure,
+                     void *user)
+{
+    cg_context *ctx = s->ctx;
+    const double lr = o->lr, tol_change = o->tolerance_change;
+    const int max_iter = o->max_iter;
+    const int max_eval = o->max_eval > 0 ? o->max_eval : max_iter * 5 / 4;
+    double orig_loss = closure(user);
+    double loss = orig_loss;
+    long current_evals = 1;
+    s->func_evals++;
+    gather_flat_grad(s, s->flat_grad);
+    if (ctx->status) return NAN;
+    bool opt_cond = vreduce(s, s->flat_grad, NULL, 2) <= o->tolerance_grad;
+    if (opt_cond) return (float)orig_loss;
+    cg_tensor *x_init = o->strong_wolfe ? vec(s) : NULL;
+    int n_iter = 0;
+    while (n_iter < max_iter && !ctx->status) {
+        n_iter++;
+        s->n_iter++;
+        if (s->n_iter == 1) {
+            vscale(s, s->d, s->flat_grad, -1.0);
+            for (size_t i = 0; i < s->nold; i++) {
+                cg__tensor_destroy(s->old_dirs[i]);
+                cg__tensor_destroy(s->old_stps[i]);
+            }
+            s->nold = 0;
+            s->H_diag = 1;
+        } else {
+            /* y = g - g_prev, s = d t, curvature pair when y.s > 1e-10 */
+            cg_tensor *y = vec(s), *st = vec(s);
+            if (!y || !st) break;
+            vcopy(s, y, s->flat_grad);
+            cg_add_scaled_(y, -1.0f, s->prev_flat_grad);
+            vscale(s, st, s->d, s->t);
+            double ys = vreduce(s, y, st, 0);
+            if (ys > 1e-10) {
+                if (!history_push(s, y, st, (float)(1. / ys), o->history_size)) {
+                    cg__fail(ctx, CG_ERROR_NO_MEMORY, "cg_step_closure: out of memory");
+                    break;
+                }
+                s->H_diag = (float)(ys / vreduce(s, y, y, 0));
+            } else {
+                cg__tensor_destroy(y);
+                cg__tensor_destroy(st);
+            }
+            /* the two-loop recursion: d = -H g */
+            double *al = calloc(s->nold + 1, sizeof *al);
+            cg_tensor *q = s->d; /* d is rebuilt in place */
+            vscale(s, q, s->flat_grad, -1.0);
+            for (size_t i = s->nold; i-- > 0;) {
+                al[i] = (float)(vreduce(s, s->old_stps[i], q, 0) * s->ro[i]);
+                cg_add_scaled_(q, (float)-al[i], s->old_dirs[i]);
+            }
+            vscale(s, q, q, s->H_diag);
+            for (size_t i = 0; i < s->nold; i++) {
+                double be_i = (float)(vreduce(s, s->old_dirs[i], q, 0) * s->ro[i]);
+                cg_add_scaled_(q, (float)(al[i] - be_i), s->old_stps[i]);
+            }
+            free(al);
+        }
+        vcopy(s, s->prev_flat_grad, s->flat_grad);
+        s->prev_loss = loss;
+        if (s->n_iter == 1)
+            s->t = fmin(1., 1. / (float)vreduce(s, s->flat_grad, NULL, 1)) * lr;
+        else
+            s->t = lr;
+        double gtd = vreduce(s, s->flat_grad, s->d, 0);
+        if (gtd > -tol_change) break;
+        long ls_evals = 0;
+        if (o->strong_wolfe) {
+            params_flat(s, x_init, false);
+            loss = strong_wolfe(s, closure, user, x_init, &s->t, s->d, loss, s->flat_grad, gtd,
+                                tol_change, &ls_evals);
+            add_to_params(s, s->t, s->d);
+            opt_cond = vreduce(s, s->flat_grad, NULL, 2) <= o->tolerance_grad;
+        } else {
+            add_to_params(s, s->t, s->d);
+            if (n_iter != max_iter) {
+                loss = closure(user);
+                gather_flat_grad(s, s->flat_grad);
+                opt_cond = vreduce(s, s->flat_grad, NULL, 2) <= o->tolerance_grad;
+                ls_evals = 1;
+            }
+        }
+        current_evals += ls_evals;
+        s->func_evals += ls_evals;
+        if (n_iter == max_iter) break;
+        if (current_evals >= max_eval) break;
+        if (opt_cond) break;
+        if (vreduce(s, s->d, NULL, 2) * fabs(s->t) <= tol_change) break;
+        if (fabs(loss - s->prev_loss) < tol_change) break;
+    }
+    cg__tensor_destroy(x_init);
+    return ctx->status ? NAN : (float)orig_loss;
+}
