@@ -233,6 +233,16 @@ cg_tensor *cg_at(cg_tensor *x, size_t i);
 cg_tensor *cg_slice(cg_tensor *x, size_t start, size_t stop);
 /* Joined along `axis`; other dimensions equal. */
 cg_tensor *cg_concat(cg_tensor *const *xs, size_t count, int axis);
+/* torch.nn.Embedding's lookup:            weight [num, dim] -> [count, dim]
+ * Backward adds each row's gradient, repeated indices summed in order of
+ * appearance: into weight's dense grad, or, after cg_set_sparse_grad, into a
+ * row-sparse gradient (the rows touched and their values) for SparseAdam. */
+cg_tensor *cg_embedding(cg_tensor *weight, const unsigned *indices, size_t count);
+cg_status cg_set_sparse_grad(cg_tensor *weight, bool sparse);
+/* The row-sparse gradient: its rows (sorted; returns how many, fills up to
+ * cap) and values [rows, dim] (owned by t; NULL when there is none). */
+size_t cg_sparse_grad_rows(const cg_tensor *t, unsigned *rows, size_t cap);
+const cg_tensor *cg_sparse_grad_values(const cg_tensor *t);
 /* Rows of x by index (a minibatch):       [n,...] -> [count,...]
  * Not differentiable yet: x must not require grad. */
 cg_tensor *cg_index_rows(cg_tensor *x, const unsigned *rows, size_t count);
@@ -306,7 +316,8 @@ typedef enum cg_optim_kind {
     CG_OPTIM_RPROP = 7,
     CG_OPTIM_ASGD = 8,     /* averaged SGD */
     CG_OPTIM_LBFGS = 9,    /* quasi-Newton; steps with a closure (cg_step_closure) */
-    CG_OPTIM_KIND_COUNT = 10
+    CG_OPTIM_SPARSE_ADAM = 10, /* lazy Adam for row-sparse gradients (embeddings) */
+    CG_OPTIM_KIND_COUNT = 11
 } cg_optim_kind;
 
 /* ---- optimizers ------------------------------------------------------------

@@ -452,3 +452,108 @@ Test(optim, lbfgs_matches_pytorch_with_and_without_line_search)
         problem_close(&p);
     }
 }
+
+/* ---- SparseAdam and the embedding's row-sparse gradient ------------------ */
+
+static size_t sparse_line(FILE *f, const char *prefix, float *out, size_t cap)
+{
+    rewind(f);
+    return read_line_values(f, prefix, out, cap);
+}
+
+Test(optim, sparse_adam_with_an_embedding_matches_pytorch)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/sparse_adam.txt", getenv("CLGRAD_FIXTURES"));
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "%s", path);
+    float w0[30];
+    cr_assert_eq(sparse_line(f, "w0", w0, 30), 30);
+    cg_context *ctx = test_context();
+    cg_tensor *w = cg_tensor_from(ctx, w0, CG_SHAPE(10, 3));
+    cg_set_requires_grad(w, true);
+    cr_assert_eq(cg_set_sparse_grad(w, true), CG_OK);
+    cg_optim_options o = cg_optim_defaults(CG_OPTIM_SPARSE_ADAM);
+    o.lr = 0.05f;
+    o.betas[0] = 0.8f;
+    o.betas[1] = 0.9f;
+    o.eps = 1e-6f;
+    cg_optimizer *opt = cg_optimizer_create(ctx, CG_OPTIM_SPARSE_ADAM, &w, 1, &o);
+    cr_assert_not_null(opt, "%s", cg_error_message(ctx));
+    for (int step = 1; step <= 8; step++) {
+        char key[32];
+        float bf[16], target[48], want[30], got[30];
+        snprintf(key, sizeof key, "batch%d", step);
+        size_t n = sparse_line(f, key, bf, 16);
+        unsigned idx[16];
+        for (size_t i = 0; i < n; i++) idx[i] = (unsigned)bf[i];
+        snprintf(key, sizeof key, "target%d", step);
+        cr_assert_eq(sparse_line(f, key, target, 48), n * 3);
+        cg_tensor *t = cg_tensor_from(ctx, target, CG_SHAPE(n, 3));
+        cg_zero_grad(opt);
+        cg_tensor *loss = cg_mse_loss(cg_embedding(w, idx, n), t, CG_REDUCTION_SUM);
+        cr_assert_eq(cg_backward(loss), CG_OK, "%s", cg_error_message(ctx));
+        cr_assert_null(cg_grad(w), "a sparse gradient, not a dense one");
+        if (step == 1) { /* rows 1, 3, 7 with repeated indices summed */
+            float rows_want[8], vals_want[24], vals[24];
+            size_t nr = sparse_line(f, "grad_rows", rows_want, 8);
+            unsigned rows[8];
+            cr_assert_eq(cg_sparse_grad_rows(w, rows, 8), nr);
+            for (size_t i = 0; i < nr; i++) cr_assert_eq(rows[i], (unsigned)rows_want[i]);
+            cr_assert_eq(sparse_line(f, "grad_values", vals_want, 24), nr * 3);
+            cg_tensor_read(cg_sparse_grad_values(w), vals, nr * 3);
+            for (size_t i = 0; i < nr * 3; i++)
+                assert_close(vals[i], vals_want[i], 1e-6, 1e-5, "grad value %zu", i);
+        }
+        cr_assert_eq(cg_step(opt), CG_OK, "%s", cg_error_message(ctx));
+        cg_tape_reset(ctx);
+        cg_tensor_free(t);
+        snprintf(key, sizeof key, "weight%d", step);
+        cr_assert_eq(sparse_line(f, key, want, 30), 30);
+        cg_tensor_read(w, got, 30);
+        for (int i = 0; i < 30; i++)
+            assert_close(got[i], want[i], 1e-6, 1e-5, "step %d weight[%d]: %.9g vs torch %.9g",
+                         step, i, got[i], want[i]);
+    }
+    fclose(f);
+    /* Dense gradients are refused, as torch refuses them. */
+    cr_assert_eq(cg_set_sparse_grad(w, false), CG_OK);
+    unsigned one = 2;
+    cg_zero_grad(opt);
+    cg_backward(cg_sum(cg_embedding(w, &one, 1)));
+    cr_assert_eq(cg_step(opt), CG_ERROR_INVALID_ARGUMENT);
+    cr_assert(strstr(cg_error_message(ctx), "dense gradients"), "%s", cg_error_message(ctx));
+    cg_tape_reset(ctx);
+    cg_optimizer_free(opt);
+    cg_tensor_free(w);
+    cg_context_free(ctx);
+}
+
+Test(optim, embedding_dense_gradient_sums_repeats)
+{
+    cg_context *ctx = test_context();
+    float wv[12];
+    for (int i = 0; i < 12; i++) wv[i] = (float)i;
+    cg_tensor *w = cg_tensor_from(ctx, wv, CG_SHAPE(4, 3));
+    cg_set_requires_grad(w, true);
+    const unsigned idx[5] = {2, 0, 2, 2, 3};
+    cg_tensor *e = cg_embedding(w, idx, 5);
+    float out[15];
+    cg_tensor_read(e, out, 15);
+    cr_assert(out[0] == 6 && out[3] == 0 && out[12] == 9, "rows gathered");
+    float seedv[15];
+    for (int i = 0; i < 15; i++) seedv[i] = (float)(i + 1);
+    cg_tensor *seed = cg_tensor_from(ctx, seedv, CG_SHAPE(5, 3));
+    cr_assert_eq(cg_backward_ex(e, seed, false), CG_OK);
+    float g[12];
+    cg_tensor_read(cg_grad(w), g, 12);
+    /* row 2 gets positions 0, 2, 3: (1+7+10, 2+8+11, 3+9+12) */
+    cr_assert(g[6] == 18 && g[7] == 21 && g[8] == 24, "%f %f %f", g[6], g[7], g[8]);
+    cr_assert(g[0] == 4 && g[3] == 0 && g[9] == 13, "row 0 and 3, row 1 untouched");
+    cr_assert_null(cg_embedding(w, (const unsigned[]){4}, 1));
+    cr_assert(strstr(cg_error_message(ctx), "out of range"));
+    cg_tape_reset(ctx);
+    cg_tensor_free(seed);
+    cg_tensor_free(w);
+    cg_context_free(ctx);
+}

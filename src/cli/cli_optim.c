@@ -96,13 +96,14 @@ static int fail(const char *fmt, const char *a, const char *b)
     return CLI_USAGE;
 }
 
-static const char *const kind_names[] = {"sgd",      "adam",    "adamw", "adamax", "adagrad",
-                                         "adadelta", "rmsprop", "rprop", "asgd",   "lbfgs"};
+static const char *const kind_names[] = {"sgd",     "adam",  "adamw", "adamax", "adagrad",
+                                         "adadelta", "rmsprop", "rprop", "asgd",   "lbfgs",
+                                         "sparse_adam"};
 
 int cli_optim_kind(const char *name, cli_optim *c)
 {
     if (strcmp(name, "gd") == 0) name = "sgd";
-    for (int k = 0; k <= CLI_LBFGS; k++)
+    for (int k = 0; k <= CG_OPTIM_SPARSE_ADAM; k++)
         if (strcmp(name, kind_names[k]) == 0) {
             c->kind = k;
             return -1;
@@ -293,6 +294,9 @@ int cli_optim_finish(cli_optim *c, bool lr_given, float lr, cg_optim_options *ou
     if (c->given & (1ul << F_TOL_GRAD)) o.tolerance_grad = g->tolerance_grad;
     if (c->given & (1ul << F_TOL_CHANGE)) o.tolerance_change = g->tolerance_change;
     if (c->given & (1ul << F_LINE_SEARCH)) o.strong_wolfe = g->strong_wolfe;
+    if (c->kind == CG_OPTIM_SPARSE_ADAM)
+        return fail("--optimizer sparse_adam updates row-sparse gradients (embeddings); "
+                    "clgrad fit's models have dense ones: use adam%s%s", "", "");
     /* Combinations (nesterov without momentum, ...) are the library's to
      * check: it names the option before any training starts. */
     *out = o;

@@ -71,6 +71,7 @@ struct cg__node {
     float scalar;
     bool flag_a, flag_b;  /* matmul transposes, keepdim, ... */
     size_t ia, ib, ic;    /* family-specific sizes (axis layout, offsets) */
+    unsigned *rows;       /* the embedding's indices (owned), else NULL */
     bool consumed;        /* a backward without retain_graph went through it */
 };
 
@@ -115,7 +116,18 @@ struct cg_tensor {
     bool tape_owned; /* made by an op: cg_tape_reset frees it, cg_tensor_free doesn't */
     cg_tensor *grad; /* allocated by the first backward that reaches it */
     long node;       /* the tape node that made it, -1 for leaves */
+    bool sparse_grad;            /* embeddings: a row-sparse gradient instead */
+    struct cg__sparse *sparse;   /* ... its rows and values, NULL until a backward */
 };
+
+/* A row-sparse gradient of a [rows, dim] tensor: the rows touched (sorted,
+ * unique, on the host) and their values [nrows, dim]. */
+typedef struct cg__sparse {
+    unsigned *rows;
+    size_t nrows, dim;
+    cg_tensor *values;
+} cg__sparse;
+void cg__sparse_free(cg__sparse *s);
 
 /* ---- errors (error.c) -------------------------------------------------- */
 

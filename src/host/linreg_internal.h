@@ -73,6 +73,8 @@ float cg__ref_optim_rule(int kind, int flags, const float *h, float p, float g, 
                          float *s1, float *s2);
 void cg__ref_optim_scalars(int kind, const float *base, int step, float *h);
 int cg__optim_step_flags(int flags, int step, const float *h);
+float cg__ref_sparse_adam_rule(float p, float g, float *m, float *v, float c1, float c2,
+                               float neg_step_size, float eps);
 
 /* The optimizer options as the kernels' base array and flags (optim.c). */
 void cg__optim_base(const cg_optim_options *o, float *base, int *flags);

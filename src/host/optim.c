@@ -36,7 +36,8 @@ struct cg_optimizer {
 };
 
 static const char *const names[CG_OPTIM_KIND_COUNT] = {
-    "sgd", "adam", "adamw", "adamax", "adagrad", "adadelta", "rmsprop", "rprop", "asgd", "lbfgs",
+    "sgd",     "adam",  "adamw", "adamax", "adagrad",     "adadelta",
+    "rmsprop", "rprop", "asgd",  "lbfgs",  "sparse_adam",
 };
 
 const char *cg_optim_name(cg_optim_kind kind)
@@ -85,6 +86,7 @@ cg_optim_options cg_optim_defaults(cg_optim_kind kind)
     case CG_OPTIM_LBFGS:
         o.lr = 1.0f;
         break;
+    case CG_OPTIM_SPARSE_ADAM: o.lr = 1e-3f; break;
     default: break;
     }
     o.max_iter = 20;
@@ -120,6 +122,10 @@ cg_status cg__optim_validate(cg_context *ctx, const char *what, cg_optim_kind ki
     case CG_OPTIM_ADAM:
     case CG_OPTIM_ADAMW:
     case CG_OPTIM_ADAMAX:
+    case CG_OPTIM_SPARSE_ADAM:
+        CG__REQUIRE(kind != CG_OPTIM_SPARSE_ADAM || o->weight_decay == 0.0f,
+                    "%s: sparse_adam has no weight_decay (got %g)", what,
+                    (double)o->weight_decay);
         for (int i = 0; i < 2; i++)
             CG__REQUIRE(o->betas[i] >= 0.0f && o->betas[i] < 1.0f,
                         "%s: %s: invalid betas[%d] %g (must be in [0, 1))", what, name, i,
@@ -461,6 +467,53 @@ static cg_status update(cg_optimizer *opt, group *g, size_t i, const float *h, i
     return cg__launch_n(ctx, k, n, "cg_step");
 }
 
+/* SparseAdam on parameter i: only the rows its row-sparse gradient touches. */
+static void sparse_adam_update(cg_optimizer *opt, group *g, size_t i)
+{
+    cg_context *ctx = opt->ctx;
+    cg_tensor *p = g->params[i];
+    if (!p->sparse) {
+        if (p->grad)
+            cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
+                     "cg_step: sparse_adam does not support dense gradients (parameter %zu); "
+                     "use adam, or cg_set_sparse_grad on the embedding's weight",
+                     i);
+        return;
+    }
+    const cg_optim_options *o = &g->o;
+    int step = ++g->steps[i];
+    double b1 = o->betas[0], b2 = o->betas[1];
+    float c1 = (float)(1.0 - b1), c2 = (float)(1.0 - b2);
+    float neg_step = (float)-((double)o->lr * sqrt(1.0 - pow(b2, step)) / (1.0 - pow(b1, step)));
+    const cg__sparse *sp = p->sparse;
+    cg_tensor *m = g->state[i * CG_OPT_STATE_SLOTS], *v = g->state[i * CG_OPT_STATE_SLOTS + 1];
+    if (ctx->is_ref) {
+        for (size_t u = 0; u < sp->nrows; u++)
+            for (size_t c = 0; c < sp->dim; c++) {
+                size_t at = (size_t)sp->rows[u] * sp->dim + c;
+                float gv = sp->values->host[u * sp->dim + c];
+                if (o->maximize) gv = -gv;
+                p->host[at] = cg__ref_sparse_adam_rule(p->host[at], gv, &m->host[at],
+                                                       &v->host[at], c1, c2, neg_step, o->eps);
+            }
+        return;
+    }
+    cl_kernel k = cg__kernel(ctx, CG__PROGRAM_OPTIM, NULL, "cg_sparse_adam_update");
+    cl_mem rows = cg__buffer_get(ctx, sp->nrows * sizeof(cl_uint), "cg_step");
+    cl_uint nr = (cl_uint)sp->nrows, dim = (cl_uint)sp->dim;
+    cl_int maximize = o->maximize;
+    float eps = o->eps;
+    if (k && rows &&
+        !cg__write(ctx, rows, 0, sp->nrows * sizeof(cl_uint), sp->rows, true, "cg_step") &&
+        !cg__set_args(ctx, k, "cg_step", sizeof(cl_mem), &p->mem, sizeof(cl_mem), &m->mem,
+                      sizeof(cl_mem), &v->mem, sizeof(cl_mem), &sp->values->mem, sizeof(cl_mem),
+                      &rows, sizeof nr, &nr, sizeof dim, &dim, sizeof c1, &c1, sizeof c2, &c2,
+                      sizeof neg_step, &neg_step, sizeof eps, &eps, sizeof maximize, &maximize,
+                      (size_t)0))
+        cg__launch_n(ctx, k, sp->nrows * sp->dim, "cg_step");
+    cg__buffer_put(ctx, rows, sp->nrows * sizeof(cl_uint));
+}
+
 cg_status cg_step(cg_optimizer *opt)
 {
     if (!opt) return CG_ERROR_NULL_POINTER;
@@ -472,6 +525,10 @@ cg_status cg_step(cg_optimizer *opt)
     for (size_t gi = 0; gi < opt->ngroups && !ctx->status; gi++) {
         group *g = &opt->groups[gi];
         for (size_t i = 0; i < g->count && !ctx->status; i++) {
+            if (opt->kind == CG_OPTIM_SPARSE_ADAM) {
+                sparse_adam_update(opt, g, i);
+                continue;
+            }
             if (!g->params[i]->grad) continue; /* torch skips a parameter without grad */
             int step = ++g->steps[i];
             float h[CG_H_COUNT];

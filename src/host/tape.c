@@ -111,6 +111,10 @@ cg_status cg_zero_grad_of(cg_tensor *t)
 {
     if (!t) return CG_ERROR_NULL_POINTER;
     if (t->ctx->status) return t->ctx->status;
+    if (t->sparse) { /* a sparse gradient has no zeros to keep: it goes */
+        cg__sparse_free(t->sparse);
+        t->sparse = NULL;
+    }
     return t->grad ? fill(t->grad, 0.0f) : CG_OK;
 }
 
@@ -206,7 +210,10 @@ void cg_tape_reset(cg_context *ctx)
 {
     if (!ctx) return;
     cg__tape *tape = &ctx->tape;
-    for (size_t i = 0; i < tape->count; i++) free(tape->nodes[i].many);
+    for (size_t i = 0; i < tape->count; i++) {
+        free(tape->nodes[i].many);
+        free(tape->nodes[i].rows);
+    }
     tape->count = 0;
     for (size_t i = 0; i < tape->nowned; i++) cg__tensor_destroy(tape->owned[i]);
     tape->nowned = 0;

@@ -280,10 +280,19 @@ cg_status cg_tensor_write(cg_tensor *t, const float *src, size_t count)
     return cg__write(t->ctx, t->mem, 0, t->bytes, src, true, "cg_tensor_write");
 }
 
+void cg__sparse_free(cg__sparse *s)
+{
+    if (!s) return;
+    free(s->rows);
+    cg__tensor_destroy(s->values);
+    free(s);
+}
+
 void cg__tensor_destroy(cg_tensor *t)
 {
     if (!t) return;
     cg__tensor_destroy(t->grad);
+    cg__sparse_free(t->sparse);
     if (t->host) cg__host_put(t->ctx, t->host, t->bytes);
     if (t->mem) cg__buffer_put(t->ctx, t->mem, t->bytes);
     free(t);

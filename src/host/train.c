@@ -39,6 +39,11 @@ static cg_status validate(cg_context *ctx, const cg_linreg *m, const cg_fit_opti
     if (o->optimizer < CG_OPTIM_SGD || o->optimizer >= CG_OPTIM_KIND_COUNT)
         return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: unknown optimizer %d", fn,
                         (int)o->optimizer);
+    if (o->optimizer == CG_OPTIM_SPARSE_ADAM)
+        return cg__fail(ctx, CG_ERROR_UNSUPPORTED,
+                        "%s: sparse_adam needs row-sparse gradients (embeddings); the linear "
+                        "model's are dense: use adam",
+                        fn);
     if (o->optimizer == CG_OPTIM_LBFGS)
         return cg__fail(ctx, CG_ERROR_UNSUPPORTED,
                         "%s: lbfgs re-evaluates the loss inside a step; the fused trainer runs "

@@ -1,6 +1,7 @@
 /* optim.cl: the optimizer update on the tape path, using the rules of
  * optim_rules.clh (host: src/host/optim.c).
  *
+ *   cg_sparse_adam_update  SparseAdam on the rows a row-sparse gradient touches
  *   cg_optim_update  p, s0, s1, s2 updated in place from g, n elements,
  *                    with the step's scalars h = (ha, hb) passed by value
  *                    (computed by the host in double, as torch does in Python)
@@ -33,4 +34,22 @@ __kernel void cg_optim_update(const int kind, const int flags, const float16 ha,
     if (used & 1) s0[i] = a;
     if (used & 2) s1[i] = b;
     if (used & 4) s2[i] = c;
+}
+
+/* SparseAdam over the touched rows: element (u, c) of the gradient's values
+ * updates element (rows[u], c) of p, m and v. */
+__kernel void cg_sparse_adam_update(__global float *p, __global float *m, __global float *v,
+                                    __global const float *values, __global const uint *rows,
+                                    const uint nrows, const uint dim, const float c1,
+                                    const float c2, const float neg_step_size, const float eps,
+                                    const int maximize)
+{
+    uint gid = get_global_id(0);
+    if (gid >= nrows * dim) return;
+    size_t at = (size_t)rows[gid / dim] * dim + gid % dim;
+    float g = maximize ? -values[gid] : values[gid];
+    float mm = m[at], vv = v[at];
+    p[at] = cg_sparse_adam_rule(p[at], g, &mm, &vv, c1, c2, neg_step_size, eps);
+    m[at] = mm;
+    v[at] = vv;
 }

@@ -4,6 +4,7 @@
  *   cg_block_copy  for o < outer, k < len:
  *                  dst[dst_off + o*dst_stride + k] (+)= src[src_off + o*src_stride + k]
  *   cg_gather_rows dst[r, :] = src[rows[r], :]
+ *   cg_rows_sum, cg_rows_scatter_add   the embedding's backward (embedding.c)
  */
 #pragma OPENCL FP_CONTRACT OFF
 
@@ -27,4 +28,30 @@ __kernel void cg_gather_rows(__global const float *src, const uint cols,
     if (gid >= count * cols) return;
     uint r = gid / cols, c = gid % cols;
     dst[gid] = src[(size_t)rows[r] * cols + c];
+}
+
+/* Embedding backward, deterministic when indices repeat: out[u, :] sums
+ * gy[positions[k], :] for k in [starts[u], starts[u+1]) in order. */
+__kernel void cg_rows_sum(__global const float *gy, const uint dim,
+                          __global const uint *starts, __global const uint *positions,
+                          const uint nunique, __global float *out)
+{
+    uint gid = get_global_id(0);
+    if (gid >= nunique * dim) return;
+    uint u = gid / dim, c = gid % dim;
+    float sum = 0.0f;
+    for (uint k = starts[u]; k < starts[u + 1]; k++) sum += gy[(size_t)positions[k] * dim + c];
+    out[gid] = sum;
+}
+
+/* dst[map[u], :] += src[u, :]; map's entries are distinct, so no two
+ * work-items write one element. */
+__kernel void cg_rows_scatter_add(__global const float *src, const uint dim,
+                                  __global const uint *map, const uint nsrc,
+                                  __global float *dst)
+{
+    uint gid = get_global_id(0);
+    if (gid >= nsrc * dim) return;
+    uint u = gid / dim, c = gid % dim;
+    dst[(size_t)map[u] * dim + c] += src[gid];
 }

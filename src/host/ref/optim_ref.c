@@ -165,3 +165,17 @@ int cg__optim_step_flags(int flags, int step, const float *h)
     if (h[CG_H_MU] == 1.0f) flags |= CG_OF_MU_ONE;
     return flags;
 }
+
+/* The C twin of cg_sparse_adam_rule. */
+float cg__ref_sparse_adam_rule(float p, float g, float *m, float *v, float c1, float c2,
+                               float neg_step_size, float eps)
+{
+    float m_old = *m, v_old = *v;
+    float upd_m = (g - m_old) * c1;
+    float upd_v = (g * g - v_old) * c2;
+    *m = m_old + upd_m;
+    *v = v_old + upd_v;
+    float numer = upd_m + m_old;
+    float denom = sqrtf(upd_v + v_old) + eps;
+    return p + neg_step_size * (numer / denom);
+}

@@ -1,0 +1,218 @@
+/* The embedding lookup (rows of a weight by index) and its backward, dense
+ * or row-sparse (torch.nn.Embedding(sparse=True)): repeated indices are
+ * summed in the order they appear, so the result is the same every run. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Uploads n uints into a pooled buffer; NULL on error. */
+static cl_mem upload(cg_context *ctx, const unsigned *v, size_t n, const char *what)
+{
+    cl_mem m = cg__buffer_get(ctx, (n ? n : 1) * sizeof(cl_uint), what);
+    if (m && n && cg__write(ctx, m, 0, n * sizeof(cl_uint), v, true, what)) return NULL;
+    return m;
+}
+
+static void put(cg_context *ctx, cl_mem m, size_t n)
+{
+    cg__buffer_put(ctx, m, (n ? n : 1) * sizeof(cl_uint));
+}
+
+/* dst[map[u], :] += src[u, :] for u < nsrc. */
+static void scatter_add(cg_context *ctx, const cg_tensor *src, const unsigned *map, size_t nsrc,
+                        size_t dim, cg_tensor *dst, const char *what)
+{
+    if (ctx->is_ref) {
+        for (size_t u = 0; u < nsrc; u++)
+            for (size_t c = 0; c < dim; c++) dst->host[map[u] * dim + c] += src->host[u * dim + c];
+        return;
+    }
+    cl_kernel k = cg__kernel(ctx, CG__PROGRAM_SHAPE, NULL, "cg_rows_scatter_add");
+    cl_mem m = upload(ctx, map, nsrc, what);
+    cl_uint d = (cl_uint)dim, ns = (cl_uint)nsrc;
+    if (k && m && !cg__set_args(ctx, k, what, sizeof(cl_mem), &src->mem, sizeof d, &d,
+                                sizeof(cl_mem), &m, sizeof ns, &ns, sizeof(cl_mem), &dst->mem,
+                                (size_t)0))
+        cg__launch_n(ctx, k, nsrc * dim, what);
+    put(ctx, m, nsrc);
+}
+
+typedef struct pos {
+    unsigned row, at;
+} pos;
+
+static int cmp_pos(const void *a, const void *b)
+{
+    const pos *x = a, *y = b;
+    if (x->row != y->row) return x->row < y->row ? -1 : 1;
+    return (x->at > y->at) - (x->at < y->at); /* appearance order within a row */
+}
+
+static void embedding_backward_rule(cg_context *ctx, cg__node *node)
+{
+    static const char what[] = "cg_backward";
+    cg_tensor *w = node->in[0], *gy = node->out->grad;
+    const size_t count = node->ia, dim = node->ib;
+    pos *ps = malloc(count * sizeof *ps);
+    unsigned *rows = malloc(count * sizeof *rows), *starts = malloc((count + 1) * sizeof *starts);
+    unsigned *positions = malloc(count * sizeof *positions);
+    cg_tensor *sums = NULL;
+    if (!ps || !rows || !starts || !positions) {
+        cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory", what);
+        goto out;
+    }
+    for (size_t i = 0; i < count; i++) ps[i] = (pos){node->rows[i], (unsigned)i};
+    qsort(ps, count, sizeof *ps, cmp_pos);
+    size_t nu = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (i == 0 || ps[i].row != ps[i - 1].row) {
+            rows[nu] = ps[i].row;
+            starts[nu++] = (unsigned)i;
+        }
+        positions[i] = ps[i].at;
+    }
+    starts[nu] = (unsigned)count;
+    /* Each touched row's sum, in order of appearance. */
+    sums = cg__tensor_new(ctx, CG_SHAPE(nu, dim), false, what);
+    if (!sums) goto out;
+    if (ctx->is_ref) {
+        for (size_t u = 0; u < nu; u++)
+            for (size_t c = 0; c < dim; c++) {
+                float s = 0.0f;
+                for (unsigned k = starts[u]; k < starts[u + 1]; k++)
+                    s += gy->host[positions[k] * dim + c];
+                sums->host[u * dim + c] = s;
+            }
+    } else {
+        cl_kernel k = cg__kernel(ctx, CG__PROGRAM_SHAPE, NULL, "cg_rows_sum");
+        cl_mem st = upload(ctx, starts, nu + 1, what), po = upload(ctx, positions, count, what);
+        cl_uint d = (cl_uint)dim, n = (cl_uint)nu;
+        if (k && st && po &&
+            !cg__set_args(ctx, k, what, sizeof(cl_mem), &gy->mem, sizeof d, &d, sizeof(cl_mem),
+                          &st, sizeof(cl_mem), &po, sizeof n, &n, sizeof(cl_mem), &sums->mem,
+                          (size_t)0))
+            cg__launch_n(ctx, k, nu * dim, what);
+        put(ctx, st, nu + 1);
+        put(ctx, po, count);
+    }
+    if (!w->sparse_grad) { /* dense: straight into the weight's gradient */
+        cg_tensor *gw = cg__grad(w);
+        if (gw) scatter_add(ctx, sums, rows, nu, dim, gw, what);
+        goto out;
+    }
+    /* Row-sparse: the union of the rows seen so far and these. */
+    cg__sparse *old = w->sparse, *s = calloc(1, sizeof *s);
+    size_t n_old = old ? old->nrows : 0;
+    unsigned *all = s ? malloc((n_old + nu) * sizeof *all) : NULL;
+    unsigned *map_old = malloc((n_old + 1) * sizeof *map_old), *map_new = malloc((nu + 1) * sizeof *map_new);
+    if (!s || !all || !map_old || !map_new) {
+        free(s);
+        free(all);
+        free(map_old);
+        free(map_new);
+        cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory", what);
+        goto out;
+    }
+    size_t a = 0, b = 0, m = 0;
+    while (a < n_old || b < nu) {
+        unsigned ra = a < n_old ? old->rows[a] : ~0u, rb = b < nu ? rows[b] : ~0u;
+        unsigned r = ra < rb ? ra : rb;
+        if (ra == r) map_old[a++] = (unsigned)m;
+        if (rb == r) map_new[b++] = (unsigned)m;
+        all[m++] = r;
+    }
+    s->rows = all;
+    s->nrows = m;
+    s->dim = dim;
+    s->values = cg_tensor_zeros(ctx, CG_SHAPE(m, dim));
+    if (s->values) {
+        if (old) scatter_add(ctx, old->values, map_old, n_old, dim, s->values, what);
+        scatter_add(ctx, sums, map_new, nu, dim, s->values, what);
+    }
+    free(map_old);
+    free(map_new);
+    cg__sparse_free(old);
+    w->sparse = s;
+out:
+    cg__tensor_destroy(sums);
+    free(ps);
+    free(rows);
+    free(starts);
+    free(positions);
+}
+
+cg_tensor *cg_embedding(cg_tensor *weight, const unsigned *indices, size_t count)
+{
+    static const char what[] = "cg_embedding";
+    cg_context *ctx = cg__op_context(what, &weight, 1);
+    if (!ctx) return NULL;
+    if (weight->shape.ndim != 2) {
+        char s[64];
+        cg__shape_format(weight->shape, s, sizeof s);
+        cg__fail(ctx, CG_ERROR_SHAPE_MISMATCH, "%s: the weight must be [num, dim] (got %s)", what,
+                 s);
+        return NULL;
+    }
+    if (!indices || count == 0) {
+        cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: no indices", what);
+        return NULL;
+    }
+    const size_t num = weight->shape.dims[0], dim = weight->shape.dims[1];
+    for (size_t i = 0; i < count; i++)
+        if (indices[i] >= num) {
+            cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: index %u is out of range (%zu rows)",
+                     what, indices[i], num);
+            return NULL;
+        }
+    cg_tensor *out = cg__op_output(ctx, CG_SHAPE(count, dim), &weight, 1, what);
+    if (!out) return NULL;
+    if (ctx->is_ref) {
+        for (size_t r = 0; r < count; r++)
+            memcpy(out->host + r * dim, weight->host + (size_t)indices[r] * dim, dim * sizeof(float));
+    } else {
+        cl_kernel k = cg__kernel(ctx, CG__PROGRAM_SHAPE, NULL, "cg_gather_rows");
+        cl_mem idx = upload(ctx, indices, count, what);
+        cl_uint c = (cl_uint)dim, cnt = (cl_uint)count;
+        if (k && idx && !cg__set_args(ctx, k, what, sizeof(cl_mem), &weight->mem, sizeof c, &c,
+                                      sizeof(cl_mem), &idx, sizeof cnt, &cnt, sizeof(cl_mem),
+                                      &out->mem, (size_t)0))
+            cg__launch_n(ctx, k, count * dim, what);
+        put(ctx, idx, count);
+    }
+    cg__node *node = cg__record(ctx, out, embedding_backward_rule, weight, NULL);
+    if (node) {
+        node->rows = malloc(count * sizeof *node->rows);
+        if (!node->rows) {
+            cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory", what);
+            return NULL;
+        }
+        memcpy(node->rows, indices, count * sizeof *indices);
+        node->ia = count;
+        node->ib = dim;
+    }
+    return ctx->status ? NULL : out;
+}
+
+cg_status cg_set_sparse_grad(cg_tensor *weight, bool sparse)
+{
+    if (!weight) return CG_ERROR_NULL_POINTER;
+    if (weight->ctx->status) return weight->ctx->status;
+    if (weight->shape.ndim != 2)
+        return cg__fail(weight->ctx, CG_ERROR_SHAPE_MISMATCH,
+                        "cg_set_sparse_grad: row-sparse gradients are for [num, dim] tensors");
+    weight->sparse_grad = sparse;
+    return CG_OK;
+}
+
+size_t cg_sparse_grad_rows(const cg_tensor *t, unsigned *rows, size_t cap)
+{
+    if (!t || !t->sparse) return 0;
+    for (size_t i = 0; i < t->sparse->nrows && i < cap; i++) rows[i] = t->sparse->rows[i];
+    return t->sparse->nrows;
+}
+
+const cg_tensor *cg_sparse_grad_values(const cg_tensor *t)
+{
+    return t && t->sparse ? t->sparse->values : NULL;
+}
