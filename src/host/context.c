@@ -32,6 +32,7 @@ cg_context *cg_context_create(const char *spec)
         CG_OK)
         return ctx;
     ctx->is_ref = is_ref;
+    ctx->align_floats = 1;
     if (is_ref) return ctx;
 
     cl_int err;
@@ -42,6 +43,10 @@ cg_context *cg_context_create(const char *spec)
         cg__cl_fail(ctx, err, "cg_context_create: clCreateContext");
         return ctx;
     }
+    cl_uint align_bits = 1024;
+    clGetDeviceInfo(ctx->device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits, &align_bits,
+                    NULL);
+    ctx->align_floats = align_bits / 32 ? align_bits / 32 : 1;
     ctx->queue = clCreateCommandQueue(ctx->cl, ctx->device, 0, &err);
     if (!ctx->queue) cg__cl_fail(ctx, err, "cg_context_create: clCreateCommandQueue");
     return ctx;

@@ -102,6 +102,7 @@ struct cg_context {
 
     cg__pool pool;
     cg__tape tape;
+    size_t align_floats;  /* sub-buffer offsets: CL_DEVICE_MEM_BASE_ADDR_ALIGN, in floats */
     cg_context_stats stats;
 };
 
@@ -116,6 +117,9 @@ struct cg_tensor {
     bool tape_owned; /* made by an op: cg_tape_reset frees it, cg_tensor_free doesn't */
     cg_tensor *grad; /* allocated by the first backward that reaches it */
     long node;       /* the tape node that made it, -1 for leaves */
+    bool borrowed;   /* its memory is a view into an optimizer's arena: not pooled */
+    cl_mem grad_home;      /* where its gradient lives when an optimizer arranged it */
+    float *grad_home_host; /* (the reference path's) */
     bool sparse_grad;            /* embeddings: a row-sparse gradient instead */
     struct cg__sparse *sparse;   /* ... its rows and values, NULL until a backward */
 };

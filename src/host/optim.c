@@ -11,6 +11,12 @@
 #include "internal.h"
 #include "linreg_internal.h"
 
+/* A group's arena: its parameters, gradients and state slots each side by
+ * side in one allocation (offsets aligned for sub-buffers), so that one
+ * launch updates the whole group. The tensors become views into it while
+ * the optimizer lives, and get their own memory back when it is freed. */
+enum { ARENA_P, ARENA_G, ARENA_S0, ARENA_COUNT = ARENA_S0 + CG_OPT_STATE_SLOTS };
+
 typedef struct group {
     cg_optim_options o;
     float base[CG_B_COUNT];
@@ -19,6 +25,10 @@ typedef struct group {
     cg_tensor **params;
     cg_tensor **state; /* CG_OPT_STATE_SLOTS per parameter */
     int *steps;        /* per parameter, as torch's state['step'] */
+    bool arena;
+    size_t total, *offset;
+    cl_mem mem[ARENA_COUNT];
+    float *host[ARENA_COUNT];
 } group;
 
 typedef struct cg__lbfgs cg__lbfgs;
@@ -255,10 +265,56 @@ static void scalars(cg_optim_kind kind, const cg_optim_options *o, int step, flo
 
 /* ---- creation ----------------------------------------------------------- */
 
-static void group_free(group *g)
+/* A view of n floats at off of an arena buffer. */
+static cl_mem view(cg_context *ctx, cl_mem parent, size_t off, size_t n)
 {
+    cl_buffer_region r = {off * sizeof(float), n * sizeof(float)};
+    cl_int err;
+    cl_mem m = clCreateSubBuffer(parent, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION, &r, &err);
+    if (!m) cg__cl_fail(ctx, err, "cg_optimizer: clCreateSubBuffer");
+    return m;
+}
+
+/* t (a view) gets its own memory again, with its values. */
+static void unborrow(cg_context *ctx, cg_tensor *t)
+{
+    if (!t || !t->borrowed) return;
+    if (ctx->is_ref) {
+        float *own = cg__host_get(ctx, t->bytes, "cg_optimizer_free");
+        if (own) memcpy(own, t->host, t->bytes);
+        t->host = own;
+    } else {
+        cl_mem own = cg__buffer_get(ctx, t->bytes, "cg_optimizer_free");
+        if (own && clEnqueueCopyBuffer(ctx->queue, t->mem, own, 0, 0, t->bytes, 0, NULL, NULL))
+            cg__fail(ctx, CG_ERROR_OPENCL, "cg_optimizer_free: copying a parameter back failed");
+        clReleaseMemObject(t->mem);
+        t->mem = own;
+    }
+    t->borrowed = false;
+}
+
+static void group_free(cg_context *ctx, group *g)
+{
+    if (g->arena) {
+        for (size_t i = 0; i < g->count; i++) {
+            cg_tensor *p = g->params[i];
+            unborrow(ctx, p);
+            if (p->grad) unborrow(ctx, p->grad);
+            if (p->grad_home) clReleaseMemObject(p->grad_home);
+            p->grad_home = NULL;
+            p->grad_home_host = NULL;
+        }
+    }
     for (size_t i = 0; g->state && i < g->count * CG_OPT_STATE_SLOTS; i++)
-        cg_tensor_free(g->state[i]);
+        cg__tensor_destroy(g->state[i]);
+    if (g->arena) {
+        if (!ctx->is_ref) clFinish(ctx->queue); /* the copies above read the arena */
+        for (int k = 0; k < ARENA_COUNT; k++) {
+            if (g->mem[k]) cg__buffer_put(ctx, g->mem[k], g->total * sizeof(float));
+            if (g->host[k]) cg__host_put(ctx, g->host[k], g->total * sizeof(float));
+        }
+    }
+    free(g->offset);
     free(g->state);
     free(g->params);
     free(g->steps);
@@ -267,7 +323,7 @@ static void group_free(group *g)
 void cg_optimizer_free(cg_optimizer *opt)
 {
     if (!opt) return;
-    for (size_t i = 0; i < opt->ngroups; i++) group_free(&opt->groups[i]);
+    for (size_t i = 0; i < opt->ngroups; i++) group_free(opt->ctx, &opt->groups[i]);
     cg__lbfgs_free(opt->lbfgs);
     free(opt->groups);
     free(opt);
@@ -280,6 +336,98 @@ static float initial_state(cg_optim_kind kind, const cg_optim_options *o, int sl
     if (kind == CG_OPTIM_ADAGRAD && slot == 0) return o->initial_accumulator_value;
     if (kind == CG_OPTIM_RPROP && slot == 1) return o->lr;
     return 0.0f;
+}
+
+/* Moves the group's parameters (and gradients) into an arena beside their
+ * state; the tensors become views. */
+static void arena_build(cg_context *ctx, cg_optim_kind kind, group *g)
+{
+    const size_t align = ctx->align_floats ? ctx->align_floats : 1;
+    g->offset = malloc(g->count * sizeof *g->offset);
+    if (!g->offset) {
+        cg__fail(ctx, CG_ERROR_NO_MEMORY, "cg_optimizer: out of memory");
+        return;
+    }
+    size_t cursor = 0;
+    for (size_t i = 0; i < g->count; i++) {
+        g->offset[i] = (cursor + align - 1) / align * align;
+        cursor = g->offset[i] + g->params[i]->numel;
+    }
+    g->total = cursor;
+    const size_t bytes = g->total * sizeof(float);
+    for (int k = 0; k < ARENA_COUNT; k++) {
+        float init = k >= ARENA_S0 ? initial_state(kind, &g->o, k - ARENA_S0) : 0.0f;
+        if (ctx->is_ref) {
+            g->host[k] = cg__host_get(ctx, bytes, "cg_optimizer");
+            if (g->host[k])
+                for (size_t e = 0; e < g->total; e++) g->host[k][e] = init;
+        } else {
+            g->mem[k] = cg__buffer_get(ctx, bytes, "cg_optimizer");
+            if (g->mem[k] &&
+                clEnqueueFillBuffer(ctx->queue, g->mem[k], &init, sizeof init, 0, bytes, 0, NULL,
+                                    NULL) != CL_SUCCESS)
+                cg__fail(ctx, CG_ERROR_OPENCL, "cg_optimizer: clEnqueueFillBuffer failed");
+        }
+    }
+    if (ctx->status) return;
+    g->arena = true;
+    for (size_t i = 0; i < g->count && !ctx->status; i++) {
+        cg_tensor *p = g->params[i];
+        const size_t off = g->offset[i], n = p->numel;
+        /* The parameter's values move in; its own memory goes back. */
+        if (ctx->is_ref) {
+            memcpy(g->host[ARENA_P] + off, p->host, p->bytes);
+            cg__host_put(ctx, p->host, p->bytes);
+            p->host = g->host[ARENA_P] + off;
+            p->grad_home_host = g->host[ARENA_G] + off;
+            if (p->grad) {
+                memcpy(p->grad_home_host, p->grad->host, p->bytes);
+                cg_tensor *old = p->grad;
+                p->grad = calloc(1, sizeof *p->grad);
+                if (p->grad)
+                    *p->grad = (cg_tensor){.ctx = ctx, .shape = p->shape, .numel = n,
+                                           .bytes = p->bytes, .node = -1, .borrowed = true,
+                                           .host = p->grad_home_host};
+                cg__tensor_destroy(old);
+            }
+        } else {
+            clEnqueueCopyBuffer(ctx->queue, p->mem, g->mem[ARENA_P], 0, off * sizeof(float),
+                                p->bytes, 0, NULL, NULL);
+            cl_mem v = view(ctx, g->mem[ARENA_P], off, n);
+            if (!v) return;
+            cg__buffer_put(ctx, p->mem, p->bytes);
+            p->mem = v;
+            p->grad_home = view(ctx, g->mem[ARENA_G], off, n);
+            if (p->grad && p->grad_home) {
+                clEnqueueCopyBuffer(ctx->queue, p->grad->mem, g->mem[ARENA_G], 0,
+                                    off * sizeof(float), p->bytes, 0, NULL, NULL);
+                cg_tensor *old = p->grad;
+                p->grad = calloc(1, sizeof *p->grad);
+                if (p->grad) {
+                    *p->grad = (cg_tensor){.ctx = ctx, .shape = p->shape, .numel = n,
+                                           .bytes = p->bytes, .node = -1, .borrowed = true,
+                                           .mem = p->grad_home};
+                    clRetainMemObject(p->grad_home);
+                }
+                cg__tensor_destroy(old); /* in-order queue: after the copy */
+            }
+        }
+        p->borrowed = true;
+        for (int s = 0; s < CG_OPT_STATE_SLOTS; s++) {
+            cg_tensor *t = calloc(1, sizeof *t);
+            if (!t) {
+                cg__fail(ctx, CG_ERROR_NO_MEMORY, "cg_optimizer: out of memory");
+                return;
+            }
+            *t = (cg_tensor){.ctx = ctx, .shape = p->shape, .numel = n, .bytes = p->bytes,
+                             .node = -1, .borrowed = true};
+            if (ctx->is_ref)
+                t->host = g->host[ARENA_S0 + s] + off;
+            else
+                t->mem = view(ctx, g->mem[ARENA_S0 + s], off, n);
+            g->state[i * CG_OPT_STATE_SLOTS + s] = t;
+        }
+    }
 }
 
 int cg_optimizer_add_group(cg_optimizer *opt, cg_tensor *const *params, size_t count,
@@ -331,7 +479,7 @@ int cg_optimizer_add_group(cg_optimizer *opt, cg_tensor *const *params, size_t c
     g->state = calloc(count * CG_OPT_STATE_SLOTS, sizeof *g->state);
     g->steps = calloc(count, sizeof *g->steps);
     if (!g->params || !g->state || !g->steps) {
-        group_free(g);
+        group_free(ctx, g);
         cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory", what);
         return -1;
     }
@@ -339,25 +487,37 @@ int cg_optimizer_add_group(cg_optimizer *opt, cg_tensor *const *params, size_t c
     if (opt->kind == CG_OPTIM_LBFGS) { /* its state is its own: lbfgs.c */
         for (size_t i = 0; i < count; i++)
             if (!params[i]->requires_grad) {
-                group_free(g);
+                group_free(ctx, g);
                 cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
                          "%s: lbfgs: parameter %zu does not require grad", what, i);
                 return -1;
             }
         opt->lbfgs = cg__lbfgs_new(ctx, g->params, count);
         if (!opt->lbfgs) {
-            group_free(g);
+            group_free(ctx, g);
             cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory", what);
             return -1;
         }
         return (int)opt->ngroups++;
     }
     for (size_t i = 0; i < count; i++)
-        for (int s = 0; s < CG_OPT_STATE_SLOTS; s++)
-            g->state[i * CG_OPT_STATE_SLOTS + s] =
-                cg_tensor_full(ctx, params[i]->shape, initial_state(opt->kind, &o, s));
+        for (size_t j = 0; j < i; j++)
+            if (params[i] == params[j]) {
+                group_free(ctx, g);
+                cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
+                         "%s: parameter %zu appears twice in the group", what, i);
+                return -1;
+            }
+    if (opt->kind == CG_OPTIM_SPARSE_ADAM) { /* rows, not ranges: per-tensor state */
+        for (size_t i = 0; i < count; i++)
+            for (int s = 0; s < CG_OPT_STATE_SLOTS; s++)
+                g->state[i * CG_OPT_STATE_SLOTS + s] =
+                    cg_tensor_full(ctx, params[i]->shape, initial_state(opt->kind, &o, s));
+    } else {
+        arena_build(ctx, opt->kind, g);
+    }
     if (ctx->status) {
-        group_free(g);
+        group_free(ctx, g);
         return -1;
     }
     return (int)opt->ngroups++;
@@ -414,10 +574,23 @@ cg_optimizer *cg_adam(cg_context *ctx, cg_tensor *const *params, size_t count,
 cg_status cg_zero_grad(cg_optimizer *opt)
 {
     if (!opt) return CG_ERROR_NULL_POINTER;
-    for (size_t gi = 0; gi < opt->ngroups; gi++)
-        for (size_t i = 0; i < opt->groups[gi].count; i++)
-            cg_zero_grad_of(opt->groups[gi].params[i]);
-    return opt->ctx->status;
+    cg_context *ctx = opt->ctx;
+    for (size_t gi = 0; gi < opt->ngroups && !ctx->status; gi++) {
+        group *g = &opt->groups[gi];
+        if (g->arena) { /* every gradient of the group: one fill */
+            if (ctx->is_ref) {
+                memset(g->host[ARENA_G], 0, g->total * sizeof(float));
+            } else {
+                const float zero = 0.0f;
+                cl_int err = clEnqueueFillBuffer(ctx->queue, g->mem[ARENA_G], &zero, sizeof zero,
+                                                 0, g->total * sizeof(float), 0, NULL, NULL);
+                if (err != CL_SUCCESS) cg__cl_fail(ctx, err, "cg_zero_grad: clEnqueueFillBuffer");
+            }
+            continue;
+        }
+        for (size_t i = 0; i < g->count; i++) cg_zero_grad_of(g->params[i]);
+    }
+    return ctx->status;
 }
 
 /* The state slots a rule reads and writes (bit k: slot k), per optim_rules.clh. */
@@ -437,34 +610,79 @@ static cl_int used_slots(cg_optim_kind kind, const cg_optim_options *o)
     }
 }
 
-static cg_status update(cg_optimizer *opt, group *g, size_t i, const float *h, int flags)
+/* One launch of the rule over n elements of p, g and the state slots
+ * (buffers on a device, arrays on ref). */
+typedef struct span {
+    cl_mem mem[ARENA_COUNT];
+    float *host[ARENA_COUNT];
+    size_t n;
+} span;
+
+static cg_status update(cg_optimizer *opt, const group *g, const span *sp, const float *h,
+                        int flags)
 {
     cg_context *ctx = opt->ctx;
-    cg_tensor *p = g->params[i], *grad = p->grad;
-    cg_tensor **st = &g->state[i * CG_OPT_STATE_SLOTS];
     if (ctx->is_ref) {
-        for (size_t k = 0; k < p->numel; k++)
-            p->host[k] = cg__ref_optim_rule((int)opt->kind, flags, h, p->host[k], grad->host[k],
-                                            &st[0]->host[k], &st[1]->host[k], &st[2]->host[k]);
+        float *const *a = sp->host;
+        for (size_t k = 0; k < sp->n; k++)
+            a[ARENA_P][k] = cg__ref_optim_rule((int)opt->kind, flags, h, a[ARENA_P][k],
+                                               a[ARENA_G][k], &a[ARENA_S0][k],
+                                               &a[ARENA_S0 + 1][k], &a[ARENA_S0 + 2][k]);
         return CG_OK;
     }
     char options[32];
     snprintf(options, sizeof options, "-DCG_OPT_KIND=%d", (int)opt->kind);
     cl_kernel k = cg__kernel(ctx, CG__PROGRAM_OPTIM, options, "cg_optim_update");
     cl_int kind = (cl_int)opt->kind, f = flags, used = used_slots(opt->kind, &g->o);
-    cl_uint n = (cl_uint)p->numel;
+    cl_uint n = (cl_uint)sp->n;
     /* The scalars travel by value: no buffer, no wait. */
     cl_float16 ha;
     cl_float8 hb;
     memcpy(ha.s, h, sizeof ha.s);
     memcpy(hb.s, h + 16, sizeof hb.s);
+    const cl_mem *m = sp->mem;
     if (!k || cg__set_args(ctx, k, "cg_step", sizeof kind, &kind, sizeof f, &f, sizeof ha, &ha,
-                           sizeof hb, &hb, sizeof(cl_mem), &p->mem, sizeof(cl_mem), &grad->mem,
-                           sizeof(cl_mem), &st[0]->mem, sizeof(cl_mem), &st[1]->mem,
-                           sizeof(cl_mem), &st[2]->mem, sizeof n, &n, sizeof used, &used,
-                           (size_t)0))
+                           sizeof hb, &hb, sizeof(cl_mem), &m[ARENA_P], sizeof(cl_mem),
+                           &m[ARENA_G], sizeof(cl_mem), &m[ARENA_S0], sizeof(cl_mem),
+                           &m[ARENA_S0 + 1], sizeof(cl_mem), &m[ARENA_S0 + 2], sizeof n, &n,
+                           sizeof used, &used, (size_t)0))
         return ctx->status;
     return cg__launch_n(ctx, k, n, "cg_step");
+}
+
+/* Parameter i's own span: its tensor, gradient and state views. */
+static span param_span(const group *g, size_t i)
+{
+    cg_tensor *p = g->params[i];
+    cg_tensor *const *st = &g->state[i * CG_OPT_STATE_SLOTS];
+    span sp = {.n = p->numel};
+    cg_tensor *t[ARENA_COUNT] = {p, p->grad, st[0], st[1], st[2]};
+    for (int k = 0; k < ARENA_COUNT; k++) {
+        sp.mem[k] = t[k]->mem;
+        sp.host[k] = t[k]->host;
+    }
+    return sp;
+}
+
+/* One launch for the whole group when every parameter has a gradient (in
+ * the arena) and they have taken the same number of steps. */
+static bool step_whole_group(cg_optimizer *opt, group *g)
+{
+    if (!g->arena) return false;
+    for (size_t i = 0; i < g->count; i++)
+        if (!g->params[i]->grad || !g->params[i]->grad->borrowed || g->steps[i] != g->steps[0])
+            return false;
+    int step = 0;
+    for (size_t i = 0; i < g->count; i++) step = ++g->steps[i];
+    float h[CG_H_COUNT];
+    scalars(opt->kind, &g->o, step, h);
+    span sp = {.n = g->total};
+    for (int k = 0; k < ARENA_COUNT; k++) {
+        sp.mem[k] = g->mem[k];
+        sp.host[k] = g->host[k];
+    }
+    update(opt, g, &sp, h, cg__optim_step_flags(g->flags, step, h));
+    return true;
 }
 
 /* SparseAdam on parameter i: only the rows its row-sparse gradient touches. */
@@ -524,6 +742,7 @@ cg_status cg_step(cg_optimizer *opt)
                         "cg_step: lbfgs re-evaluates the loss: step it with cg_step_closure");
     for (size_t gi = 0; gi < opt->ngroups && !ctx->status; gi++) {
         group *g = &opt->groups[gi];
+        if (step_whole_group(opt, g)) continue;
         for (size_t i = 0; i < g->count && !ctx->status; i++) {
             if (opt->kind == CG_OPTIM_SPARSE_ADAM) {
                 sparse_adam_update(opt, g, i);
@@ -533,7 +752,8 @@ cg_status cg_step(cg_optimizer *opt)
             int step = ++g->steps[i];
             float h[CG_H_COUNT];
             scalars(opt->kind, &g->o, step, h);
-            update(opt, g, i, h, cg__optim_step_flags(g->flags, step, h));
+            span sp = param_span(g, i);
+            update(opt, g, &sp, h, cg__optim_step_flags(g->flags, step, h));
         }
     }
     return ctx->status;

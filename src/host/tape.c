@@ -81,6 +81,27 @@ static cg_status fill(cg_tensor *t, float value)
 cg_tensor *cg__grad(cg_tensor *t)
 {
     if (!t || !t->requires_grad) return NULL;
+    if (!t->grad && (t->grad_home || t->grad_home_host)) {
+        /* An optimizer keeps this parameter's gradient in its arena. */
+        cg_tensor *g = calloc(1, sizeof *g);
+        if (!g) {
+            cg__fail(t->ctx, CG_ERROR_NO_MEMORY, "cg_backward: out of memory");
+            return NULL;
+        }
+        *g = (cg_tensor){.ctx = t->ctx, .shape = t->shape, .numel = t->numel,
+                         .bytes = t->bytes, .node = -1, .borrowed = true};
+        if (t->grad_home) {
+            clRetainMemObject(t->grad_home);
+            g->mem = t->grad_home;
+        } else {
+            g->host = t->grad_home_host;
+        }
+        t->grad = g;
+        if (fill(g, 0.0f) != CG_OK) {
+            cg__tensor_destroy(g);
+            t->grad = NULL;
+        }
+    }
     if (!t->grad) {
         t->grad = cg__tensor_new(t->ctx, t->shape, false, "cg_backward");
         if (t->grad && fill(t->grad, 0.0f) != CG_OK) {

@@ -293,8 +293,12 @@ void cg__tensor_destroy(cg_tensor *t)
     if (!t) return;
     cg__tensor_destroy(t->grad);
     cg__sparse_free(t->sparse);
-    if (t->host) cg__host_put(t->ctx, t->host, t->bytes);
-    if (t->mem) cg__buffer_put(t->ctx, t->mem, t->bytes);
+    if (t->borrowed) { /* a view into an arena: only the view's handle goes */
+        if (t->mem) clReleaseMemObject(t->mem);
+    } else {
+        if (t->host) cg__host_put(t->ctx, t->host, t->bytes);
+        if (t->mem) cg__buffer_put(t->ctx, t->mem, t->bytes);
+    }
     free(t);
 }
 
