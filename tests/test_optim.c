@@ -557,3 +557,52 @@ Test(optim, embedding_dense_gradient_sums_repeats)
     cg_tensor_free(w);
     cg_context_free(ctx);
 }
+
+Test(optim, lbfgs_state_save_and_restore_continue_bit_for_bit)
+{
+    FILE *f = fopen(fixture_path(), "r");
+    float x[24], y[16], w0[6], b0[2];
+    read_line_values(f, "x", x, 24);
+    read_line_values(f, "y", y, 16);
+    read_line_values(f, "w0", w0, 6);
+    read_line_values(f, "b0", b0, 2);
+    fclose(f);
+    for (int wolfe = 0; wolfe < 2; wolfe++) {
+        cg_optim_options o = cg_optim_defaults(CG_OPTIM_LBFGS);
+        o.lr = wolfe ? 1.0f : 0.3f;
+        o.max_iter = 3;
+        o.history_size = 4;
+        o.strong_wolfe = wolfe;
+        problem a = problem_open(x, y, w0, b0), b = problem_open(x, y, w0, b0);
+        cg_tensor *pa[2] = {a.w, a.b}, *pb[2] = {b.w, b.b};
+        cg_optimizer *oa = cg_optimizer_create(a.ctx, CG_OPTIM_LBFGS, pa, 2, &o);
+        cg_optimizer *ob = cg_optimizer_create(b.ctx, CG_OPTIM_LBFGS, pb, 2, &o);
+        closure_data ca = {&a, 0}, cb = {&b, 0};
+        for (int s = 0; s < 2; s++) {
+            cg_step_closure(oa, problem_closure, &ca);
+            cg_step_closure(ob, problem_closure, &cb);
+        }
+        size_t n = cg_optimizer_state_size(ob);
+        cr_assert_gt(n, 8 * 2, "the history is saved too");
+        float *state = malloc(n * sizeof *state);
+        cr_assert_eq(cg_optimizer_state_save(ob, state, n), CG_OK, "%s", cg_error_message(b.ctx));
+        cg_optimizer_free(ob);
+        ob = cg_optimizer_create(b.ctx, CG_OPTIM_LBFGS, pb, 2, &o);
+        cr_assert_eq(cg_optimizer_state_load(ob, state, n), CG_OK, "%s", cg_error_message(b.ctx));
+        for (int s = 0; s < 3; s++) {
+            cg_step_closure(oa, problem_closure, &ca);
+            cg_step_closure(ob, problem_closure, &cb);
+        }
+        float va[8], vb[8];
+        problem_params(&a, va);
+        problem_params(&b, vb);
+        cr_assert_eq(memcmp(va, vb, sizeof va), 0, "wolfe %d: resumed run differs", wolfe);
+        state[0] = 7.0f; /* another version */
+        cr_assert_eq(cg_optimizer_state_load(ob, state, n), CG_ERROR_INVALID_DATA);
+        free(state);
+        cg_optimizer_free(oa);
+        cg_optimizer_free(ob);
+        problem_close(&a);
+        problem_close(&b);
+    }
+}

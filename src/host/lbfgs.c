@@ -5,6 +5,7 @@
  * the line search's bracket) come to the host, as in torch they become
  * Python numbers. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -451,4 +452,115 @@ float cg__lbfgs_step(cg__lbfgs *s, const cg_optim_options *o, cg_closure_fn clos
     }
     cg__tensor_destroy(x_init);
     return ctx->status ? NAN : (float)orig_loss;
+}
+
+/* ---- state save/restore -----------------------------------------------------
+ * Counters and doubles travel as 16-bit pieces, each an exact small integer
+ * in a float, so any float copy preserves them; vectors travel as floats.
+ * Layout: version, n, nold, n_iter, func_evals, has_d, t, H_diag, prev_loss,
+ * ro[nold], then d, prev_flat_grad, old_dirs[nold], old_stps[nold]. */
+
+#define LBFGS_STATE_VERSION 1
+#define WORDS_U64 4
+#define HEADER_FLOATS (6 * WORDS_U64 + 3 * WORDS_U64)
+
+static void put_u64(float *dst, uint64_t v)
+{
+    for (int i = 0; i < WORDS_U64; i++) dst[i] = (float)((v >> (16 * i)) & 0xFFFF);
+}
+
+static uint64_t get_u64(const float *src)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < WORDS_U64; i++) v |= (uint64_t)(uint32_t)src[i] << (16 * i);
+    return v;
+}
+
+static void put_f64(float *dst, double d)
+{
+    uint64_t v;
+    memcpy(&v, &d, sizeof v);
+    put_u64(dst, v);
+}
+
+static double get_f64(const float *src)
+{
+    uint64_t v = get_u64(src);
+    double d;
+    memcpy(&d, &v, sizeof d);
+    return d;
+}
+
+static size_t state_floats(size_t n, size_t nold)
+{
+    return HEADER_FLOATS + nold * WORDS_U64 + (2 + 2 * nold) * n;
+}
+
+size_t cg__lbfgs_state_size(const cg__lbfgs *s);
+size_t cg__lbfgs_state_size(const cg__lbfgs *s) { return state_floats(s->n, s->nold); }
+
+static void vec_io(cg__lbfgs *s, cg_tensor *t, float *buf, bool save)
+{
+    if (save)
+        cg_tensor_read(t, buf, s->n);
+    else
+        cg_tensor_write(t, buf, s->n);
+}
+
+cg_status cg__lbfgs_state_io(cg__lbfgs *s, float *buf, size_t count, bool save, const char *what);
+cg_status cg__lbfgs_state_io(cg__lbfgs *s, float *buf, size_t count, bool save, const char *what)
+{
+    cg_context *ctx = s->ctx;
+    if (save) {
+        if (count != cg__lbfgs_state_size(s))
+            return cg__fail(ctx, CG_ERROR_SHAPE_MISMATCH,
+                            "%s: %zu floats given, the state has %zu", what, count,
+                            cg__lbfgs_state_size(s));
+        const uint64_t head[6] = {LBFGS_STATE_VERSION, s->n, s->nold, (uint64_t)s->n_iter,
+                                  (uint64_t)s->func_evals, s->has_d || s->n_iter > 0};
+        for (int i = 0; i < 6; i++) put_u64(buf + i * WORDS_U64, head[i]);
+        put_f64(buf + 6 * WORDS_U64, s->t);
+        put_f64(buf + 7 * WORDS_U64, s->H_diag);
+        put_f64(buf + 8 * WORDS_U64, s->prev_loss);
+    } else {
+        if (count < HEADER_FLOATS || get_u64(buf) != LBFGS_STATE_VERSION ||
+            get_u64(buf + WORDS_U64) != s->n)
+            return cg__fail(ctx, CG_ERROR_INVALID_DATA,
+                            "%s: not an lbfgs state of %zu parameters", what, s->n);
+        size_t nold = (size_t)get_u64(buf + 2 * WORDS_U64);
+        if (count != state_floats(s->n, nold))
+            return cg__fail(ctx, CG_ERROR_SHAPE_MISMATCH,
+                            "%s: %zu floats given, that state has %zu", what, count,
+                            state_floats(s->n, nold));
+        for (size_t i = 0; i < s->nold; i++) {
+            cg__tensor_destroy(s->old_dirs[i]);
+            cg__tensor_destroy(s->old_stps[i]);
+        }
+        s->nold = 0;
+        for (size_t i = 0; i < nold; i++) {
+            cg_tensor *y = vec(s), *st = vec(s);
+            if (!y || !st || !history_push(s, y, st, 0.0, (int)nold + 1))
+                return cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory", what);
+        }
+        s->n_iter = (long)get_u64(buf + 3 * WORDS_U64);
+        s->func_evals = (long)get_u64(buf + 4 * WORDS_U64);
+        s->has_d = get_u64(buf + 5 * WORDS_U64) != 0;
+        s->t = get_f64(buf + 6 * WORDS_U64);
+        s->H_diag = get_f64(buf + 7 * WORDS_U64);
+        s->prev_loss = get_f64(buf + 8 * WORDS_U64);
+    }
+    float *p = buf + HEADER_FLOATS;
+    for (size_t i = 0; i < s->nold; i++, p += WORDS_U64) {
+        if (save)
+            put_f64(p, s->ro[i]);
+        else
+            s->ro[i] = get_f64(p);
+    }
+    vec_io(s, s->d, p, save);
+    p += s->n;
+    vec_io(s, s->prev_flat_grad, p, save);
+    p += s->n;
+    for (size_t i = 0; i < s->nold; i++, p += s->n) vec_io(s, s->old_dirs[i], p, save);
+    for (size_t i = 0; i < s->nold; i++, p += s->n) vec_io(s, s->old_stps[i], p, save);
+    return ctx->status;
 }

@@ -36,6 +36,8 @@ cg__lbfgs *cg__lbfgs_new(cg_context *ctx, cg_tensor **params, size_t count);
 void cg__lbfgs_free(cg__lbfgs *s);
 float cg__lbfgs_step(cg__lbfgs *s, const cg_optim_options *o, cg_closure_fn closure,
                      void *user);
+size_t cg__lbfgs_state_size(const cg__lbfgs *s);
+cg_status cg__lbfgs_state_io(cg__lbfgs *s, float *buf, size_t count, bool save, const char *what);
 
 struct cg_optimizer {
     cg_context *ctx;
@@ -820,6 +822,7 @@ cg_tensor *cg_optimizer_average(const cg_optimizer *opt, size_t gi, size_t i)
 
 size_t cg_optimizer_state_size(const cg_optimizer *opt)
 {
+    if (opt && opt->lbfgs) return cg__lbfgs_state_size(opt->lbfgs);
     size_t n = 0;
     for (size_t gi = 0; opt && gi < opt->ngroups; gi++)
         for (size_t i = 0; i < opt->groups[gi].count; i++)
@@ -834,8 +837,7 @@ static cg_status state_io(cg_optimizer *opt, float *buf, size_t count, bool save
     cg_context *ctx = opt->ctx;
     if (ctx->status) return ctx->status;
     if (!buf) return cg__fail(ctx, CG_ERROR_NULL_POINTER, "%s: buffer is NULL", what);
-    if (opt->kind == CG_OPTIM_LBFGS)
-        return cg__fail(ctx, CG_ERROR_UNSUPPORTED, "%s: lbfgs's state is not saved yet", what);
+    if (opt->lbfgs) return cg__lbfgs_state_io(opt->lbfgs, buf, count, save, what);
     if (count != cg_optimizer_state_size(opt))
         return cg__fail(ctx, CG_ERROR_SHAPE_MISMATCH, "%s: %zu floats given, the state has %zu",
                         what, count, cg_optimizer_state_size(opt));
