@@ -397,8 +397,10 @@ Test(optim, lbfgs_matches_pytorch_with_and_without_line_search)
         float lr;
         int max_iter, history, steps;
         bool wolfe;
-    } runs[] = {{"lbfgs_plain", 0.5f, 5, 3, 6, false}, {"lbfgs_wolfe", 1.0f, 8, 4, 4, true}};
-    for (int r = 0; r < 2; r++) {
+    } runs[] = {{"lbfgs_plain", 0.5f, 5, 3, 6, false},
+                {"lbfgs_wolfe", 1.0f, 8, 4, 4, true},
+                {"lbfgs_long", 0.05f, 1, 2, 22, false}};
+    for (int r = 0; r < 3; r++) {
         problem p = problem_open(x, y, w0, b0);
         cg_tensor *params[2] = {p.w, p.b};
         cg_optim_options o = cg_optim_defaults(CG_OPTIM_LBFGS);
@@ -406,12 +408,13 @@ Test(optim, lbfgs_matches_pytorch_with_and_without_line_search)
         o.max_iter = runs[r].max_iter;
         o.history_size = runs[r].history;
         o.strong_wolfe = runs[r].wolfe;
+        if (r == 2) o.tolerance_change = 1e-12f;
         cg_optimizer *opt = cg_optimizer_create(p.ctx, CG_OPTIM_LBFGS, params, 2, &o);
         cr_assert_not_null(opt, "%s", cg_error_message(p.ctx));
         closure_data cd = {&p, 0};
         FILE *fx = fopen(path, "r");
         cr_assert_not_null(fx, "%s", path);
-        float want[8][9];
+        float want[24][9];
         for (int step = 1; step <= runs[r].steps; step++) {
             char prefix[64];
             snprintf(prefix, sizeof prefix, "%s %d", runs[r].name, step);
@@ -434,12 +437,20 @@ Test(optim, lbfgs_matches_pytorch_with_and_without_line_search)
             bool converged = fabsf(after - final) < 1e-5f * final;
             float got[8];
             problem_params(&p, got);
-            for (int i = 0; i < 8; i++)
-                assert_close(got[i], w[1 + i], 1e-6, converged ? 1e-3 : 1e-4,
+            /* LBFGS amplifies float32 rounding (dot products summed in
+             * another order than BLAS's) through its curvature pairs, about
+             * 3x a step here: 2e-7 after step 2, 6e-4 after step 13. The
+             * losses agree to 1e-5 at every step; the parameters to 1e-4 for
+             * the first 6 steps, then to 3e-3. */
+            double rtol = converged || step > 6 ? 3e-3 : 1e-4, scale = 0;
+            for (int i = 0; i < 8; i++) scale = fmax(scale, fabs(w[1 + i]));
+            for (int i = 0; i < 8; i++) /* relative to the parameters' scale */
+                assert_close(got[i], w[1 + i], rtol * scale, 0,
                              "%s %d param %d: %.9g vs torch %.9g", runs[r].name, step, i, got[i],
                              w[1 + i]);
         }
-        cr_assert_gt(cd.calls, runs[r].steps, "the closure was re-evaluated inside steps");
+        if (runs[r].max_iter > 1)
+            cr_assert_gt(cd.calls, runs[r].steps, "the closure was re-evaluated inside steps");
         /* LBFGS has one group and steps only with a closure. */
         cr_assert_eq(cg_optimizer_add_group(opt, params, 1, &o), -1);
         cr_assert(strstr(cg_error_message(p.ctx), "parameter groups"), "%s",
