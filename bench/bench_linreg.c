@@ -20,44 +20,12 @@
 #include <unistd.h>
 
 #include "baseline_loop.h"
+#include "bench_common.h"
 #include "clgrad.h"
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+static bench_sink sink;
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static FILE *json;
-static int json_items;
-static const char *device_name;
-
-static void record(const char *name, size_t size, double value, const char *unit,
-                   double baseline, const char *note)
-{
-    double ratio = baseline > 0 ? value / baseline : 0;
-    printf("%-38s %10zu %12.4g %-6s %12.4g %8.3f  %s\n", name, size, value, unit, baseline, ratio,
-           note ? note : "");
-    if (!json) return;
-    fprintf(json,
-            "%s  {\"name\": \"%s\", \"device\": \"%s\", \"size\": %zu, \"median\": %.6g, "
-            "\"unit\": \"%s\", \"baseline_median\": %.6g, \"ratio\": %.4f, \"note\": \"%s\"}",
-            json_items++ ? ",\n" : "", name, device_name, size, value, unit, baseline, ratio,
-            note ? note : "");
-}
+#define record(...) bench_record(&sink, __VA_ARGS__)
 
 static void check(cg_context *ctx, const char *what)
 {
@@ -78,14 +46,14 @@ static double time_fit(cg_linreg *m, cg_fit_options *o, int repeats, cg_fit_path
     if (repeats > 101) repeats = 101;
     cg_fit_result r;
     for (int i = -2; i < repeats; i++) {
-        double t0 = now();
+        double t0 = bench_now();
         cg_linreg_fit(m, o, &r);
-        double dt = now() - t0;
+        double dt = bench_now() - t0;
         if (used) *used = r.path_used;
         cg_fit_result_free(&r);
         if (i >= 0) t[i] = dt;
     }
-    return median(t, repeats);
+    return bench_median(t, repeats);
 }
 
 static void bench_lecture(cg_context *ctx, int repeats)
@@ -107,12 +75,12 @@ static void bench_lecture(cg_context *ctx, int repeats)
     int reps = repeats > 101 ? 101 : repeats;
     for (int i = 0; i < reps; i++) {
         float w = 1.0f, b = 0.0f;
-        double t0 = now();
+        double t0 = bench_now();
         baseline_fit(un, lecture_c, 11, 5000, 1e-2f, &w, &b);
-        t[i] = now() - t0;
+        t[i] = bench_now() - t0;
         if (fabsf(w - 5.3671f) > 1e-3f) fprintf(stderr, "baseline fit is off: w = %f\n", w);
     }
-    double base = median(t, reps);
+    double base = bench_median(t, reps);
     record("lecture fit, 5000 epochs (whole fit)", 11, dev * 1e3, "ms", base * 1e3,
            "single launch; baseline: plain C loop");
     cg_linreg_free(m);
@@ -150,12 +118,12 @@ static void bench_epoch(cg_context *ctx, size_t n, int repeats)
         cg_linreg_fit(m, &o, &r);
         if (i >= 0) t[i] = r.train_seconds / (epochs + 1);
         cg_fit_result_free(&r);
-        double t0 = now();
+        double t0 = bench_now();
         baseline_epoch(x, y, (long)n, 1.0f, 0.0f, &loss, &gw, &gb);
-        if (i >= 0) tb[i] = now() - t0;
+        if (i >= 0) tb[i] = bench_now() - t0;
     }
     check(ctx, "epoch fit");
-    double dev = median(t, reps), base = median(tb, reps);
+    double dev = bench_median(t, reps), base = bench_median(tb, reps);
     double bytes = 8.0 * (double)n;
     record("one epoch (fused pass + update)", n, dev * 1e3, "ms", base * 1e3,
            "baseline: OpenMP+SIMD C loop");
@@ -205,12 +173,12 @@ static void bench_paths(cg_context *ctx, int repeats)
 
 static double run_process(const char *cmd)
 {
-    double t0 = now();
+    double t0 = bench_now();
     if (system(cmd) != 0) {
         fprintf(stderr, "bench_linreg: '%s' failed\n", cmd);
         exit(1);
     }
-    return now() - t0;
+    return bench_now() - t0;
 }
 
 static void bench_startup(const char *clgrad, const char *device, int repeats)
@@ -239,7 +207,7 @@ static void bench_startup(const char *clgrad, const char *device, int repeats)
     snprintf(cmd, sizeof cmd, "CLGRAD_DEVICE=ref %s fit --epochs 1 --json >/dev/null", clgrad);
     double ref[101];
     for (int i = 0; i < reps; i++) ref[i] = run_process(cmd);
-    double w = median(warm, reps), c = median(cold, 5), r = median(ref, reps);
+    double w = bench_median(warm, reps), c = bench_median(cold, 5), r = bench_median(ref, reps);
     record("process: fit --epochs 1, warm cache", 11, w * 1e3, "ms", r * 1e3,
            "whole process; baseline: the same on ref");
     record("process: fit --epochs 1, cold cache", 11, c * 1e3, "ms", w * 1e3,
@@ -281,22 +249,22 @@ int main(int argc, char **argv)
     cg_context *ctx = cg_context_create(device);
     if (!ctx) return 1;
     check(ctx, "context");
-    device_name = cg_context_device(ctx)->name;
-    if (json_path && !(json = fopen(json_path, "w"))) {
+    sink.device = cg_context_device(ctx)->name;
+    if (json_path && !(sink.json = fopen(json_path, "w"))) {
         perror(json_path);
         return 1;
     }
-    if (json) fprintf(json, "[\n");
-    printf("device: %s (%s)\n", device_name, cg_context_device(ctx)->driver_version);
+    if (sink.json) fprintf(sink.json, "[\n");
+    printf("device: %s (%s)\n", sink.device, cg_context_device(ctx)->driver_version);
     printf("%-38s %10s %12s %-6s %12s %8s  %s\n", "figure", "size", "median", "unit", "baseline",
            "ratio", "note");
     bench_lecture(ctx, repeats);
     bench_epoch(ctx, points, repeats);
     bench_paths(ctx, repeats);
     bench_startup(clgrad, device ? device : "", repeats);
-    if (json) {
-        fprintf(json, "\n]\n");
-        fclose(json);
+    if (sink.json) {
+        fprintf(sink.json, "\n]\n");
+        fclose(sink.json);
     }
     cg_context_free(ctx);
     return 0;

@@ -12,26 +12,8 @@
 #include <time.h>
 
 #include "baseline_loop.h"
+#include "bench_common.h"
 #include "clgrad.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 /* Bytes each rule reads and writes per element: p, g, and its state slots. */
 static double bytes_per_element(cg_optim_kind k)
@@ -86,13 +68,13 @@ int main(int argc, char **argv)
         unsigned long long launches = 0;
         for (int r = 0; r < repeats; r++) {
             unsigned long long l0 = cg_context_get_stats(ctx).kernel_launches;
-            double t0 = now();
+            double t0 = bench_now();
             cg_step(opt);
             cg_finish(ctx);
-            t[r] = now() - t0;
+            t[r] = bench_now() - t0;
             launches = cg_context_get_stats(ctx).kernel_launches - l0;
         }
-        double step = median(t, repeats), gbs = bytes_per_element(k) * total / step / 1e9;
+        double step = bench_median(t, repeats), gbs = bytes_per_element(k) * total / step / 1e9;
         double ratio = 0;
         if (k == CG_OPTIM_ADAM) {
             float *p = malloc(total * 4), *g = malloc(total * 4), *m = calloc(total, 4),
@@ -103,12 +85,12 @@ int main(int argc, char **argv)
             }
             double tb[51];
             for (int r = -1; r < repeats; r++) {
-                double t0 = now();
+                double t0 = bench_now();
                 baseline_adam(p, g, m, v, (long)total, 0.9f, 0.999f, 0.1f, 0.001f, -1e-3f, 0.5f,
                               1e-8f);
-                if (r >= 0) tb[r] = now() - t0;
+                if (r >= 0) tb[r] = bench_now() - t0;
             }
-            ratio = median(tb, repeats) / step;
+            ratio = bench_median(tb, repeats) / step;
             free(p);
             free(g);
             free(m);

@@ -17,44 +17,12 @@
 #include <time.h>
 
 #include "baseline_loop.h"
+#include "bench_common.h"
 #include "clgrad.h"
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+static bench_sink sink;
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static FILE *json;
-static int json_items;
-static const char *device_name;
-
-static void record(const char *name, size_t size, double value, const char *unit,
-                   double baseline, const char *note)
-{
-    double ratio = baseline > 0 ? value / baseline : 0;
-    printf("%-40s %10zu %12.4g %-7s %12.4g %9.3f  %s\n", name, size, value, unit, baseline, ratio,
-           note ? note : "");
-    if (!json) return;
-    fprintf(json,
-            "%s  {\"name\": \"%s\", \"device\": \"%s\", \"size\": %zu, \"median\": %.6g, "
-            "\"unit\": \"%s\", \"baseline_median\": %.6g, \"ratio\": %.4f, \"note\": \"%s\"}",
-            json_items++ ? ",\n" : "", name, device_name, size, value, unit, baseline, ratio,
-            note ? note : "");
-}
+#define record(...) bench_record(&sink, __VA_ARGS__)
 
 static void check(cg_context *ctx, const char *what)
 {
@@ -101,21 +69,21 @@ static void bench_linear(cg_context *ctx, size_t n, int epochs, int repeats)
     cg_linreg_fit(m, &o, &r); /* warm-up */
     cg_fit_result_free(&r);
     for (int i = 0; i < reps; i++) {
-        double t0 = now();
+        double t0 = bench_now();
         for (int e = 0; e < epochs; e++) tape_step(ctx, params, tx, ty, opt);
         cg_finish(ctx);
-        t[i] = (now() - t0) / epochs;
-        t0 = now();
+        t[i] = (bench_now() - t0) / epochs;
+        t0 = bench_now();
         cg_linreg_fit(m, &o, &r);
-        tf[i] = (now() - t0) / epochs;
+        tf[i] = (bench_now() - t0) / epochs;
         cg_fit_result_free(&r);
     }
     check(ctx, "linear");
     char note[128];
     snprintf(note, sizeof note, "%llu launches per tape step; baseline: fused path (%s)",
              launches, n <= 65536 ? "single launch" : "per-epoch launches");
-    record("linear model epoch, tape vs fused", n, median(t, reps) * 1e6, "us",
-           median(tf, reps) * 1e6, note);
+    record("linear model epoch, tape vs fused", n, bench_median(t, reps) * 1e6, "us",
+           bench_median(tf, reps) * 1e6, note);
     cg_linreg_free(m);
     cg_optimizer_free(opt);
     cg_tensor_free(params);
@@ -149,21 +117,21 @@ static void bench_matmul(cg_context *ctx, size_t n, int repeats)
     double t[21], tb_[5];
     int reps = repeats > 21 ? 21 : repeats;
     for (int i = 0; i < reps; i++) {
-        double t0 = now();
+        double t0 = bench_now();
         cg_matmul(ta, tb, false, false);
         cg_finish(ctx);
-        t[i] = now() - t0;
+        t[i] = bench_now() - t0;
         cg_tape_reset(ctx);
     }
     int breps = reps < 3 ? reps : 3;
     for (int i = 0; i < breps; i++) {
-        double t0 = now();
+        double t0 = bench_now();
         baseline_matmul(a, b, c, (long)n, (long)n, (long)n);
-        tb_[i] = now() - t0;
+        tb_[i] = bench_now() - t0;
     }
     double flops = 2.0 * (double)n * n * n;
-    double dev = flops / median(t, reps) / 1e9, base = flops / median(tb_, breps) / 1e9;
-    double peak = baseline_peak_gflops(now);
+    double dev = flops / bench_median(t, reps) / 1e9, base = flops / bench_median(tb_, breps) / 1e9;
+    double peak = baseline_peak_gflops(bench_now);
     record("matmul GFLOP/s vs plain triple loop", n, dev, "GFLOP/s", base,
            "baseline: i-k-j C loop, -O3 -march=native, 1 core");
     record("matmul GFLOP/s vs measured peak", n, dev, "GFLOP/s", peak,
@@ -193,20 +161,20 @@ static void bench_mlp(cg_context *ctx, int repeats)
     unsigned long long launches = 0;
     for (int i = -1; i < reps; i++) {
         unsigned long long l0 = cg_context_get_stats(ctx).kernel_launches;
-        double t0 = now();
+        double t0 = bench_now();
         cg_tensor *loss = cg_mse_loss(cg_mlp_forward(mlp, tx), ty, CG_REDUCTION_MEAN);
         cg_zero_grad(opt);
         cg_backward(loss);
         cg_step(opt);
         cg_finish(ctx);
-        if (i >= 0) t[i] = now() - t0;
+        if (i >= 0) t[i] = bench_now() - t0;
         cg_tape_reset(ctx);
         launches = cg_context_get_stats(ctx).kernel_launches - l0;
     }
     check(ctx, "mlp");
     /* forward 2*B*P, backward about twice that: ~6 B P flops per step */
     double flops = 6.0 * (double)batch * (double)cg_mlp_parameter_count(mlp);
-    double step = median(t, reps);
+    double step = bench_median(t, reps);
     char note[128];
     snprintf(note, sizeof note, "%zu params, %llu launches/step, %.1f GFLOP/s", cg_mlp_parameter_count(mlp),
              launches, flops / step / 1e9);
@@ -243,22 +211,22 @@ int main(int argc, char **argv)
     cg_context *ctx = cg_context_create(device);
     if (!ctx) return 1;
     check(ctx, "context");
-    device_name = cg_context_device(ctx)->name;
-    if (json_path && !(json = fopen(json_path, "w"))) {
+    sink.device = cg_context_device(ctx)->name;
+    if (json_path && !(sink.json = fopen(json_path, "w"))) {
         perror(json_path);
         return 1;
     }
-    if (json) fprintf(json, "[\n");
-    printf("device: %s\n", device_name);
+    if (sink.json) fprintf(sink.json, "[\n");
+    printf("device: %s\n", sink.device);
     printf("%-40s %10s %12s %-7s %12s %9s  %s\n", "figure", "size", "median", "unit", "baseline",
            "ratio", "note");
     bench_linear(ctx, 11, 500, repeats);
     bench_linear(ctx, quick ? 100000 : 10000000, quick ? 5 : 3, repeats < 5 ? repeats : 5);
     bench_matmul(ctx, quick ? 256 : 1024, repeats);
     if (!quick) bench_mlp(ctx, repeats < 5 ? repeats : 5);
-    if (json) {
-        fprintf(json, "\n]\n");
-        fclose(json);
+    if (sink.json) {
+        fprintf(sink.json, "\n]\n");
+        fclose(sink.json);
     }
     cg_context_free(ctx);
     return 0;

@@ -121,6 +121,47 @@ static inline void oracle_eval(const float *X, const float *y, size_t n, size_t 
                   (atol) + (rtol) * fabs((double)(expected)),                              \
               __VA_ARGS__)
 
+/* Fixtures (tests/fixtures, made by gen_fixtures.py): lines of a name
+ * followed by numbers. fixture_read takes the next line starting with
+ * prefix from the stream f; fixture_values the first one in a file. */
+static inline size_t fixture_read(FILE *f, const char *prefix, float *out, size_t cap)
+{
+    static char line[1 << 16];
+    size_t len = strlen(prefix);
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, prefix, len) != 0 || line[len] != ' ') continue;
+        size_t n = 0;
+        char *p = line + len, *end;
+        for (;;) {
+            double v = strtod(p, &end);
+            if (end == p) break;
+            cr_assert_lt(n, cap, "more than %zu values after '%s'", cap, prefix);
+            out[n++] = (float)v;
+            p = end;
+        }
+        return n;
+    }
+    cr_assert_fail("no '%s' line in the fixture", prefix);
+    return 0;
+}
+
+static inline FILE *fixture_open(const char *file)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", getenv("CLGRAD_FIXTURES"), file);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "cannot open %s (CLGRAD_FIXTURES is set by meson)", path);
+    return f;
+}
+
+static inline size_t fixture_values(const char *file, const char *prefix, float *out, size_t cap)
+{
+    FILE *f = fixture_open(file);
+    size_t n = fixture_read(f, prefix, out, cap);
+    fclose(f);
+    return n;
+}
+
 /* A temporary directory for files a test writes. */
 static inline void temp_dir(char *buf, size_t cap)
 {

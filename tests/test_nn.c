@@ -66,31 +66,6 @@ Test(nn, mlp_init_is_torch_shaped_and_device_independent)
     cg_context_free(ref);
 }
 
-/* "name v v v ..." lines of the fixture. */
-static size_t fixture_values(const char *path, const char *name, float *out, size_t cap)
-{
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f, "cannot open %s", path);
-    static char line[1 << 16];
-    size_t n = 0;
-    size_t len = strlen(name);
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, name, len) != 0 || line[len] != ' ') continue;
-        char *p = line + len, *end;
-        for (;;) {
-            double v = strtod(p, &end);
-            if (end == p) break;
-            cr_assert_lt(n, cap);
-            out[n++] = (float)v;
-            p = end;
-        }
-        break;
-    }
-    fclose(f);
-    cr_assert_gt(n, 0, "no '%s' in %s", name, path);
-    return n;
-}
-
 Test(nn, linear_layer_shapes_and_forward)
 {
     cg_context *ctx = test_context();
@@ -117,8 +92,7 @@ Test(nn, linear_layer_shapes_and_forward)
 
 Test(nn, mlp_matches_pytorch_loss_and_gradients)
 {
-    char path[512];
-    snprintf(path, sizeof path, "%s/mlp_3_16_16_1_tanh.txt", getenv("CLGRAD_FIXTURES"));
+    const char *path = "mlp_3_16_16_1_tanh.txt";
     cg_context *ctx = test_context();
     const size_t sizes[] = {3, 16, 16, 1};
     cg_mlp *mlp = cg_mlp_create(ctx, sizes, 4, CG_ACT_TANH, 0);

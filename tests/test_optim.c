@@ -4,35 +4,6 @@
 
 #define MAXV 4096
 
-static const char *fixture_path(void)
-{
-    static char path[512];
-    snprintf(path, sizeof path, "%s/optimizers.txt", getenv("CLGRAD_FIXTURES"));
-    return path;
-}
-
-/* Values after `key` on the first line starting with prefix (e.g. "x" or "step 3"). */
-static size_t read_line_values(FILE *f, const char *prefix, float *out, size_t cap)
-{
-    static char line[1 << 16];
-    size_t len = strlen(prefix);
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, prefix, len) != 0 || line[len] != ' ') continue;
-        size_t n = 0;
-        char *p = line + len, *end;
-        for (;;) {
-            double v = strtod(p, &end);
-            if (end == p) break;
-            cr_assert_lt(n, cap);
-            out[n++] = (float)v;
-            p = end;
-        }
-        return n;
-    }
-    cr_assert_fail("no '%s' line in the fixture", prefix);
-    return 0;
-}
-
 static cg_optim_kind kind_of(const char *name)
 {
     for (int k = 0; k < CG_OPTIM_LBFGS; k++)
@@ -114,13 +85,12 @@ static void problem_close(problem *p)
 
 Test(optim, every_optimizer_matches_pytorch_step_by_step)
 {
-    FILE *f = fopen(fixture_path(), "r");
-    cr_assert_not_null(f, "%s", fixture_path());
+    FILE *f = fixture_open("optimizers.txt");
     float x[24], y[16], w0[6], b0[2];
-    read_line_values(f, "x", x, 24);
-    read_line_values(f, "y", y, 16);
-    read_line_values(f, "w0", w0, 6);
-    read_line_values(f, "b0", b0, 2);
+    fixture_read(f, "x", x, 24);
+    fixture_read(f, "y", y, 16);
+    fixture_read(f, "w0", w0, 6);
+    fixture_read(f, "b0", b0, 2);
     char line[1 << 12];
     int configs = 0;
     while (fgets(line, sizeof line, f)) {
@@ -146,14 +116,14 @@ Test(optim, every_optimizer_matches_pytorch_step_by_step)
             char prefix[32];
             snprintf(prefix, sizeof prefix, "step %d", step);
             float want[8], got[8];
-            cr_assert_eq(read_line_values(f, prefix, want, 8), 8);
+            cr_assert_eq(fixture_read(f, prefix, want, 8), 8);
             problem_params(&p, got);
             for (int i = 0; i < 8; i++)
                 assert_close(got[i], want[i], 1e-6, 1e-5, "%s step %d param %d: %.9g vs torch %.9g",
                              name, step, i, got[i], want[i]);
             if (k == CG_OPTIM_ASGD) {
                 snprintf(prefix, sizeof prefix, "ax %d", step);
-                cr_assert_eq(read_line_values(f, prefix, want, 8), 8);
+                cr_assert_eq(fixture_read(f, prefix, want, 8), 8);
                 cg_tensor_read(cg_optimizer_average(opt, 0, 0), got, 6);
                 cg_tensor_read(cg_optimizer_average(opt, 0, 1), got + 6, 2);
                 for (int i = 0; i < 8; i++)
@@ -234,13 +204,12 @@ Test(optim, tape_and_fused_linear_paths_agree_for_every_optimizer)
 
 Test(optim, state_save_and_restore_continue_bit_for_bit)
 {
-    FILE *f = fopen(fixture_path(), "r");
-    cr_assert_not_null(f);
+    FILE *f = fixture_open("optimizers.txt");
     float x[24], y[16], w0[6], b0[2];
-    read_line_values(f, "x", x, 24);
-    read_line_values(f, "y", y, 16);
-    read_line_values(f, "w0", w0, 6);
-    read_line_values(f, "b0", b0, 2);
+    fixture_read(f, "x", x, 24);
+    fixture_read(f, "y", y, 16);
+    fixture_read(f, "w0", w0, 6);
+    fixture_read(f, "b0", b0, 2);
     fclose(f);
     for (int k = 0; k < CG_OPTIM_LBFGS; k++) {
         cg_optim_options o = cg_optim_defaults((cg_optim_kind)k);
@@ -282,12 +251,12 @@ Test(optim, state_save_and_restore_continue_bit_for_bit)
 
 Test(optim, parameter_groups_have_their_own_options)
 {
-    FILE *f = fopen(fixture_path(), "r");
+    FILE *f = fixture_open("optimizers.txt");
     float x[24], y[16], w0[6], b0[2];
-    read_line_values(f, "x", x, 24);
-    read_line_values(f, "y", y, 16);
-    read_line_values(f, "w0", w0, 6);
-    read_line_values(f, "b0", b0, 2);
+    fixture_read(f, "x", x, 24);
+    fixture_read(f, "y", y, 16);
+    fixture_read(f, "w0", w0, 6);
+    fixture_read(f, "b0", b0, 2);
     fclose(f);
     /* One optimizer with two groups == the same rules with each group's lr. */
     problem p = problem_open(x, y, w0, b0);
@@ -383,15 +352,13 @@ static float problem_closure(void *user)
 
 Test(optim, lbfgs_matches_pytorch_with_and_without_line_search)
 {
-    FILE *f = fopen(fixture_path(), "r");
+    FILE *f = fixture_open("optimizers.txt");
     float x[24], y[16], w0[6], b0[2];
-    read_line_values(f, "x", x, 24);
-    read_line_values(f, "y", y, 16);
-    read_line_values(f, "w0", w0, 6);
-    read_line_values(f, "b0", b0, 2);
+    fixture_read(f, "x", x, 24);
+    fixture_read(f, "y", y, 16);
+    fixture_read(f, "w0", w0, 6);
+    fixture_read(f, "b0", b0, 2);
     fclose(f);
-    char path[512];
-    snprintf(path, sizeof path, "%s/lbfgs.txt", getenv("CLGRAD_FIXTURES"));
     struct {
         const char *name;
         float lr;
@@ -412,13 +379,12 @@ Test(optim, lbfgs_matches_pytorch_with_and_without_line_search)
         cg_optimizer *opt = cg_optimizer_create(p.ctx, CG_OPTIM_LBFGS, params, 2, &o);
         cr_assert_not_null(opt, "%s", cg_error_message(p.ctx));
         closure_data cd = {&p, 0};
-        FILE *fx = fopen(path, "r");
-        cr_assert_not_null(fx, "%s", path);
+        FILE *fx = fixture_open("lbfgs.txt");
         float want[24][9];
         for (int step = 1; step <= runs[r].steps; step++) {
             char prefix[64];
             snprintf(prefix, sizeof prefix, "%s %d", runs[r].name, step);
-            cr_assert_eq(read_line_values(fx, prefix, want[step - 1], 9), 9);
+            cr_assert_eq(fixture_read(fx, prefix, want[step - 1], 9), 9);
         }
         fclose(fx);
         for (int step = 1; step <= runs[r].steps; step++) {
@@ -469,15 +435,12 @@ Test(optim, lbfgs_matches_pytorch_with_and_without_line_search)
 static size_t sparse_line(FILE *f, const char *prefix, float *out, size_t cap)
 {
     rewind(f);
-    return read_line_values(f, prefix, out, cap);
+    return fixture_read(f, prefix, out, cap);
 }
 
 Test(optim, sparse_adam_with_an_embedding_matches_pytorch)
 {
-    char path[512];
-    snprintf(path, sizeof path, "%s/sparse_adam.txt", getenv("CLGRAD_FIXTURES"));
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f, "%s", path);
+    FILE *f = fixture_open("sparse_adam.txt");
     float w0[30];
     cr_assert_eq(sparse_line(f, "w0", w0, 30), 30);
     cg_context *ctx = test_context();
@@ -571,12 +534,12 @@ Test(optim, embedding_dense_gradient_sums_repeats)
 
 Test(optim, lbfgs_state_save_and_restore_continue_bit_for_bit)
 {
-    FILE *f = fopen(fixture_path(), "r");
+    FILE *f = fixture_open("optimizers.txt");
     float x[24], y[16], w0[6], b0[2];
-    read_line_values(f, "x", x, 24);
-    read_line_values(f, "y", y, 16);
-    read_line_values(f, "w0", w0, 6);
-    read_line_values(f, "b0", b0, 2);
+    fixture_read(f, "x", x, 24);
+    fixture_read(f, "y", y, 16);
+    fixture_read(f, "w0", w0, 6);
+    fixture_read(f, "b0", b0, 2);
     fclose(f);
     for (int wolfe = 0; wolfe < 2; wolfe++) {
         cg_optim_options o = cg_optim_defaults(CG_OPTIM_LBFGS);

@@ -1,31 +1,6 @@
 /* Learning-rate schedules and gradient clipping against PyTorch's. */
 #include "helpers.h"
 
-static size_t line_values(const char *file, const char *prefix, float *out, size_t cap)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", getenv("CLGRAD_FIXTURES"), file);
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f, "%s", path);
-    static char line[1 << 16];
-    size_t len = strlen(prefix), n = 0;
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, prefix, len) != 0 || line[len] != ' ') continue;
-        char *p = line + len, *end;
-        for (;;) {
-            double v = strtod(p, &end);
-            if (end == p) break;
-            cr_assert_lt(n, cap);
-            out[n++] = (float)v;
-            p = end;
-        }
-        break;
-    }
-    fclose(f);
-    cr_assert_gt(n, 0, "no %s in %s", prefix, file);
-    return n;
-}
-
 Test(schedule, every_scheduler_matches_pytorch)
 {
     static const int milestones[] = {2, 5, 5, 9};
@@ -60,10 +35,10 @@ Test(schedule, every_scheduler_matches_pytorch)
     cases[5].o.cooldown = 1;
     cases[5].o.min_lr = 0.004f;
     float metrics[30];
-    line_values("schedulers.txt", "metrics", metrics, 30);
+    fixture_values("schedulers.txt", "metrics", metrics, 30);
     for (int c = 0; c < 6; c++) {
         float want[31];
-        cr_assert_eq(line_values("schedulers.txt", cases[c].name, want, 31), 31);
+        cr_assert_eq(fixture_values("schedulers.txt", cases[c].name, want, 31), 31);
         cg_context *ctx = test_context();
         cg_tensor *p = cg_tensor_zeros(ctx, CG_SHAPE(1));
         cg_set_requires_grad(p, true);
@@ -107,10 +82,10 @@ Test(schedule, bad_options)
 static void clip_setup(cg_context *ctx, cg_tensor **w, cg_tensor **b, const char *mode)
 {
     float x[24], y[16], wv[6], bv[2], g[8];
-    line_values("clip.txt", "x", x, 24);
-    line_values("clip.txt", "y", y, 16);
-    line_values("clip.txt", "w", wv, 6);
-    line_values("clip.txt", "b", bv, 2);
+    fixture_values("clip.txt", "x", x, 24);
+    fixture_values("clip.txt", "y", y, 16);
+    fixture_values("clip.txt", "w", wv, 6);
+    fixture_values("clip.txt", "b", bv, 2);
     *w = cg_tensor_from(ctx, wv, CG_SHAPE(2, 3));
     *b = cg_tensor_from(ctx, bv, CG_SHAPE(2));
     cg_set_requires_grad(*w, true);
@@ -120,7 +95,7 @@ static void clip_setup(cg_context *ctx, cg_tensor **w, cg_tensor **b, const char
     cg_tape_reset(ctx);
     char key[32];
     snprintf(key, sizeof key, "grad_%s", mode);
-    line_values("clip.txt", key, g, 8);
+    fixture_values("clip.txt", key, g, 8);
     float got[8];
     cg_tensor_read(cg_grad(*w), got, 6);
     cg_tensor_read(cg_grad(*b), got + 6, 2);
@@ -132,7 +107,7 @@ static void clip_setup(cg_context *ctx, cg_tensor **w, cg_tensor **b, const char
 static void expect_grads(cg_tensor *w, cg_tensor *b, const char *key)
 {
     float want[8], got[8];
-    line_values("clip.txt", key, want, 8);
+    fixture_values("clip.txt", key, want, 8);
     cg_tensor_read(cg_grad(w), got, 6);
     cg_tensor_read(cg_grad(b), got + 6, 2);
     for (int i = 0; i < 8; i++)
@@ -147,7 +122,7 @@ Test(schedule, clip_grad_norm_matches_pytorch)
     clip_setup(ctx, &w, &b, "norm");
     cg_tensor *ps[2] = {w, b};
     float total_want;
-    line_values("clip.txt", "total_norm", &total_want, 1);
+    fixture_values("clip.txt", "total_norm", &total_want, 1);
     float total = cg_clip_grad_norm(ps, 2, 0.5f, true);
     assert_close(total, total_want, 0, 1e-6, "total norm %.9g vs %.9g", total, total_want);
     expect_grads(w, b, "clipped_norm");
