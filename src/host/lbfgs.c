@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "optim_internal.h"
 #include "ref/ops_ref.h"
 
-typedef struct cg__lbfgs {
+struct cg__lbfgs {
     cg_context *ctx;
     cg_tensor **params;
     size_t count, n; /* parameters, total elements */
@@ -24,7 +24,7 @@ typedef struct cg__lbfgs {
     double t, H_diag, prev_loss;
     long n_iter, func_evals;
     bool has_d;
-} cg__lbfgs;
+};
 
 /* ---- vector helpers --------------------------------------------------- */
 
@@ -130,7 +130,6 @@ static void params_flat(cg__lbfgs *s, cg_tensor *x, bool to_params)
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
-void cg__lbfgs_free(cg__lbfgs *s);
 void cg__lbfgs_free(cg__lbfgs *s)
 {
     if (!s) return;
@@ -147,7 +146,6 @@ void cg__lbfgs_free(cg__lbfgs *s)
     free(s);
 }
 
-cg__lbfgs *cg__lbfgs_new(cg_context *ctx, cg_tensor **params, size_t count);
 cg__lbfgs *cg__lbfgs_new(cg_context *ctx, cg_tensor **params, size_t count)
 {
     cg__lbfgs *s = calloc(1, sizeof *s);
@@ -356,8 +354,6 @@ static bool history_push(cg__lbfgs *s, cg_tensor *y, cg_tensor *st, double ro, i
 }
 
 float cg__lbfgs_step(cg__lbfgs *s, const cg_optim_options *o, cg_closure_fn closure,
-                     void *user);
-float cg__lbfgs_step(cg__lbfgs *s, const cg_optim_options *o, cg_closure_fn closure,
                      void *user)
 {
     cg_context *ctx = s->ctx;
@@ -496,7 +492,6 @@ static size_t state_floats(size_t n, size_t nold)
     return HEADER_FLOATS + nold * WORDS_U64 + (2 + 2 * nold) * n;
 }
 
-size_t cg__lbfgs_state_size(const cg__lbfgs *s);
 size_t cg__lbfgs_state_size(const cg__lbfgs *s) { return state_floats(s->n, s->nold); }
 
 static void vec_io(cg__lbfgs *s, cg_tensor *t, float *buf, bool save)
@@ -507,7 +502,6 @@ static void vec_io(cg__lbfgs *s, cg_tensor *t, float *buf, bool save)
         cg_tensor_write(t, buf, s->n);
 }
 
-cg_status cg__lbfgs_state_io(cg__lbfgs *s, float *buf, size_t count, bool save, const char *what);
 cg_status cg__lbfgs_state_io(cg__lbfgs *s, float *buf, size_t count, bool save, const char *what)
 {
     cg_context *ctx = s->ctx;

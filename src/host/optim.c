@@ -1,331 +1,23 @@
 /* Optimizers (optim.cl): torch.optim's update rules from optim_rules.clh,
- * parameter groups with their own options, state on the device, and state
- * save/restore. The per-step scalars (bias corrections, ASGD's eta and mu)
- * are computed here in double, as torch computes them in Python, and passed
- * to the update launch by value. One launch per parameter tensor. */
+ * parameter groups with their own options, state on the device, state
+ * save/restore, and the step: one launch per group over its arena
+ * (optim_arena.c), with the step's scalars (optim_options.c) passed by
+ * value. SparseAdam updates the rows a sparse gradient touches; LBFGS is
+ * lbfgs.c's. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
-#include "linreg_internal.h"
+#include "optim_internal.h"
 
-/* A group's arena: its parameters, gradients and state slots each side by
- * side in one allocation (offsets aligned for sub-buffers), so that one
- * launch updates the whole group. The tensors become views into it while
- * the optimizer lives, and get their own memory back when it is freed. */
-enum { ARENA_P, ARENA_G, ARENA_S0, ARENA_COUNT = ARENA_S0 + CG_OPT_STATE_SLOTS };
-
-typedef struct group {
-    cg_optim_options o;
-    float base[CG_B_COUNT];
-    int flags;
-    size_t count;
-    cg_tensor **params;
-    cg_tensor **state; /* CG_OPT_STATE_SLOTS per parameter */
-    int *steps;        /* per parameter, as torch's state['step'] */
-    bool arena;
-    size_t total, *offset;
-    cl_mem mem[ARENA_COUNT];
-    float *host[ARENA_COUNT];
-} group;
-
-typedef struct cg__lbfgs cg__lbfgs;
-cg__lbfgs *cg__lbfgs_new(cg_context *ctx, cg_tensor **params, size_t count);
-void cg__lbfgs_free(cg__lbfgs *s);
-float cg__lbfgs_step(cg__lbfgs *s, const cg_optim_options *o, cg_closure_fn closure,
-                     void *user);
-size_t cg__lbfgs_state_size(const cg__lbfgs *s);
-cg_status cg__lbfgs_state_io(cg__lbfgs *s, float *buf, size_t count, bool save, const char *what);
-
-struct cg_optimizer {
-    cg_context *ctx;
-    cg_optim_kind kind;
-    group *groups;
-    size_t ngroups;
-    cg__lbfgs *lbfgs; /* LBFGS's own state (lbfgs.c) */
-};
-
-static const char *const names[CG_OPTIM_KIND_COUNT] = {
-    "sgd",     "adam",  "adamw", "adamax", "adagrad",     "adadelta",
-    "rmsprop", "rprop", "asgd",  "lbfgs",  "sparse_adam",
-};
-
-const char *cg_optim_name(cg_optim_kind kind)
-{
-    return kind >= 0 && kind < CG_OPTIM_KIND_COUNT ? names[kind] : "unknown";
-}
-
-cg_optim_options cg_optim_defaults(cg_optim_kind kind)
-{
-    cg_optim_options o = {0};
-    o.betas[0] = 0.9f;
-    o.betas[1] = 0.999f;
-    o.eps = 1e-8f;
-    o.etas[0] = 0.5f;
-    o.etas[1] = 1.2f;
-    o.step_sizes[0] = 1e-6f;
-    o.step_sizes[1] = 50.0f;
-    o.lambd = 1e-4f;
-    o.t0 = 1e6f;
-    switch (kind) {
-    case CG_OPTIM_SGD: o.lr = 1e-2f; break; /* torch requires one; the lecture's */
-    case CG_OPTIM_ADAM: o.lr = 1e-3f; break;
-    case CG_OPTIM_ADAMW:
-        o.lr = 1e-3f;
-        o.weight_decay = 1e-2f;
-        break;
-    case CG_OPTIM_ADAMAX: o.lr = 2e-3f; break;
-    case CG_OPTIM_ADAGRAD:
-        o.lr = 1e-2f;
-        o.eps = 1e-10f;
-        break;
-    case CG_OPTIM_ADADELTA:
-        o.lr = 1.0f;
-        o.rho = 0.9f;
-        o.eps = 1e-6f;
-        break;
-    case CG_OPTIM_RMSPROP:
-        o.lr = 1e-2f;
-        o.alpha = 0.99f;
-        break;
-    case CG_OPTIM_RPROP: o.lr = 1e-2f; break;
-    case CG_OPTIM_ASGD:
-        o.lr = 1e-2f;
-        o.alpha = 0.75f;
-        break;
-    case CG_OPTIM_LBFGS:
-        o.lr = 1.0f;
-        break;
-    case CG_OPTIM_SPARSE_ADAM: o.lr = 1e-3f; break;
-    default: break;
-    }
-    o.max_iter = 20;
-    o.history_size = 100;
-    o.tolerance_grad = 1e-7f;
-    o.tolerance_change = 1e-9f;
-    return o;
-}
-
-cg_status cg__optim_validate(cg_context *ctx, const char *what, cg_optim_kind kind,
-                             const cg_optim_options *o)
-{
-    const char *name = cg_optim_name(kind);
-#define CG__REQUIRE(cond, ...)                                                                \
-    if (!(cond)) return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, __VA_ARGS__)
-    CG__REQUIRE(kind >= 0 && kind < CG_OPTIM_KIND_COUNT, "%s: unknown optimizer %d", what,
-                (int)kind);
-    CG__REQUIRE(o->lr >= 0.0f && isfinite(o->lr), "%s: %s: invalid lr %g (must be >= 0)", what,
-                name, (double)o->lr);
-    CG__REQUIRE(o->weight_decay >= 0.0f, "%s: %s: invalid weight_decay %g (must be >= 0)", what,
-                name, (double)o->weight_decay);
-    CG__REQUIRE(o->eps >= 0.0f, "%s: %s: invalid eps %g (must be >= 0)", what, name,
-                (double)o->eps);
-    switch (kind) {
-    case CG_OPTIM_SGD:
-        CG__REQUIRE(o->momentum >= 0.0f, "%s: sgd: invalid momentum %g", what,
-                    (double)o->momentum);
-        CG__REQUIRE(!o->nesterov || (o->momentum > 0.0f && o->dampening == 0.0f),
-                    "%s: sgd: nesterov needs a momentum and zero dampening (momentum %g, "
-                    "dampening %g)",
-                    what, (double)o->momentum, (double)o->dampening);
-        break;
-    case CG_OPTIM_ADAM:
-    case CG_OPTIM_ADAMW:
-    case CG_OPTIM_ADAMAX:
-    case CG_OPTIM_SPARSE_ADAM:
-        CG__REQUIRE(kind != CG_OPTIM_SPARSE_ADAM || o->weight_decay == 0.0f,
-                    "%s: sparse_adam has no weight_decay (got %g)", what,
-                    (double)o->weight_decay);
-        for (int i = 0; i < 2; i++)
-            CG__REQUIRE(o->betas[i] >= 0.0f && o->betas[i] < 1.0f,
-                        "%s: %s: invalid betas[%d] %g (must be in [0, 1))", what, name, i,
-                        (double)o->betas[i]);
-        break;
-    case CG_OPTIM_ADAGRAD:
-        CG__REQUIRE(o->lr_decay >= 0.0f, "%s: adagrad: invalid lr_decay %g", what,
-                    (double)o->lr_decay);
-        CG__REQUIRE(o->initial_accumulator_value >= 0.0f,
-                    "%s: adagrad: invalid initial_accumulator_value %g", what,
-                    (double)o->initial_accumulator_value);
-        break;
-    case CG_OPTIM_ADADELTA:
-        CG__REQUIRE(o->rho >= 0.0f && o->rho <= 1.0f, "%s: adadelta: invalid rho %g", what,
-                    (double)o->rho);
-        break;
-    case CG_OPTIM_RMSPROP:
-        CG__REQUIRE(o->alpha >= 0.0f, "%s: rmsprop: invalid alpha %g", what, (double)o->alpha);
-        CG__REQUIRE(o->momentum >= 0.0f, "%s: rmsprop: invalid momentum %g", what,
-                    (double)o->momentum);
-        break;
-    case CG_OPTIM_RPROP:
-        CG__REQUIRE(0.0f < o->etas[0] && o->etas[0] < 1.0f && 1.0f < o->etas[1],
-                    "%s: rprop: invalid etas (%g, %g): need 0 < etaminus < 1 < etaplus", what,
-                    (double)o->etas[0], (double)o->etas[1]);
-        CG__REQUIRE(0.0f <= o->step_sizes[0] && o->step_sizes[0] <= o->step_sizes[1],
-                    "%s: rprop: invalid step_sizes (%g, %g)", what, (double)o->step_sizes[0],
-                    (double)o->step_sizes[1]);
-        break;
-    case CG_OPTIM_ASGD:
-        CG__REQUIRE(o->lambd >= 0.0f && o->alpha >= 0.0f, "%s: asgd: invalid lambd %g or alpha %g",
-                    what, (double)o->lambd, (double)o->alpha);
-        break;
-    case CG_OPTIM_LBFGS:
-        CG__REQUIRE(o->max_iter >= 1, "%s: lbfgs: invalid max_iter %d", what, o->max_iter);
-        CG__REQUIRE(o->max_eval >= 0, "%s: lbfgs: invalid max_eval %d", what, o->max_eval);
-        CG__REQUIRE(o->history_size >= 1, "%s: lbfgs: invalid history_size %d", what,
-                    o->history_size);
-        CG__REQUIRE(o->tolerance_grad >= 0.0f && o->tolerance_change >= 0.0f,
-                    "%s: lbfgs: invalid tolerance_grad or tolerance_change", what);
-        break;
-    default: break;
-    }
-#undef CG__REQUIRE
-    return CG_OK;
-}
-
-void cg__optim_base(const cg_optim_options *o, float *b, int *flags)
-{
-    memset(b, 0, CG_B_COUNT * sizeof *b);
-    b[CG_B_LR] = o->lr;
-    b[CG_B_WEIGHT_DECAY] = o->weight_decay;
-    b[CG_B_MOMENTUM] = o->momentum;
-    b[CG_B_DAMPENING] = o->dampening;
-    b[CG_B_BETA1] = o->betas[0];
-    b[CG_B_BETA2] = o->betas[1];
-    b[CG_B_EPS] = o->eps;
-    b[CG_B_LR_DECAY] = o->lr_decay;
-    b[CG_B_RHO] = o->rho;
-    b[CG_B_ALPHA] = o->alpha;
-    b[CG_B_ETA_MINUS] = o->etas[0];
-    b[CG_B_ETA_PLUS] = o->etas[1];
-    b[CG_B_STEP_MIN] = o->step_sizes[0];
-    b[CG_B_STEP_MAX] = o->step_sizes[1];
-    b[CG_B_LAMBD] = o->lambd;
-    b[CG_B_T0] = o->t0;
-    b[CG_B_INIT_ACC] = o->initial_accumulator_value;
-    *flags = (o->maximize ? CG_OF_MAXIMIZE : 0) | (o->nesterov ? CG_OF_NESTEROV : 0) |
-             (o->amsgrad ? CG_OF_AMSGRAD : 0) | (o->centered ? CG_OF_CENTERED : 0);
-}
-
-/* The step's scalars in double, rounded to float where torch rounds them
- * (Python floats meet float32 tensors; ASGD keeps eta and mu as float32). */
-static void scalars(cg_optim_kind kind, const cg_optim_options *o, int step, float *h)
-{
-    memset(h, 0, CG_H_COUNT * sizeof *h);
-    const double lr = o->lr, wd = o->weight_decay, b1 = o->betas[0], b2 = o->betas[1];
-    h[CG_H_LR] = o->lr;
-    h[CG_H_NEG_LR] = -o->lr;
-    h[CG_H_WD] = o->weight_decay;
-    h[CG_H_MOMENTUM] = o->momentum;
-    h[CG_H_DAMP_C] = (float)(1.0 - (double)o->dampening);
-    h[CG_H_B1] = o->betas[0];
-    h[CG_H_B2] = o->betas[1];
-    h[CG_H_C1] = (float)(1.0 - b1);
-    h[CG_H_C2] = (float)(1.0 - b2);
-    h[CG_H_EPS] = o->eps;
-    switch (kind) {
-    case CG_OPTIM_ADAM:
-    case CG_OPTIM_ADAMW:
-        h[CG_H_NEG_STEP] = (float)-(lr / (1.0 - pow(b1, step)));
-        h[CG_H_BC2_SQRT] = (float)sqrt(1.0 - pow(b2, step));
-        h[CG_H_DECAY] = (float)(1.0 - lr * wd);
-        break;
-    case CG_OPTIM_ADAMAX: h[CG_H_NEG_STEP] = (float)-(lr / (1.0 - pow(b1, step))); break;
-    case CG_OPTIM_ADAGRAD:
-        h[CG_H_NEG_STEP] = (float)-(lr / (1.0 + (step - 1) * (double)o->lr_decay));
-        break;
-    case CG_OPTIM_ADADELTA:
-        h[CG_H_RHO] = o->rho;
-        h[CG_H_C_RHO] = (float)(1.0 - (double)o->rho);
-        break;
-    case CG_OPTIM_RMSPROP:
-        h[CG_H_RHO] = o->alpha;
-        h[CG_H_C_RHO] = (float)(1.0 - (double)o->alpha);
-        break;
-    case CG_OPTIM_RPROP:
-        h[CG_H_ETA_MINUS] = o->etas[0];
-        h[CG_H_ETA_PLUS] = o->etas[1];
-        h[CG_H_STEP_MIN] = o->step_sizes[0];
-        h[CG_H_STEP_MAX] = o->step_sizes[1];
-        break;
-    case CG_OPTIM_ASGD: {
-        float eta = step == 1 ? o->lr
-                              : (float)(lr / pow(1.0 + (double)o->lambd * lr * (step - 1),
-                                                 (double)o->alpha));
-        double m = (double)(step - 1) - (double)o->t0;
-        float mu = step == 1 ? 1.0f : (float)(1.0 / (m > 1.0 ? m : 1.0));
-        h[CG_H_DECAY] = (float)(1.0 - (double)o->lambd * (double)eta);
-        h[CG_H_NEG_ETA] = -eta;
-        h[CG_H_MU] = mu;
-        break;
-    }
-    default: break;
-    }
-}
 
 /* ---- creation ----------------------------------------------------------- */
-
-/* A view of n floats at off of an arena buffer. */
-static cl_mem view(cg_context *ctx, cl_mem parent, size_t off, size_t n)
-{
-    cl_buffer_region r = {off * sizeof(float), n * sizeof(float)};
-    cl_int err;
-    cl_mem m = clCreateSubBuffer(parent, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION, &r, &err);
-    if (!m) cg__cl_fail(ctx, err, "cg_optimizer: clCreateSubBuffer");
-    return m;
-}
-
-/* t (a view) gets its own memory again, with its values. */
-static void unborrow(cg_context *ctx, cg_tensor *t)
-{
-    if (!t || !t->borrowed) return;
-    if (ctx->is_ref) {
-        float *own = cg__host_get(ctx, t->bytes, "cg_optimizer_free");
-        if (own) memcpy(own, t->host, t->bytes);
-        t->host = own;
-    } else {
-        cl_mem own = cg__buffer_get(ctx, t->bytes, "cg_optimizer_free");
-        if (own && clEnqueueCopyBuffer(ctx->queue, t->mem, own, 0, 0, t->bytes, 0, NULL, NULL))
-            cg__fail(ctx, CG_ERROR_OPENCL, "cg_optimizer_free: copying a parameter back failed");
-        clReleaseMemObject(t->mem);
-        t->mem = own;
-    }
-    t->borrowed = false;
-}
-
-static void group_free(cg_context *ctx, group *g)
-{
-    if (g->arena) {
-        for (size_t i = 0; i < g->count; i++) {
-            cg_tensor *p = g->params[i];
-            unborrow(ctx, p);
-            if (p->grad) unborrow(ctx, p->grad);
-            if (p->grad_home) clReleaseMemObject(p->grad_home);
-            p->grad_home = NULL;
-            p->grad_home_host = NULL;
-        }
-    }
-    for (size_t i = 0; g->state && i < g->count * CG_OPT_STATE_SLOTS; i++)
-        cg__tensor_destroy(g->state[i]);
-    if (g->arena) {
-        if (!ctx->is_ref) clFinish(ctx->queue); /* the copies above read the arena */
-        for (int k = 0; k < ARENA_COUNT; k++) {
-            if (g->mem[k]) cg__buffer_put(ctx, g->mem[k], g->total * sizeof(float));
-            if (g->host[k]) cg__host_put(ctx, g->host[k], g->total * sizeof(float));
-        }
-    }
-    free(g->offset);
-    free(g->state);
-    free(g->params);
-    free(g->steps);
-}
 
 void cg_optimizer_free(cg_optimizer *opt)
 {
     if (!opt) return;
-    for (size_t i = 0; i < opt->ngroups; i++) group_free(opt->ctx, &opt->groups[i]);
+    for (size_t i = 0; i < opt->ngroups; i++) cg__group_free(opt->ctx, &opt->groups[i]);
     cg__lbfgs_free(opt->lbfgs);
     free(opt->groups);
     free(opt);
@@ -333,103 +25,11 @@ void cg_optimizer_free(cg_optimizer *opt)
 
 /* Initial state as torch creates it: zeros, Adagrad's sum at
  * initial_accumulator_value, Rprop's step sizes at lr. */
-static float initial_state(cg_optim_kind kind, const cg_optim_options *o, int slot)
+float cg__initial_state(cg_optim_kind kind, const cg_optim_options *o, int slot)
 {
     if (kind == CG_OPTIM_ADAGRAD && slot == 0) return o->initial_accumulator_value;
     if (kind == CG_OPTIM_RPROP && slot == 1) return o->lr;
     return 0.0f;
-}
-
-/* Moves the group's parameters (and gradients) into an arena beside their
- * state; the tensors become views. */
-static void arena_build(cg_context *ctx, cg_optim_kind kind, group *g)
-{
-    const size_t align = ctx->align_floats ? ctx->align_floats : 1;
-    g->offset = malloc(g->count * sizeof *g->offset);
-    if (!g->offset) {
-        cg__fail(ctx, CG_ERROR_NO_MEMORY, "cg_optimizer: out of memory");
-        return;
-    }
-    size_t cursor = 0;
-    for (size_t i = 0; i < g->count; i++) {
-        g->offset[i] = (cursor + align - 1) / align * align;
-        cursor = g->offset[i] + g->params[i]->numel;
-    }
-    g->total = cursor;
-    const size_t bytes = g->total * sizeof(float);
-    for (int k = 0; k < ARENA_COUNT; k++) {
-        float init = k >= ARENA_S0 ? initial_state(kind, &g->o, k - ARENA_S0) : 0.0f;
-        if (ctx->is_ref) {
-            g->host[k] = cg__host_get(ctx, bytes, "cg_optimizer");
-            if (g->host[k])
-                for (size_t e = 0; e < g->total; e++) g->host[k][e] = init;
-        } else {
-            g->mem[k] = cg__buffer_get(ctx, bytes, "cg_optimizer");
-            if (g->mem[k] &&
-                clEnqueueFillBuffer(ctx->queue, g->mem[k], &init, sizeof init, 0, bytes, 0, NULL,
-                                    NULL) != CL_SUCCESS)
-                cg__fail(ctx, CG_ERROR_OPENCL, "cg_optimizer: clEnqueueFillBuffer failed");
-        }
-    }
-    if (ctx->status) return;
-    g->arena = true;
-    for (size_t i = 0; i < g->count && !ctx->status; i++) {
-        cg_tensor *p = g->params[i];
-        const size_t off = g->offset[i], n = p->numel;
-        /* The parameter's values move in; its own memory goes back. */
-        if (ctx->is_ref) {
-            memcpy(g->host[ARENA_P] + off, p->host, p->bytes);
-            cg__host_put(ctx, p->host, p->bytes);
-            p->host = g->host[ARENA_P] + off;
-            p->grad_home_host = g->host[ARENA_G] + off;
-            if (p->grad) {
-                memcpy(p->grad_home_host, p->grad->host, p->bytes);
-                cg_tensor *old = p->grad;
-                p->grad = calloc(1, sizeof *p->grad);
-                if (p->grad)
-                    *p->grad = (cg_tensor){.ctx = ctx, .shape = p->shape, .numel = n,
-                                           .bytes = p->bytes, .node = -1, .borrowed = true,
-                                           .host = p->grad_home_host};
-                cg__tensor_destroy(old);
-            }
-        } else {
-            clEnqueueCopyBuffer(ctx->queue, p->mem, g->mem[ARENA_P], 0, off * sizeof(float),
-                                p->bytes, 0, NULL, NULL);
-            cl_mem v = view(ctx, g->mem[ARENA_P], off, n);
-            if (!v) return;
-            cg__buffer_put(ctx, p->mem, p->bytes);
-            p->mem = v;
-            p->grad_home = view(ctx, g->mem[ARENA_G], off, n);
-            if (p->grad && p->grad_home) {
-                clEnqueueCopyBuffer(ctx->queue, p->grad->mem, g->mem[ARENA_G], 0,
-                                    off * sizeof(float), p->bytes, 0, NULL, NULL);
-                cg_tensor *old = p->grad;
-                p->grad = calloc(1, sizeof *p->grad);
-                if (p->grad) {
-                    *p->grad = (cg_tensor){.ctx = ctx, .shape = p->shape, .numel = n,
-                                           .bytes = p->bytes, .node = -1, .borrowed = true,
-                                           .mem = p->grad_home};
-                    clRetainMemObject(p->grad_home);
-                }
-                cg__tensor_destroy(old); /* in-order queue: after the copy */
-            }
-        }
-        p->borrowed = true;
-        for (int s = 0; s < CG_OPT_STATE_SLOTS; s++) {
-            cg_tensor *t = calloc(1, sizeof *t);
-            if (!t) {
-                cg__fail(ctx, CG_ERROR_NO_MEMORY, "cg_optimizer: out of memory");
-                return;
-            }
-            *t = (cg_tensor){.ctx = ctx, .shape = p->shape, .numel = n, .bytes = p->bytes,
-                             .node = -1, .borrowed = true};
-            if (ctx->is_ref)
-                t->host = g->host[ARENA_S0 + s] + off;
-            else
-                t->mem = view(ctx, g->mem[ARENA_S0 + s], off, n);
-            g->state[i * CG_OPT_STATE_SLOTS + s] = t;
-        }
-    }
 }
 
 int cg_optimizer_add_group(cg_optimizer *opt, cg_tensor *const *params, size_t count,
@@ -481,7 +81,7 @@ int cg_optimizer_add_group(cg_optimizer *opt, cg_tensor *const *params, size_t c
     g->state = calloc(count * CG_OPT_STATE_SLOTS, sizeof *g->state);
     g->steps = calloc(count, sizeof *g->steps);
     if (!g->params || !g->state || !g->steps) {
-        group_free(ctx, g);
+        cg__group_free(ctx, g);
         cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory", what);
         return -1;
     }
@@ -489,14 +89,14 @@ int cg_optimizer_add_group(cg_optimizer *opt, cg_tensor *const *params, size_t c
     if (opt->kind == CG_OPTIM_LBFGS) { /* its state is its own: lbfgs.c */
         for (size_t i = 0; i < count; i++)
             if (!params[i]->requires_grad) {
-                group_free(ctx, g);
+                cg__group_free(ctx, g);
                 cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
                          "%s: lbfgs: parameter %zu does not require grad", what, i);
                 return -1;
             }
         opt->lbfgs = cg__lbfgs_new(ctx, g->params, count);
         if (!opt->lbfgs) {
-            group_free(ctx, g);
+            cg__group_free(ctx, g);
             cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory", what);
             return -1;
         }
@@ -505,7 +105,7 @@ int cg_optimizer_add_group(cg_optimizer *opt, cg_tensor *const *params, size_t c
     for (size_t i = 0; i < count; i++)
         for (size_t j = 0; j < i; j++)
             if (params[i] == params[j]) {
-                group_free(ctx, g);
+                cg__group_free(ctx, g);
                 cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
                          "%s: parameter %zu appears twice in the group", what, i);
                 return -1;
@@ -514,12 +114,12 @@ int cg_optimizer_add_group(cg_optimizer *opt, cg_tensor *const *params, size_t c
         for (size_t i = 0; i < count; i++)
             for (int s = 0; s < CG_OPT_STATE_SLOTS; s++)
                 g->state[i * CG_OPT_STATE_SLOTS + s] =
-                    cg_tensor_full(ctx, params[i]->shape, initial_state(opt->kind, &o, s));
+                    cg_tensor_full(ctx, params[i]->shape, cg__initial_state(opt->kind, &o, s));
     } else {
-        arena_build(ctx, opt->kind, g);
+        cg__arena_build(ctx, opt->kind, g);
     }
     if (ctx->status) {
-        group_free(ctx, g);
+        cg__group_free(ctx, g);
         return -1;
     }
     return (int)opt->ngroups++;
@@ -677,7 +277,7 @@ static bool step_whole_group(cg_optimizer *opt, group *g)
     int step = 0;
     for (size_t i = 0; i < g->count; i++) step = ++g->steps[i];
     float h[CG_H_COUNT];
-    scalars(opt->kind, &g->o, step, h);
+    cg__optim_scalars(opt->kind, &g->o, step, h);
     span sp = {.n = g->total};
     for (int k = 0; k < ARENA_COUNT; k++) {
         sp.mem[k] = g->mem[k];
@@ -753,7 +353,7 @@ cg_status cg_step(cg_optimizer *opt)
             if (!g->params[i]->grad) continue; /* torch skips a parameter without grad */
             int step = ++g->steps[i];
             float h[CG_H_COUNT];
-            scalars(opt->kind, &g->o, step, h);
+            cg__optim_scalars(opt->kind, &g->o, step, h);
             span sp = param_span(g, i);
             update(opt, g, &sp, h, cg__optim_step_flags(g->flags, step, h));
         }
