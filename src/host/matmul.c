@@ -8,6 +8,41 @@
 
 #define TILE 16
 
+/* dst [cols, rows] = src [rows, cols]^T */
+static cg_tensor *transposed(cg_context *ctx, const cg_tensor *src, size_t rows, size_t cols)
+{
+    cg_tensor *t = cg__tensor_new(ctx, CG_SHAPE(cols, rows), false, "cg_matmul");
+    cl_kernel k = cg__kernel(ctx, CG__PROGRAM_MATMUL, NULL, "cg_transpose");
+    cl_uint r = (cl_uint)rows, c = (cl_uint)cols;
+    if (t && k &&
+        !cg__set_args(ctx, k, "cg_matmul", sizeof(cl_mem), &src->mem, sizeof r, &r, sizeof c, &c,
+                      sizeof(cl_mem), &t->mem, (size_t)0))
+        cg__launch_n(ctx, k, rows * cols, "cg_matmul");
+    return t;
+}
+
+/* CPU devices: strips of 16 columns per work-item over untransposed operands
+ * (a transpose costs O(size), the product O(M N K)). */
+static cg_status gemm_strips(cg_context *ctx, const cg_tensor *A, bool ta, const cg_tensor *B,
+                             bool tb, cg_tensor *C, size_t M, size_t N, size_t K, bool accumulate)
+{
+    cg_tensor *at = ta ? transposed(ctx, A, K, M) : NULL, *bt = tb ? transposed(ctx, B, N, K) : NULL;
+    const cg_tensor *a = at ? at : A, *b = bt ? bt : B;
+    cl_kernel k = cg__kernel(ctx, CG__PROGRAM_MATMUL, NULL, "cg_matmul_strips");
+    cl_uint m = (cl_uint)M, n = (cl_uint)N, kk = (cl_uint)K;
+    cl_int acc = accumulate;
+    if (k && !ctx->status &&
+        !cg__set_args(ctx, k, "cg_matmul", sizeof(cl_mem), &a->mem, sizeof(cl_mem), &b->mem,
+                      sizeof(cl_mem), &C->mem, sizeof m, &m, sizeof n, &n, sizeof kk, &kk,
+                      sizeof acc, &acc, (size_t)0)) {
+        const size_t global[2] = {(N + 15) / 16, (M + 3) / 4}, local[2] = {1, 1};
+        cg__launch2d(ctx, k, global, local, "cg_matmul");
+    }
+    cg__tensor_destroy(at); /* in-order queue: after the product */
+    cg__tensor_destroy(bt);
+    return ctx->status;
+}
+
 /* C (+)= op(A) @ op(B), C [M,N], inner dimension K. */
 static cg_status gemm(cg_context *ctx, const cg_tensor *A, bool ta, const cg_tensor *B, bool tb,
                       cg_tensor *C, size_t M, size_t N, size_t K, bool accumulate)
@@ -17,6 +52,7 @@ static cg_status gemm(cg_context *ctx, const cg_tensor *A, bool ta, const cg_ten
         cg__ref_matmul(A->host, B->host, C->host, M, N, K, ta, tb, accumulate);
         return CG_OK;
     }
+    if (ctx->info.type != CG_DEVICE_GPU) return gemm_strips(ctx, A, ta, B, tb, C, M, N, K, accumulate);
     cl_kernel k = cg__kernel(ctx, CG__PROGRAM_MATMUL, NULL, "cg_matmul");
     cl_uint m = (cl_uint)M, n = (cl_uint)N, kk = (cl_uint)K;
     cl_int ita = ta, itb = tb, acc = accumulate;
