@@ -580,3 +580,29 @@ Test(optim, lbfgs_state_save_and_restore_continue_bit_for_bit)
         problem_close(&b);
     }
 }
+
+Test(optim, a_parameter_in_two_optimizers)
+{
+    cg_context *ctx = test_context();
+    cg_tensor *w = cg_tensor_from(ctx, (float[]){1, 2, 3}, CG_SHAPE(3));
+    cg_set_requires_grad(w, true);
+    cg_optimizer *a = cg_sgd(ctx, &w, 1, &(cg_sgd_options){.lr = 0.1f});
+    cg_optimizer *b = cg_optimizer_create(ctx, CG_OPTIM_ADAM, &w, 1, NULL);
+    cr_assert(a && b, "%s", cg_error_message(ctx));
+    cg_backward(cg_sum(cg_square(w)));
+    cr_assert_eq(cg_step(a), CG_OK);
+    cr_assert_eq(cg_step(b), CG_OK, "%s", cg_error_message(ctx));
+    cg_tape_reset(ctx);
+    float v[3];
+    cg_tensor_read(w, v, 3);
+    /* sgd: 1 - 0.1 * 2 = 0.8; adam's first step moves by lr = 1e-3 */
+    assert_close(v[0], 0.8 - 1e-3, 1e-6, 0, "w[0] = %f", v[0]);
+    cg_optimizer_free(a);
+    cg_tensor_read(w, v, 3);
+    assert_close(v[2], 3 - 0.6 - 1e-3, 1e-6, 0, "values kept after one optimizer goes");
+    cg_optimizer_free(b);
+    cg_tensor_read(w, v, 3);
+    assert_close(v[1], 2 - 0.4 - 1e-3, 1e-6, 0, "and after the other");
+    cg_tensor_free(w);
+    cg_context_free(ctx);
+}

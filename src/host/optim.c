@@ -110,7 +110,12 @@ int cg_optimizer_add_group(cg_optimizer *opt, cg_tensor *const *params, size_t c
                          "%s: parameter %zu appears twice in the group", what, i);
                 return -1;
             }
-    if (opt->kind == CG_OPTIM_SPARSE_ADAM) { /* rows, not ranges: per-tensor state */
+    /* SparseAdam updates rows, not ranges; a parameter already in another
+     * optimizer's arena stays there: both keep per-tensor state. */
+    bool arena = opt->kind != CG_OPTIM_SPARSE_ADAM;
+    for (size_t i = 0; i < count; i++)
+        if (params[i]->borrowed) arena = false;
+    if (!arena) {
         for (size_t i = 0; i < count; i++)
             for (int s = 0; s < CG_OPT_STATE_SLOTS; s++)
                 g->state[i * CG_OPT_STATE_SLOTS + s] =
