@@ -454,7 +454,7 @@ Test(optim, sparse_adam_with_an_embedding_matches_pytorch)
     o.eps = 1e-6f;
     cg_optimizer *opt = cg_optimizer_create(ctx, CG_OPTIM_SPARSE_ADAM, &w, 1, &o);
     cr_assert_not_null(opt, "%s", cg_error_message(ctx));
-    for (int step = 1; step <= 8; step++) {
+    for (int step = 1; step <= 22; step++) {
         char key[32];
         float bf[16], target[48], want[30], got[30];
         snprintf(key, sizeof key, "batch%d", step);
