@@ -45,6 +45,25 @@ typedef struct problem {
     cg_tensor *x, *y, *w, *b;
 } problem;
 
+/* The optimizers' two-tensor problem as the fixture fixes it. */
+typedef struct problem_data {
+    float x[24], y[16], w0[6], b0[2];
+} problem_data;
+
+/* Reads the data from the start of optimizers.txt; returns the open file
+ * when keep, else closes it. */
+static FILE *problem_data_read(problem_data *d, bool keep)
+{
+    FILE *f = fixture_open("optimizers.txt");
+    fixture_read(f, "x", d->x, 24);
+    fixture_read(f, "y", d->y, 16);
+    fixture_read(f, "w0", d->w0, 6);
+    fixture_read(f, "b0", d->b0, 2);
+    if (keep) return f;
+    fclose(f);
+    return NULL;
+}
+
 static problem problem_open(const float *x, const float *y, const float *w0, const float *b0)
 {
     problem p;
@@ -85,12 +104,9 @@ static void problem_close(problem *p)
 
 Test(optim, every_optimizer_matches_pytorch_step_by_step)
 {
-    FILE *f = fixture_open("optimizers.txt");
-    float x[24], y[16], w0[6], b0[2];
-    fixture_read(f, "x", x, 24);
-    fixture_read(f, "y", y, 16);
-    fixture_read(f, "w0", w0, 6);
-    fixture_read(f, "b0", b0, 2);
+    problem_data d;
+    FILE *f = problem_data_read(&d, true);
+    const float *x = d.x, *y = d.y, *w0 = d.w0, *b0 = d.b0;
     char line[1 << 12];
     int configs = 0;
     while (fgets(line, sizeof line, f)) {
@@ -204,13 +220,9 @@ Test(optim, tape_and_fused_linear_paths_agree_for_every_optimizer)
 
 Test(optim, state_save_and_restore_continue_bit_for_bit)
 {
-    FILE *f = fixture_open("optimizers.txt");
-    float x[24], y[16], w0[6], b0[2];
-    fixture_read(f, "x", x, 24);
-    fixture_read(f, "y", y, 16);
-    fixture_read(f, "w0", w0, 6);
-    fixture_read(f, "b0", b0, 2);
-    fclose(f);
+    problem_data d;
+    problem_data_read(&d, false);
+    const float *x = d.x, *y = d.y, *w0 = d.w0, *b0 = d.b0;
     for (int k = 0; k < CG_OPTIM_LBFGS; k++) {
         cg_optim_options o = cg_optim_defaults((cg_optim_kind)k);
         o.momentum = k == CG_OPTIM_SGD || k == CG_OPTIM_RMSPROP ? 0.5f : 0.0f;
@@ -251,13 +263,9 @@ Test(optim, state_save_and_restore_continue_bit_for_bit)
 
 Test(optim, parameter_groups_have_their_own_options)
 {
-    FILE *f = fixture_open("optimizers.txt");
-    float x[24], y[16], w0[6], b0[2];
-    fixture_read(f, "x", x, 24);
-    fixture_read(f, "y", y, 16);
-    fixture_read(f, "w0", w0, 6);
-    fixture_read(f, "b0", b0, 2);
-    fclose(f);
+    problem_data d;
+    problem_data_read(&d, false);
+    const float *x = d.x, *y = d.y, *w0 = d.w0, *b0 = d.b0;
     /* One optimizer with two groups == the same rules with each group's lr. */
     problem p = problem_open(x, y, w0, b0);
     cg_optim_options slow = cg_optim_defaults(CG_OPTIM_ADAM), fast = slow;
@@ -352,13 +360,9 @@ static float problem_closure(void *user)
 
 Test(optim, lbfgs_matches_pytorch_with_and_without_line_search)
 {
-    FILE *f = fixture_open("optimizers.txt");
-    float x[24], y[16], w0[6], b0[2];
-    fixture_read(f, "x", x, 24);
-    fixture_read(f, "y", y, 16);
-    fixture_read(f, "w0", w0, 6);
-    fixture_read(f, "b0", b0, 2);
-    fclose(f);
+    problem_data d;
+    problem_data_read(&d, false);
+    const float *x = d.x, *y = d.y, *w0 = d.w0, *b0 = d.b0;
     struct {
         const char *name;
         float lr;
@@ -534,13 +538,9 @@ Test(optim, embedding_dense_gradient_sums_repeats)
 
 Test(optim, lbfgs_state_save_and_restore_continue_bit_for_bit)
 {
-    FILE *f = fixture_open("optimizers.txt");
-    float x[24], y[16], w0[6], b0[2];
-    fixture_read(f, "x", x, 24);
-    fixture_read(f, "y", y, 16);
-    fixture_read(f, "w0", w0, 6);
-    fixture_read(f, "b0", b0, 2);
-    fclose(f);
+    problem_data d;
+    problem_data_read(&d, false);
+    const float *x = d.x, *y = d.y, *w0 = d.w0, *b0 = d.b0;
     for (int wolfe = 0; wolfe < 2; wolfe++) {
         cg_optim_options o = cg_optim_defaults(CG_OPTIM_LBFGS);
         o.lr = wolfe ? 1.0f : 0.3f;
