@@ -24,6 +24,14 @@ static cl_kernel op_kernel(cg_context *ctx, const char *name, int op)
     return cg__kernel(ctx, CG__PROGRAM_ELEMENTWISE, options, name);
 }
 
+/* ... and per operand layout for the binary kernels (CG_LA, CG_LB). */
+static cl_kernel binary_kernel(cg_context *ctx, const char *name, int op, int la, int lb)
+{
+    char options[48];
+    snprintf(options, sizeof options, "-DCG_OP=%d -DCG_LA=%d -DCG_LB=%d", op, la, lb);
+    return cg__kernel(ctx, CG__PROGRAM_ELEMENTWISE, options, name);
+}
+
 cg_status cg__unary_into(cg_context *ctx, int op, const cg_tensor *x, cg_tensor *y, float s)
 {
     if (ctx->status) return ctx->status;
@@ -203,7 +211,7 @@ static cg_status binary_launch(cg_context *ctx, int op, const cg_tensor *a, cons
         cg__ref_binary(op, a->host, bc->sa.s, b->host, bc->sb.s, out->host, bc->dims.s, n);
         return CG_OK;
     }
-    cl_kernel k = op_kernel(ctx, "cg_binary", op);
+    cl_kernel k = binary_kernel(ctx, "cg_binary", op, bc->la, bc->lb);
     cl_int o = op;
     if (!k || cg__set_args(ctx, k, "cg_binary", sizeof o, &o, sizeof(cl_mem), &a->mem,
                            sizeof bc->sa, &bc->sa, sizeof(cl_mem), &b->mem, sizeof bc->sb, &bc->sb,
@@ -224,7 +232,7 @@ static cg_status binary_grad_launch(cg_context *ctx, int op, int which, const cg
                             bc->dims.s, n, acc);
         return CG_OK;
     }
-    cl_kernel k = op_kernel(ctx, "cg_binary_grad", op);
+    cl_kernel k = binary_kernel(ctx, "cg_binary_grad", op, bc->la, bc->lb);
     if (!k || cg__set_args(ctx, k, "cg_binary_grad", sizeof o, &o, sizeof w, &w, sizeof(cl_mem),
                            &a->mem, sizeof bc->sa, &bc->sa, sizeof(cl_mem), &b->mem,
                            sizeof bc->sb, &bc->sb, sizeof(cl_mem), &gy->mem, sizeof(cl_mem),

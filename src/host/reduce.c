@@ -54,9 +54,17 @@ static void expand_backward_rule(cg_context *ctx, cg__node *node)
         cg__ref_expand_add(gy->host, gx->host, outer, len, inner, node->scalar);
         return;
     }
+    float s = node->scalar;
+    if (outer == 1 && inner == 1) { /* a full reduction: no index arithmetic */
+        cl_kernel k = cg__kernel(ctx, CG__PROGRAM_REDUCE, NULL, "cg_expand_all_add");
+        cl_uint n = (cl_uint)x->numel;
+        if (k && !cg__set_args(ctx, k, "cg_backward", sizeof(cl_mem), &gy->mem, sizeof(cl_mem),
+                               &gx->mem, sizeof n, &n, sizeof s, &s, (size_t)0))
+            cg__launch_n(ctx, k, n, "cg_backward");
+        return;
+    }
     cl_kernel k = cg__kernel(ctx, CG__PROGRAM_REDUCE, NULL, "cg_expand_add");
     cl_uint o = (cl_uint)outer, l = (cl_uint)len, i = (cl_uint)inner;
-    float s = node->scalar;
     if (!k || cg__set_args(ctx, k, "cg_backward", sizeof(cl_mem), &gy->mem, sizeof(cl_mem),
                            &gx->mem, sizeof o, &o, sizeof l, &l, sizeof i, &i, sizeof s, &s,
                            (size_t)0))

@@ -23,6 +23,15 @@
 #else
 #define CG_OPC op
 #endif
+/* Binary kernels are also built per operand layout (-DCG_LA, -DCG_LB): a
+ * same-shape or one-element operand then costs no index arithmetic at all. */
+#ifdef CG_LA
+#define CG_LAC CG_LA
+#define CG_LBC CG_LB
+#else
+#define CG_LAC la
+#define CG_LBC lb
+#endif
 
 /* x ^ s with the exponents torch special-cases computed exactly. */
 inline float cg_pow_s(float x, float s)
@@ -141,8 +150,8 @@ __kernel void cg_binary(const int op, __global const float *a, const uint4 sa,
 {
     uint i = get_global_id(0);
     if (i >= n) return;
-    out[i] = cg_binary_f(CG_OPC, a[cg_operand_offset(i, dims, sa, la)],
-                         b[cg_operand_offset(i, dims, sb, lb)]);
+    out[i] = cg_binary_f(CG_OPC, a[cg_operand_offset(i, dims, sa, CG_LAC)],
+                         b[cg_operand_offset(i, dims, sb, CG_LBC)]);
 }
 
 /* which = 0: d/da, 1: d/db. accumulate: dst += (dst has the output's
@@ -154,7 +163,8 @@ __kernel void cg_binary_grad(const int op, const int which, __global const float
 {
     uint i = get_global_id(0);
     if (i >= n) return;
-    float av = a[cg_operand_offset(i, dims, sa, la)], bv = b[cg_operand_offset(i, dims, sb, lb)];
+    float av = a[cg_operand_offset(i, dims, sa, CG_LAC)];
+    float bv = b[cg_operand_offset(i, dims, sb, CG_LBC)];
     float g = gy[i];
     float d;
     if (CG_OPC == CG_B_ADD)

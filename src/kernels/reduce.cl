@@ -72,6 +72,14 @@ __kernel void cg_expand_add(__global const float *gy, __global float *gx, const 
     gx[gid] += scale * gy[o * inner + i];
 }
 
+/* The backward of a full reduction: every element gets the same value. */
+__kernel void cg_expand_all_add(__global const float *gy, __global float *gx, const uint n,
+                                const float scale)
+{
+    uint gid = get_global_id(0);
+    if (gid < n) gx[gid] += scale * gy[0];
+}
+
 /* Sums of squares (gradient norms): partial[g] over a chunk, as above. */
 __kernel void cg_sumsq_partials(__global const float *x, const uint n, const uint chunk,
                                 __global float *partials)
