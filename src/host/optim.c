@@ -200,22 +200,6 @@ cg_status cg_zero_grad(cg_optimizer *opt)
     return ctx->status;
 }
 
-/* The state slots a rule reads and writes (bit k: slot k), per optim_rules.clh. */
-static cl_int used_slots(cg_optim_kind kind, const cg_optim_options *o)
-{
-    switch (kind) {
-    case CG_OPTIM_SGD: return o->momentum != 0.0f ? 1 : 0;
-    case CG_OPTIM_ADAM:
-    case CG_OPTIM_ADAMW: return o->amsgrad ? 7 : 3;
-    case CG_OPTIM_ADAMAX: return 3;
-    case CG_OPTIM_ADAGRAD: return 1;
-    case CG_OPTIM_ADADELTA: return 3;
-    case CG_OPTIM_RMSPROP: return 1 | (o->centered ? 2 : 0) | (o->momentum > 0.0f ? 4 : 0);
-    case CG_OPTIM_RPROP: return 3;
-    case CG_OPTIM_ASGD: return 1;
-    default: return 7;
-    }
-}
 
 /* One launch of the rule over n elements of p, g and the state slots
  * (buffers on a device, arrays on ref). */
@@ -231,23 +215,29 @@ static cg_status update(cg_optimizer *opt, const group *g, const span *sp, const
     cg_context *ctx = opt->ctx;
     if (ctx->is_ref) {
         float *const *a = sp->host;
-        for (size_t k = 0; k < sp->n; k++)
+        float unused = 0.0f; /* slots the rule neither reads nor writes */
+        for (size_t k = 0; k < sp->n; k++) {
+            float *s0 = a[ARENA_S0] ? &a[ARENA_S0][k] : &unused;
+            float *s1 = a[ARENA_S0 + 1] ? &a[ARENA_S0 + 1][k] : &unused;
+            float *s2 = a[ARENA_S0 + 2] ? &a[ARENA_S0 + 2][k] : &unused;
             a[ARENA_P][k] = cg__ref_optim_rule((int)opt->kind, flags, h, a[ARENA_P][k],
-                                               a[ARENA_G][k], &a[ARENA_S0][k],
-                                               &a[ARENA_S0 + 1][k], &a[ARENA_S0 + 2][k]);
+                                               a[ARENA_G][k], s0, s1, s2);
+        }
         return CG_OK;
     }
     char options[32];
     snprintf(options, sizeof options, "-DCG_OPT_KIND=%d", (int)opt->kind);
     cl_kernel k = cg__kernel(ctx, CG__PROGRAM_OPTIM, options, "cg_optim_update");
-    cl_int kind = (cl_int)opt->kind, f = flags, used = used_slots(opt->kind, &g->o);
+    cl_int kind = (cl_int)opt->kind, f = flags, used = cg__optim_used_slots(opt->kind, &g->o);
     cl_uint n = (cl_uint)sp->n;
     /* The scalars travel by value: no buffer, no wait. */
     cl_float16 ha;
     cl_float8 hb;
     memcpy(ha.s, h, sizeof ha.s);
     memcpy(hb.s, h + 16, sizeof hb.s);
-    const cl_mem *m = sp->mem;
+    /* Unused slots get any valid buffer: the kernel leaves them alone. */
+    cl_mem m[ARENA_COUNT];
+    for (int j = 0; j < ARENA_COUNT; j++) m[j] = sp->mem[j] ? sp->mem[j] : sp->mem[ARENA_P];
     if (!k || cg__set_args(ctx, k, "cg_step", sizeof kind, &kind, sizeof f, &f, sizeof ha, &ha,
                            sizeof hb, &hb, sizeof(cl_mem), &m[ARENA_P], sizeof(cl_mem),
                            &m[ARENA_G], sizeof(cl_mem), &m[ARENA_S0], sizeof(cl_mem),
@@ -264,9 +254,9 @@ static span param_span(const group *g, size_t i)
     cg_tensor *const *st = &g->state[i * CG_OPT_STATE_SLOTS];
     span sp = {.n = p->numel};
     cg_tensor *t[ARENA_COUNT] = {p, p->grad, st[0], st[1], st[2]};
-    for (int k = 0; k < ARENA_COUNT; k++) {
-        sp.mem[k] = t[k]->mem;
-        sp.host[k] = t[k]->host;
+    for (int k = 0; k < ARENA_COUNT; k++) { /* a state slot the rule doesn't use is NULL */
+        sp.mem[k] = t[k] ? t[k]->mem : NULL;
+        sp.host[k] = t[k] ? t[k]->host : NULL;
     }
     return sp;
 }
@@ -430,8 +420,12 @@ size_t cg_optimizer_state_size(const cg_optimizer *opt)
     if (opt && opt->lbfgs) return cg__lbfgs_state_size(opt->lbfgs);
     size_t n = 0;
     for (size_t gi = 0; opt && gi < opt->ngroups; gi++)
-        for (size_t i = 0; i < opt->groups[gi].count; i++)
-            n += 1 + CG_OPT_STATE_SLOTS * opt->groups[gi].params[i]->numel;
+        for (size_t i = 0; i < opt->groups[gi].count; i++) {
+            n += 1;
+            for (int s = 0; s < CG_OPT_STATE_SLOTS; s++)
+                if (opt->groups[gi].state[i * CG_OPT_STATE_SLOTS + s])
+                    n += opt->groups[gi].params[i]->numel;
+        }
     return n;
 }
 
@@ -457,6 +451,7 @@ static cg_status state_io(cg_optimizer *opt, float *buf, size_t count, bool save
             off++;
             for (int s = 0; s < CG_OPT_STATE_SLOTS; s++) {
                 cg_tensor *t = g->state[i * CG_OPT_STATE_SLOTS + s];
+                if (!t) continue; /* a slot this optimizer doesn't use */
                 if (save)
                     cg_tensor_read(t, buf + off, t->numel);
                 else

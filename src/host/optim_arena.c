@@ -80,7 +80,9 @@ void cg__arena_build(cg_context *ctx, cg_optim_kind kind, group *g)
     }
     g->total = cursor;
     const size_t bytes = g->total * sizeof(float);
+    const int used = cg__optim_used_slots(kind, &g->o);
     for (int k = 0; k < ARENA_COUNT; k++) {
+        if (k >= ARENA_S0 && !(used & (1 << (k - ARENA_S0)))) continue; /* no memory for it */
         float init = k >= ARENA_S0 ? cg__initial_state(kind, &g->o, k - ARENA_S0) : 0.0f;
         if (ctx->is_ref) {
             g->host[k] = cg__host_get(ctx, bytes, "cg_optimizer");
@@ -139,6 +141,7 @@ void cg__arena_build(cg_context *ctx, cg_optim_kind kind, group *g)
         }
         p->borrowed = true;
         for (int s = 0; s < CG_OPT_STATE_SLOTS; s++) {
+            if (!(used & (1 << s))) continue; /* stays NULL */
             cg_tensor *t = calloc(1, sizeof *t);
             if (!t) {
                 cg__fail(ctx, CG_ERROR_NO_MEMORY, "cg_optimizer: out of memory");

@@ -47,6 +47,8 @@ struct cg_optimizer {
 void cg__arena_build(cg_context *ctx, cg_optim_kind kind, group *g);
 /* Frees a group; arena-held tensors get their own memory back. */
 void cg__group_free(cg_context *ctx, group *g);
+/* The state slots a rule reads and writes: bit k for slot k (optim_options.c). */
+int cg__optim_used_slots(cg_optim_kind kind, const cg_optim_options *o);
 /* Torch's initial state of slot s. */
 float cg__initial_state(cg_optim_kind kind, const cg_optim_options *o, int slot);
 

@@ -225,3 +225,20 @@ void cg__optim_scalars(cg_optim_kind kind, const cg_optim_options *o, int step, 
     }
 }
 
+
+/* The state slots a rule reads and writes (bit k: slot k), per optim_rules.clh. */
+int cg__optim_used_slots(cg_optim_kind kind, const cg_optim_options *o)
+{
+    switch (kind) {
+    case CG_OPTIM_SGD: return o->momentum != 0.0f ? 1 : 0;
+    case CG_OPTIM_ADAM:
+    case CG_OPTIM_ADAMW: return o->amsgrad ? 7 : 3;
+    case CG_OPTIM_ADAMAX: return 3;
+    case CG_OPTIM_ADAGRAD: return 1;
+    case CG_OPTIM_ADADELTA: return 3;
+    case CG_OPTIM_RMSPROP: return 1 | (o->centered ? 2 : 0) | (o->momentum > 0.0f ? 4 : 0);
+    case CG_OPTIM_RPROP: return 3;
+    case CG_OPTIM_ASGD: return 1;
+    default: return 7;
+    }
+}
