@@ -7,6 +7,16 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "clgrad.h"
+
+/* Stops the benchmark on a library error, naming the step. */
+static inline void bench_check(cg_context *ctx, const char *what)
+{
+    if (cg_status(ctx) == CG_OK) return;
+    fprintf(stderr, "bench: %s: %s\n", what, cg_error_message(ctx));
+    exit(1);
+}
+
 static inline double bench_now(void)
 {
     struct timespec ts;

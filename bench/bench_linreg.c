@@ -27,13 +27,6 @@ static bench_sink sink;
 
 #define record(...) bench_record(&sink, __VA_ARGS__)
 
-static void check(cg_context *ctx, const char *what)
-{
-    if (cg_status(ctx) == CG_OK) return;
-    fprintf(stderr, "bench_linreg: %s: %s\n", what, cg_error_message(ctx));
-    exit(1);
-}
-
 static const float lecture_u[11] = {35.7f, 55.9f, 58.2f, 81.9f, 56.3f, 48.9f,
                                     33.9f, 21.8f, 48.4f, 60.4f, 68.4f};
 static const float lecture_c[11] = {0.5f, 14.0f, 15.0f, 28.0f, 11.0f, 8.0f,
@@ -63,11 +56,11 @@ static void bench_lecture(cg_context *ctx, int repeats)
     cg_linreg *m = cg_linreg_create(ctx, u, c);
     const float scale = 0.1f;
     cg_linreg_set_transform(m, NULL, &scale);
-    check(ctx, "lecture setup");
+    bench_check(ctx, "lecture setup");
     cg_fit_options o = cg_fit_defaults();
     o.log_every = 0;
     double dev = time_fit(m, &o, repeats, NULL);
-    check(ctx, "lecture fit");
+    bench_check(ctx, "lecture fit");
 
     float un[11];
     for (int i = 0; i < 11; i++) un[i] = lecture_u[i] * 0.1f;
@@ -100,7 +93,7 @@ static void bench_epoch(cg_context *ctx, size_t n, int repeats)
     }
     cg_tensor *tx = cg_tensor_from(ctx, x, CG_SHAPE(n)), *ty = cg_tensor_from(ctx, y, CG_SHAPE(n));
     cg_linreg *m = cg_linreg_create(ctx, tx, ty);
-    check(ctx, "epoch setup");
+    bench_check(ctx, "epoch setup");
     const int epochs = 20;
     cg_fit_options o = cg_fit_defaults();
     o.epochs = epochs;
@@ -122,7 +115,7 @@ static void bench_epoch(cg_context *ctx, size_t n, int repeats)
         baseline_epoch(x, y, (long)n, 1.0f, 0.0f, &loss, &gw, &gb);
         if (i >= 0) tb[i] = bench_now() - t0;
     }
-    check(ctx, "epoch fit");
+    bench_check(ctx, "epoch fit");
     double dev = bench_median(t, reps), base = bench_median(tb, reps);
     double bytes = 8.0 * (double)n;
     record("one epoch (fused pass + update)", n, dev * 1e3, "ms", base * 1e3,
@@ -158,7 +151,7 @@ static void bench_paths(cg_context *ctx, int repeats)
         o.path = CG_PATH_AUTO;
         cg_fit_path used;
         time_fit(m, &o, 1, &used);
-        check(ctx, "paths");
+        bench_check(ctx, "paths");
         char note[96];
         snprintf(note, sizeof note, "single launch vs per-epoch (ratio); AUTO picks %s",
                  used == CG_PATH_SINGLE_LAUNCH ? "single" : "per-epoch");
@@ -248,7 +241,7 @@ int main(int argc, char **argv)
     }
     cg_context *ctx = cg_context_create(device);
     if (!ctx) return 1;
-    check(ctx, "context");
+    bench_check(ctx, "context");
     sink.device = cg_context_device(ctx)->name;
     if (json_path && !(sink.json = fopen(json_path, "w"))) {
         perror(json_path);

@@ -24,13 +24,6 @@ static bench_sink sink;
 
 #define record(...) bench_record(&sink, __VA_ARGS__)
 
-static void check(cg_context *ctx, const char *what)
-{
-    if (cg_status(ctx) == CG_OK) return;
-    fprintf(stderr, "bench_tape: %s: %s\n", what, cg_error_message(ctx));
-    exit(1);
-}
-
 /* One training step of the lecture's model through the tape. */
 static void tape_step(cg_context *ctx, cg_tensor *params, cg_tensor *x, cg_tensor *y,
                       cg_optimizer *opt)
@@ -78,7 +71,7 @@ static void bench_linear(cg_context *ctx, size_t n, int epochs, int repeats)
         tf[i] = (bench_now() - t0) / epochs;
         cg_fit_result_free(&r);
     }
-    check(ctx, "linear");
+    bench_check(ctx, "linear");
     char note[128];
     snprintf(note, sizeof note, "%llu launches per tape step; baseline: fused path (%s)",
              launches, n <= 65536 ? "single launch" : "per-epoch launches");
@@ -103,7 +96,7 @@ static void bench_matmul(cg_context *ctx, size_t n, int repeats)
     cg_tensor *ta = cg_tensor_from(ctx, a, CG_SHAPE(n, n)), *tb = cg_tensor_from(ctx, b, CG_SHAPE(n, n));
     cg_tensor *out = cg_matmul(ta, tb, false, false); /* warm-up */
     cg_finish(ctx);
-    check(ctx, "matmul");
+    bench_check(ctx, "matmul");
     /* Correct before fast: spot-check a row against the C loop's result. */
     baseline_matmul(a, b, c, (long)n, (long)n, (long)n);
     float *got = malloc(n * n * sizeof *got);
@@ -171,7 +164,7 @@ static void bench_mlp(cg_context *ctx, int repeats)
         cg_tape_reset(ctx);
         launches = cg_context_get_stats(ctx).kernel_launches - l0;
     }
-    check(ctx, "mlp");
+    bench_check(ctx, "mlp");
     /* forward 2*B*P, backward about twice that: ~6 B P flops per step */
     double flops = 6.0 * (double)batch * (double)cg_mlp_parameter_count(mlp);
     double step = bench_median(t, reps);
@@ -210,7 +203,7 @@ int main(int argc, char **argv)
     if (repeats < 1) repeats = 1;
     cg_context *ctx = cg_context_create(device);
     if (!ctx) return 1;
-    check(ctx, "context");
+    bench_check(ctx, "context");
     sink.device = cg_context_device(ctx)->name;
     if (json_path && !(sink.json = fopen(json_path, "w"))) {
         perror(json_path);

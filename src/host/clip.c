@@ -57,9 +57,8 @@ float cg_clip_grad_norm(cg_tensor *const *params, size_t count, float max_norm,
             for (size_t i = 0; i < count && !ctx->status; i++) {
                 cg_tensor *g = params[i]->grad;
                 if (!g) continue;
-                cl_uint n = (cl_uint)g->numel, chunk = (n + nparts - 1) / nparts;
-                chunk = (chunk + 255) / 256 * 256;
-                cl_uint parts = (n + chunk - 1) / chunk, off = (cl_uint)i;
+                cl_uint n = (cl_uint)g->numel, chunk, off = (cl_uint)i;
+                cl_uint parts = cg__chunks(n, nparts, &chunk);
                 float one = 1.0f;
                 cl_int acc = 0;
                 if (!cg__set_args(ctx, kp, what, sizeof(cl_mem), &g->mem, sizeof n, &n,

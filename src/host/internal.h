@@ -220,6 +220,10 @@ void cg__tape_release(cg_context *ctx);
 /* ---- kernel families shared by ops (elementwise.c, reduce.c, shape.c) --- */
 
 cg_status cg__unary_into(cg_context *ctx, int op, const cg_tensor *x, cg_tensor *y, float s);
+/* Splits n elements into at most `want` chunks, each a multiple of 256 long
+ * (the partial sums of every reduction): returns the count, sets *chunk.
+ * A fixed split per device keeps results bit-identical run to run. */
+cl_uint cg__chunks(size_t n, size_t want, cl_uint *chunk);
 /* dst (+)= scale * sum of src (all elements) at dst element `off`. */
 cg_status cg__sum_all_into(cg_context *ctx, const cg_tensor *src, cg_tensor *dst, size_t off,
                            float scale, bool accumulate);

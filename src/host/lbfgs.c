@@ -47,9 +47,7 @@ static double vreduce(cg__lbfgs *s, const cg_tensor *a, const cg_tensor *b, int 
     }
     cl_kernel kp = cg__kernel(ctx, CG__PROGRAM_REDUCE, NULL, "cg_vreduce_partials");
     cl_kernel kf = cg__kernel(ctx, CG__PROGRAM_REDUCE, NULL, "cg_vreduce_finish");
-    cl_uint n = (cl_uint)s->n, parts = 8, chunk = (n + parts - 1) / parts;
-    chunk = (chunk + 255) / 256 * 256;
-    parts = (n + chunk - 1) / chunk;
+    cl_uint n = (cl_uint)s->n, chunk, parts = cg__chunks(n, 8, &chunk);
     cl_int k = kind;
     cl_mem partials = cg__buffer_get(ctx, 8 * sizeof(float), "lbfgs");
     cl_mem out = cg__buffer_get(ctx, sizeof(float), "lbfgs");

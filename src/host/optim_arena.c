@@ -51,7 +51,8 @@ void cg__group_free(cg_context *ctx, group *g)
     for (size_t i = 0; g->state && i < g->count * CG_OPT_STATE_SLOTS; i++)
         cg__tensor_destroy(g->state[i]);
     if (g->arena) {
-        if (!ctx->is_ref) clFinish(ctx->queue); /* the copies above read the arena */
+        /* No wait: the copies above are queued before anything that reuses the
+         * arena from the pool (one in-order queue). */
         for (int k = 0; k < ARENA_COUNT; k++) {
             if (g->mem[k]) cg__buffer_put(ctx, g->mem[k], g->total * sizeof(float));
             if (g->host[k]) cg__host_put(ctx, g->host[k], g->total * sizeof(float));

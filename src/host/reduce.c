@@ -5,15 +5,12 @@
 #include "internal.h"
 #include "ref/ops_ref.h"
 
-/* Partial sums: a fixed count per device, so results are bit-identical run
- * to run; chunks a multiple of 256 elements. */
-static size_t partial_count(const cg_context *ctx, size_t n)
+cl_uint cg__chunks(size_t n, size_t want, cl_uint *chunk)
 {
-    size_t cus = ctx->info.compute_units ? ctx->info.compute_units : 1;
-    size_t want = ctx->info.type == CG_DEVICE_GPU ? cus * 8 : cus * 4;
-    size_t chunk = (n + want - 1) / want;
-    chunk = (chunk + 255) / 256 * 256;
-    return (n + chunk - 1) / chunk;
+    size_t c = (n + want - 1) / want;
+    c = (c + 255) / 256 * 256;
+    *chunk = (cl_uint)c;
+    return (cl_uint)((n + c - 1) / c);
 }
 
 cg_status cg__sum_all_into(cg_context *ctx, const cg_tensor *src, cg_tensor *dst, size_t off,
@@ -25,8 +22,9 @@ cg_status cg__sum_all_into(cg_context *ctx, const cg_tensor *src, cg_tensor *dst
         dst->host[off] = accumulate ? dst->host[off] + v : v;
         return CG_OK;
     }
-    cl_uint n = (cl_uint)src->numel, parts = (cl_uint)partial_count(ctx, src->numel);
-    cl_uint chunk = (n + parts - 1) / parts, o = (cl_uint)off;
+    size_t cus = ctx->info.compute_units ? ctx->info.compute_units : 1;
+    cl_uint n = (cl_uint)src->numel, chunk, o = (cl_uint)off;
+    cl_uint parts = cg__chunks(n, ctx->info.type == CG_DEVICE_GPU ? cus * 8 : cus * 4, &chunk);
     cl_int acc = accumulate;
     cl_kernel kp = cg__kernel(ctx, CG__PROGRAM_REDUCE, NULL, "cg_sum_partials");
     cl_kernel kf = cg__kernel(ctx, CG__PROGRAM_REDUCE, NULL, "cg_sum_finish");

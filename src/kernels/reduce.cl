@@ -26,19 +26,26 @@ inline void cg_comp_add(float *sum, float *comp, float v)
     *sum = t;
 }
 
-__kernel void cg_sum_partials(__global const float *x, const uint n, const uint chunk,
-                              __global float *partials)
+/* The sum (of squares when `square`, a constant at each call, so it folds)
+ * of work-item g's chunk: blocks in float, blocks added with compensation. */
+inline float cg_chunk_sum(__global const float *x, uint n, uint chunk, uint g, const int square)
 {
-    uint g = get_global_id(0);
     uint begin = min(n, g * chunk), end = min(n, begin + chunk);
     float sum = 0.0f, comp = 0.0f;
     for (uint i = begin; i < end;) {
         uint block_end = min(end, i + CG_RBLOCK);
         float s = 0.0f;
-        for (; i < block_end; i++) s += x[i];
+        for (; i < block_end; i++) s += square ? x[i] * x[i] : x[i];
         cg_comp_add(&sum, &comp, s);
     }
-    partials[g] = sum;
+    return sum;
+}
+
+__kernel void cg_sum_partials(__global const float *x, const uint n, const uint chunk,
+                              __global float *partials)
+{
+    uint g = get_global_id(0);
+    partials[g] = cg_chunk_sum(x, n, chunk, g, 0);
 }
 
 __kernel void cg_sum_finish(__global const float *partials, const uint nparts,
@@ -85,15 +92,7 @@ __kernel void cg_sumsq_partials(__global const float *x, const uint n, const uin
                                 __global float *partials)
 {
     uint g = get_global_id(0);
-    uint begin = min(n, g * chunk), end = min(n, begin + chunk);
-    float sum = 0.0f, comp = 0.0f;
-    for (uint i = begin; i < end;) {
-        uint block_end = min(end, i + CG_RBLOCK);
-        float s = 0.0f;
-        for (; i < block_end; i++) s += x[i] * x[i];
-        cg_comp_add(&sum, &comp, s);
-    }
-    partials[g] = sum;
+    partials[g] = cg_chunk_sum(x, n, chunk, g, 1);
 }
 
 /* clip_grad_norm_: from each gradient's sum of squares, the total 2-norm
