@@ -120,6 +120,24 @@ typedef struct cg_context_stats {
 } cg_context_stats;
 cg_context_stats cg_context_get_stats(const cg_context *ctx);
 
+/* The shapes kernels are launched in. GPU shapes (coalesced strided loops,
+ * local-memory reduction trees, one work-group per single-launch fit) suit
+ * GPUs; CPU shapes (a contiguous chunk per work-item, wide vector loads) suit
+ * CPU devices such as PoCL. AUTO follows the device type. Both compute the
+ * same results to float32 rounding; either runs on any OpenCL device, which
+ * is how the GPU shapes are tested on PoCL. */
+typedef enum cg_kernel_shape {
+    CG_KERNEL_SHAPE_AUTO = 0,
+    CG_KERNEL_SHAPE_CPU = 1,
+    CG_KERNEL_SHAPE_GPU = 2
+} cg_kernel_shape;
+/* Default: the CLGRAD_KERNEL_SHAPE environment variable (auto|cpu|gpu),
+ * else AUTO; a value it does not know leaves the new context in error. No
+ * effect on the reference path. */
+cg_status cg_context_set_kernel_shape(cg_context *ctx, cg_kernel_shape shape);
+/* The shapes in use: CG_KERNEL_SHAPE_CPU or CG_KERNEL_SHAPE_GPU (CPU on ref). */
+cg_kernel_shape cg_context_kernel_shape(const cg_context *ctx);
+
 /* Waits for every queued command to finish. */
 cg_status cg_finish(cg_context *ctx);
 

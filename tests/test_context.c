@@ -1,6 +1,6 @@
 #define _GNU_SOURCE
-/* Contexts: device selection, the sticky error, statuses, and the on-disk
- * program cache that lets a second process skip the compiler. */
+/* Contexts: device selection, the sticky error, statuses, kernel shapes.
+ * The program cache has its own file (test_program_cache.c). */
 #include <dirent.h>
 #include <strings.h>
 
@@ -104,87 +104,47 @@ Test(context, first_error_is_kept_until_cleared)
     cg_context_free(ctx);
 }
 
-static size_t count_bins(const char *dir)
+Test(context, device_index_out_of_int_range_is_not_device_0)
 {
-    DIR *d = opendir(dir);
-    if (!d) return 0;
-    size_t n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strstr(e->d_name, ".bin")) n++;
-    closedir(d);
-    return n;
+    /* 4294967296 narrowed through int is 0: it must match nothing instead. */
+    cg_context *ctx = cg_context_create("4294967296:0");
+    cr_assert_eq(cg_status(ctx), CG_ERROR_NO_DEVICE, "%s", cg_error_message(ctx));
+    cg_context_free(ctx);
+    ctx = cg_context_create("0:4294967296");
+    cr_assert_eq(cg_status(ctx), CG_ERROR_NO_DEVICE, "%s", cg_error_message(ctx));
+    cg_context_free(ctx);
 }
 
-Test(context, second_context_loads_programs_from_the_disk_cache)
+Test(context, kernel_shape_follows_the_environment_and_the_api)
 {
-    char dir[64];
-    temp_dir(dir, sizeof dir);
-    setenv("CLGRAD_CACHE_DIR", dir, 1);
-    float x[3] = {1, 2, 3}, y[3] = {2, 4, 6}, p[2] = {1, 0}, loss;
-    cg_context_stats stats[2];
-    for (int round = 0; round < 2; round++) {
-        cg_context *ctx = test_context();
-        cg_tensor *tx = cg_tensor_from(ctx, x, CG_SHAPE(3)), *ty = cg_tensor_from(ctx, y, CG_SHAPE(3));
-        cg_linreg *m = cg_linreg_create(ctx, tx, ty);
-        cr_assert_eq(cg_linreg_eval(m, p, CG_LOSS_MSE, CG_GRAD_ANALYTIC, 0.1f, &loss, NULL), CG_OK,
-                     "%s", cg_error_message(ctx));
-        assert_close(loss, (1.0 + 4.0 + 9.0) / 3.0, 0, 1e-6, "loss %f", loss);
-        stats[round] = cg_context_get_stats(ctx);
-        cg_linreg_free(m);
-        cg_tensor_free(tx);
-        cg_tensor_free(ty);
-        bool ref = cg_context_is_ref(ctx);
-        cg_context_free(ctx);
-        if (ref) {
-            cr_assert_eq(stats[round].programs_compiled + stats[round].programs_from_cache, 0);
-            cr_assert_eq(count_bins(dir), 0);
-            return;
-        }
-    }
-    cr_assert_eq(stats[0].programs_compiled, 1);
-    cr_assert_eq(stats[0].programs_from_cache, 0);
-    cr_assert_eq(count_bins(dir), 1);
-    cr_assert_eq(stats[1].programs_compiled, 0, "the second context compiled again");
-    cr_assert_eq(stats[1].programs_from_cache, 1);
-    cr_assert_geq(stats[1].kernel_launches, 2);
-}
-
-Test(context, corrupt_cache_entry_is_rebuilt)
-{
-    char dir[64], path[400];
-    temp_dir(dir, sizeof dir);
-    setenv("CLGRAD_CACHE_DIR", dir, 1);
+    const char *saved = getenv("CLGRAD_KERNEL_SHAPE");
+    char *keep = saved ? strdup(saved) : NULL;
+    setenv("CLGRAD_KERNEL_SHAPE", "gpu", 1);
     cg_context *ctx = test_context();
-    if (cg_context_is_ref(ctx)) {
-        cg_context_free(ctx);
-        return;
-    }
-    float x[1] = {2}, y[1] = {1}, p[2] = {1, 0}, loss;
-    cg_tensor *tx = cg_tensor_from(ctx, x, CG_SHAPE(1)), *ty = cg_tensor_from(ctx, y, CG_SHAPE(1));
-    cg_linreg *m = cg_linreg_create(ctx, tx, ty);
-    cr_assert_eq(cg_linreg_eval(m, p, CG_LOSS_MSE, CG_GRAD_ANALYTIC, 0.1f, &loss, NULL), CG_OK);
-    cg_linreg_free(m);
-    cg_tensor_free(tx);
-    cg_tensor_free(ty);
+    bool ref = cg_context_is_ref(ctx);
+    cr_assert_eq(cg_context_kernel_shape(ctx), ref ? CG_KERNEL_SHAPE_CPU : CG_KERNEL_SHAPE_GPU);
+    cr_assert_eq(cg_context_set_kernel_shape(ctx, CG_KERNEL_SHAPE_CPU), CG_OK);
+    cr_assert_eq(cg_context_kernel_shape(ctx), CG_KERNEL_SHAPE_CPU);
+    cr_assert_eq(cg_context_set_kernel_shape(ctx, CG_KERNEL_SHAPE_AUTO), CG_OK);
+    bool gpu = cg_context_device(ctx)->type == CG_DEVICE_GPU;
+    cr_assert_eq(cg_context_kernel_shape(ctx), gpu ? CG_KERNEL_SHAPE_GPU : CG_KERNEL_SHAPE_CPU);
+    cr_assert_eq(cg_context_set_kernel_shape(ctx, (cg_kernel_shape)7), CG_ERROR_INVALID_ARGUMENT);
     cg_context_free(ctx);
-    /* Overwrite the one cached binary with garbage. */
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strstr(e->d_name, ".bin")) snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-    closedir(d);
-    write_file(path, "not a binary");
+
+    setenv("CLGRAD_KERNEL_SHAPE", "cpu", 1);
     ctx = test_context();
-    tx = cg_tensor_from(ctx, x, CG_SHAPE(1));
-    ty = cg_tensor_from(ctx, y, CG_SHAPE(1));
-    m = cg_linreg_create(ctx, tx, ty);
-    cr_assert_eq(cg_linreg_eval(m, p, CG_LOSS_MSE, CG_GRAD_ANALYTIC, 0.1f, &loss, NULL), CG_OK,
-                 "%s", cg_error_message(ctx));
-    assert_close(loss, 1.0, 0, 1e-6, "loss");
-    cr_assert_eq(cg_context_get_stats(ctx).programs_compiled, 1);
-    cg_linreg_free(m);
-    cg_tensor_free(tx);
-    cg_tensor_free(ty);
+    cr_assert_eq(cg_context_kernel_shape(ctx), CG_KERNEL_SHAPE_CPU);
     cg_context_free(ctx);
+
+    if (!ref) { /* the reference path has no kernels to shape */
+        setenv("CLGRAD_KERNEL_SHAPE", "tpu", 1);
+        ctx = cg_context_create(NULL);
+        cr_assert_eq(cg_status(ctx), CG_ERROR_INVALID_ARGUMENT);
+        cr_assert(strstr(cg_error_message(ctx), "CLGRAD_KERNEL_SHAPE") != NULL, "%s",
+                  cg_error_message(ctx));
+        cg_context_free(ctx);
+    }
+    if (keep) setenv("CLGRAD_KERNEL_SHAPE", keep, 1);
+    else unsetenv("CLGRAD_KERNEL_SHAPE");
+    free(keep);
 }

@@ -21,6 +21,39 @@ static void describe_ref(cg_device_info *info)
     info->max_work_group_size = 1;
 }
 
+static void kernel_shape_from_env(cg_context *ctx)
+{
+    ctx->gpu_shapes = ctx->info.type == CG_DEVICE_GPU;
+    const char *env = getenv("CLGRAD_KERNEL_SHAPE");
+    if (!env || !*env || strcmp(env, "auto") == 0) return;
+    if (strcmp(env, "cpu") == 0 || strcmp(env, "gpu") == 0)
+        ctx->gpu_shapes = env[0] == 'g';
+    else
+        cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
+                 "cg_context_create: CLGRAD_KERNEL_SHAPE must be auto, cpu or gpu (got '%.64s')",
+                 env);
+}
+
+cg_status cg_context_set_kernel_shape(cg_context *ctx, cg_kernel_shape shape)
+{
+    if (!ctx) return CG_ERROR_NULL_POINTER;
+    if (ctx->status) return ctx->status;
+    switch (shape) {
+    case CG_KERNEL_SHAPE_AUTO: ctx->gpu_shapes = ctx->info.type == CG_DEVICE_GPU; break;
+    case CG_KERNEL_SHAPE_CPU: ctx->gpu_shapes = false; break;
+    case CG_KERNEL_SHAPE_GPU: ctx->gpu_shapes = !ctx->is_ref; break;
+    default:
+        return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
+                        "cg_context_set_kernel_shape: unknown shape %d", (int)shape);
+    }
+    return CG_OK;
+}
+
+cg_kernel_shape cg_context_kernel_shape(const cg_context *ctx)
+{
+    return ctx && ctx->gpu_shapes ? CG_KERNEL_SHAPE_GPU : CG_KERNEL_SHAPE_CPU;
+}
+
 cg_context *cg_context_create(const char *spec)
 {
     cg_context *ctx = calloc(1, sizeof *ctx);
@@ -38,29 +71,33 @@ cg_context *cg_context_create(const char *spec)
     cl_int err;
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->platform,
                                      0};
-    ctx->cl = clCreateContext(props, 1, &ctx->device, NULL, NULL, &err);
+    ctx->cl = cg__clCreateContext(props, 1, &ctx->device, &err);
     if (!ctx->cl) {
         cg__cl_fail(ctx, err, "cg_context_create: clCreateContext");
         return ctx;
     }
     cl_uint align_bits = 1024;
-    clGetDeviceInfo(ctx->device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits, &align_bits,
+    cg__clGetDeviceInfo(ctx->device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits, &align_bits,
                     NULL);
     ctx->align_floats = align_bits / 32 ? align_bits / 32 : 1;
-    ctx->queue = clCreateCommandQueue(ctx->cl, ctx->device, 0, &err);
-    if (!ctx->queue) cg__cl_fail(ctx, err, "cg_context_create: clCreateCommandQueue");
+    ctx->queue = cg__clCreateCommandQueue(ctx->cl, ctx->device, 0, &err);
+    if (!ctx->queue) {
+        cg__cl_fail(ctx, err, "cg_context_create: clCreateCommandQueue");
+        return ctx;
+    }
+    kernel_shape_from_env(ctx);
     return ctx;
 }
 
 void cg_context_free(cg_context *ctx)
 {
     if (!ctx) return;
-    if (ctx->queue) clFinish(ctx->queue);
+    if (ctx->queue) cg__clFinish(ctx->queue);
     cg__tape_release(ctx);
     cg__programs_release(ctx);
     cg__pool_release(ctx);
-    if (ctx->queue) clReleaseCommandQueue(ctx->queue);
-    if (ctx->cl) clReleaseContext(ctx->cl);
+    if (ctx->queue) cg__clReleaseCommandQueue(ctx->queue);
+    if (ctx->cl) cg__clReleaseContext(ctx->cl);
     free(ctx);
 }
 
@@ -104,7 +141,7 @@ cg_status cg_finish(cg_context *ctx)
     if (!ctx) return CG_ERROR_NULL_POINTER;
     if (ctx->status) return ctx->status;
     if (ctx->is_ref) return CG_OK;
-    cl_int err = clFinish(ctx->queue);
+    cl_int err = cg__clFinish(ctx->queue);
     return err == CL_SUCCESS ? CG_OK : cg__cl_fail(ctx, err, "cg_finish: clFinish");
 }
 

@@ -1,6 +1,8 @@
 /* Device discovery and selection: every platform's every device, chosen by
  * "P:D", a name substring, or "ref" (DESIGN.md, Device selection). */
 #include <ctype.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +28,7 @@ const char *cg_device_type_string(cg_device_type type)
 static void device_string(cl_device_id device, cl_device_info what, char *dst, size_t cap)
 {
     dst[0] = '\0';
-    if (clGetDeviceInfo(device, what, cap, dst, NULL) != CL_SUCCESS) dst[0] = '\0';
+    if (cg__clGetDeviceInfo(device, what, cap, dst, NULL) != CL_SUCCESS) dst[0] = '\0';
     dst[cap - 1] = '\0';
 }
 
@@ -43,25 +45,25 @@ void cg__device_describe(cl_platform_id platform, cl_device_id device, int p, in
     device_string(device, CL_DRIVER_VERSION, info->driver_version, sizeof info->driver_version);
     device_string(device, CL_DEVICE_OPENCL_C_VERSION, info->opencl_c_version,
                   sizeof info->opencl_c_version);
-    if (clGetPlatformInfo(platform, CL_PLATFORM_NAME, sizeof info->platform, info->platform,
+    if (cg__clGetPlatformInfo(platform, CL_PLATFORM_NAME, sizeof info->platform, info->platform,
                           NULL) != CL_SUCCESS)
         info->platform[0] = '\0';
     info->platform[sizeof info->platform - 1] = '\0';
 
     cl_device_type type = 0;
-    clGetDeviceInfo(device, CL_DEVICE_TYPE, sizeof type, &type, NULL);
+    cg__clGetDeviceInfo(device, CL_DEVICE_TYPE, sizeof type, &type, NULL);
     info->type = (type & CL_DEVICE_TYPE_GPU)           ? CG_DEVICE_GPU
                  : (type & CL_DEVICE_TYPE_CPU)         ? CG_DEVICE_CPU
                  : (type & CL_DEVICE_TYPE_ACCELERATOR) ? CG_DEVICE_ACCELERATOR
                                                        : CG_DEVICE_OTHER;
     cl_uint cus = 0;
-    clGetDeviceInfo(device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cus, &cus, NULL);
+    cg__clGetDeviceInfo(device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cus, &cus, NULL);
     info->compute_units = cus;
     cl_ulong mem = 0;
-    clGetDeviceInfo(device, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof mem, &mem, NULL);
+    cg__clGetDeviceInfo(device, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof mem, &mem, NULL);
     info->global_mem_bytes = mem;
     size_t wg = 0;
-    clGetDeviceInfo(device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof wg, &wg, NULL);
+    cg__clGetDeviceInfo(device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof wg, &wg, NULL);
     info->max_work_group_size = wg;
 }
 
@@ -77,14 +79,14 @@ static void device_table_load(device_table *t)
 {
     memset(t, 0, sizeof *t);
     /* No ICD or no platform is not an error: the reference path remains. */
-    if (clGetPlatformIDs(CG__MAX_PLATFORMS, t->platforms, &t->nplatforms) != CL_SUCCESS) {
+    if (cg__clGetPlatformIDs(CG__MAX_PLATFORMS, t->platforms, &t->nplatforms) != CL_SUCCESS) {
         t->nplatforms = 0;
         return;
     }
     if (t->nplatforms > CG__MAX_PLATFORMS) t->nplatforms = CG__MAX_PLATFORMS;
     for (cl_uint p = 0; p < t->nplatforms; p++) {
         cl_uint n = 0;
-        if (clGetDeviceIDs(t->platforms[p], CL_DEVICE_TYPE_ALL, CG__MAX_DEVICES, t->devices[p],
+        if (cg__clGetDeviceIDs(t->platforms[p], CL_DEVICE_TYPE_ALL, CG__MAX_DEVICES, t->devices[p],
                            &n) != CL_SUCCESS)
             n = 0;
         t->ndevices[p] = n > CG__MAX_DEVICES ? CG__MAX_DEVICES : n;
@@ -132,10 +134,13 @@ static bool parse_indices(const char *spec, int *p, int *d)
 {
     char *end;
     if (!isdigit((unsigned char)spec[0])) return false;
+    /* Out-of-range indices stay out of range: narrowing 4294967296 to int
+     * would quietly pick device 0. */
+    errno = 0;
     long a = strtol(spec, &end, 10);
-    if (*end != ':' || !isdigit((unsigned char)end[1])) return false;
+    if (errno || a > INT_MAX || *end != ':' || !isdigit((unsigned char)end[1])) return false;
     long b = strtol(end + 1, &end, 10);
-    if (*end != '\0') return false;
+    if (errno || b > INT_MAX || *end != '\0') return false;
     *p = (int)a;
     *d = (int)b;
     return true;
@@ -187,7 +192,7 @@ cg_status cg__device_select(cg_context *ctx, const char *spec, bool *is_ref,
             for (cl_uint p = 0; p < t.nplatforms; p++)
                 for (cl_uint d = 0; d < t.ndevices[p]; d++) {
                     cl_device_type type = 0;
-                    clGetDeviceInfo(t.devices[p][d], CL_DEVICE_TYPE, sizeof type, &type, NULL);
+                    cg__clGetDeviceInfo(t.devices[p][d], CL_DEVICE_TYPE, sizeof type, &type, NULL);
                     if (want_gpu && !(type & CL_DEVICE_TYPE_GPU)) continue;
                     return choose(&t, p, d, platform, device, info);
                 }

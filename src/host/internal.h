@@ -2,12 +2,25 @@
 #ifndef CG_INTERNAL_H
 #define CG_INTERNAL_H
 
-#define CL_TARGET_OPENCL_VERSION 120
-#include <CL/cl.h>
 #include <stdarg.h>
 #include <stdint.h>
 
+#include "backend/cl_gate.h"
 #include "clgrad.h"
+#include "fault.h"
+
+/* Every OpenCL call goes through the gate (backend/cl_gate.h): the raw names
+ * are unusable in the rest of the library, so none can slip past fault
+ * injection and the live-object counts. */
+#if defined(__GNUC__)
+#pragma GCC poison clCreateContext clCreateCommandQueue clCreateBuffer clCreateSubBuffer
+#pragma GCC poison clCreateProgramWithSource clCreateProgramWithBinary clBuildProgram
+#pragma GCC poison clCreateKernel clEnqueueNDRangeKernel clEnqueueFillBuffer clEnqueueCopyBuffer
+#pragma GCC poison clEnqueueReadBuffer clEnqueueWriteBuffer clFinish clGetPlatformIDs
+#pragma GCC poison clGetPlatformInfo clGetDeviceIDs clGetDeviceInfo clGetProgramInfo
+#pragma GCC poison clGetProgramBuildInfo clSetKernelArg clRetainMemObject clReleaseMemObject
+#pragma GCC poison clReleaseKernel clReleaseProgram clReleaseCommandQueue clReleaseContext
+#endif
 
 #if defined(__GNUC__)
 #define CG__PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -38,6 +51,7 @@ typedef struct cg__program_slot {
     cl_program program;
     const char *kernel_names[CG__MAX_KERNELS_PER_PROGRAM];
     cl_kernel kernels[CG__MAX_KERNELS_PER_PROGRAM];
+    bool from_cache;  /* loaded from the disk cache (rebuilt if a kernel is missing) */
 } cg__program_slot;
 
 /* ---- buffer pool ------------------------------------------------------- */
@@ -103,6 +117,10 @@ struct cg_context {
     cg__pool pool;
     cg__tape tape;
     size_t align_floats;  /* sub-buffer offsets: CL_DEVICE_MEM_BASE_ADDR_ALIGN, in floats */
+    /* Kernel shapes: GPU (coalesced strides, local-memory trees, grouped
+     * single launch) or CPU (contiguous chunks per work-item). Follows the
+     * device type unless CLGRAD_KERNEL_SHAPE or the API says otherwise. */
+    bool gpu_shapes;
     cg_context_stats stats;
 };
 
@@ -160,6 +178,21 @@ cg_status cg__device_select(cg_context *ctx, const char *spec, bool *is_ref,
  * on disk across processes). NULL on failure, with the error on ctx. */
 cl_kernel cg__kernel(cg_context *ctx, cg__program_id id, const char *options, const char *name);
 void cg__programs_release(cg_context *ctx);
+
+/* The disk cache's entry for one program build (program_cache.c). */
+typedef struct cg__cache_entry {
+    char *key;       /* what the binary is built for: device, driver, options, source */
+    size_t key_len;
+    char *path;      /* NULL when there is no cache directory */
+} cg__cache_entry;
+cg_status cg__cache_entry_init(cg_context *ctx, const char *options, const char *const *srcs,
+                               size_t nsrc, cg__cache_entry *e);
+void cg__cache_entry_free(cg__cache_entry *e);
+/* The cached program, built; NULL when absent or unusable (then deleted,
+ * unless the driver was only short of memory). */
+cl_program cg__cache_load(cg_context *ctx, const cg__cache_entry *e, const char *options);
+void cg__cache_store(cg_context *ctx, const cg__cache_entry *e, cl_program program);
+void cg__cache_forget(const cg__cache_entry *e);
 
 /* Enqueues a 1-D range with explicit local size (PoCL would otherwise pick
  * one work-group for the whole range). Counts the launch. */

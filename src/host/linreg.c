@@ -138,7 +138,7 @@ static pass_shape choose_pass(const cg_linreg *m)
     const cg_device_info *d = &m->ctx->info;
     pass_shape s = {0};
     size_t cus = d->compute_units ? d->compute_units : 1;
-    if (d->type != CG_DEVICE_GPU) {
+    if (!m->ctx->gpu_shapes) {
         /* A few chunks per core for balance; chunks a multiple of the
          * kernel's block so float4 loads stay on row boundaries. */
         size_t want = cus * 4;
@@ -287,12 +287,12 @@ static cg_status run_single(cg_linreg *m, cg__linreg_run *run, const char *what)
     /* GPUs: a work-group sized to the data. CPUs: one work-item (PoCL runs a
      * work-group on one core anyway), with no barrier in the kernel. */
     size_t local = 1;
-    if (ctx->info.type == CG_DEVICE_GPU) {
+    if (ctx->gpu_shapes) {
         size_t cap = pow2_floor(ctx->info.max_work_group_size < 256 ? ctx->info.max_work_group_size
                                                                     : 256);
         while (local < m->n && local < cap) local *= 2;
     }
-    const bool grouped = ctx->info.type == CG_DEVICE_GPU;
+    const bool grouped = ctx->gpu_shapes;
     cl_kernel k = cg__kernel(ctx, CG__PROGRAM_LINREG, feature_options(m, opts, sizeof opts),
                              grouped ? "cg_linreg_fit_single" : "cg_linreg_fit_single_item");
     if (!k) return ctx->status;
@@ -361,7 +361,7 @@ cg_status cg__linreg_run_device(cg_linreg *m, cg__linreg_run *run)
 {
     cg_fit_path path = run->path;
     if (path == CG_PATH_AUTO) {
-        size_t limit = m->ctx->info.type == CG_DEVICE_GPU ? SINGLE_LAUNCH_MAX_ELEMENTS_GPU
+        size_t limit = m->ctx->gpu_shapes ? SINGLE_LAUNCH_MAX_ELEMENTS_GPU
                                                            : SINGLE_LAUNCH_MAX_ELEMENTS_CPU;
         path = m->n * (m->features + 1) <= limit ? CG_PATH_SINGLE_LAUNCH : CG_PATH_PER_EPOCH;
     }

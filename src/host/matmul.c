@@ -52,7 +52,7 @@ static cg_status gemm(cg_context *ctx, const cg_tensor *A, bool ta, const cg_ten
         cg__ref_matmul(A->host, B->host, C->host, M, N, K, ta, tb, accumulate);
         return CG_OK;
     }
-    if (ctx->info.type != CG_DEVICE_GPU) return gemm_strips(ctx, A, ta, B, tb, C, M, N, K, accumulate);
+    if (!ctx->gpu_shapes) return gemm_strips(ctx, A, ta, B, tb, C, M, N, K, accumulate);
     cl_kernel k = cg__kernel(ctx, CG__PROGRAM_MATMUL, NULL, "cg_matmul");
     cl_uint m = (cl_uint)M, n = (cl_uint)N, kk = (cl_uint)K;
     cl_int ita = ta, itb = tb, acc = accumulate;

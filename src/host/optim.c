@@ -189,7 +189,7 @@ cg_status cg_zero_grad(cg_optimizer *opt)
                 memset(g->host[ARENA_G], 0, g->total * sizeof(float));
             } else {
                 const float zero = 0.0f;
-                cl_int err = clEnqueueFillBuffer(ctx->queue, g->mem[ARENA_G], &zero, sizeof zero,
+                cl_int err = cg__clEnqueueFillBuffer(ctx->queue, g->mem[ARENA_G], &zero, sizeof zero,
                                                  0, g->total * sizeof(float), 0, NULL, NULL);
                 if (err != CL_SUCCESS) cg__cl_fail(ctx, err, "cg_zero_grad: clEnqueueFillBuffer");
             }

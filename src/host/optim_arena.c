@@ -13,7 +13,7 @@ static cl_mem view(cg_context *ctx, cl_mem parent, size_t off, size_t n)
 {
     cl_buffer_region r = {off * sizeof(float), n * sizeof(float)};
     cl_int err;
-    cl_mem m = clCreateSubBuffer(parent, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION, &r, &err);
+    cl_mem m = cg__clCreateSubBuffer(parent, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION, &r, &err);
     if (!m) cg__cl_fail(ctx, err, "cg_optimizer: clCreateSubBuffer");
     return m;
 }
@@ -28,9 +28,9 @@ static void unborrow(cg_context *ctx, cg_tensor *t)
         t->host = own;
     } else {
         cl_mem own = cg__buffer_get(ctx, t->bytes, "cg_optimizer_free");
-        if (own && clEnqueueCopyBuffer(ctx->queue, t->mem, own, 0, 0, t->bytes, 0, NULL, NULL))
+        if (own && cg__clEnqueueCopyBuffer(ctx->queue, t->mem, own, 0, 0, t->bytes, 0, NULL, NULL))
             cg__fail(ctx, CG_ERROR_OPENCL, "cg_optimizer_free: copying a parameter back failed");
-        clReleaseMemObject(t->mem);
+        cg__clReleaseMemObject(t->mem);
         t->mem = own;
     }
     t->borrowed = false;
@@ -43,7 +43,7 @@ void cg__group_free(cg_context *ctx, group *g)
             cg_tensor *p = g->params[i];
             unborrow(ctx, p);
             if (p->grad) unborrow(ctx, p->grad);
-            if (p->grad_home) clReleaseMemObject(p->grad_home);
+            if (p->grad_home) cg__clReleaseMemObject(p->grad_home);
             p->grad_home = NULL;
             p->grad_home_host = NULL;
         }
@@ -92,7 +92,7 @@ void cg__arena_build(cg_context *ctx, cg_optim_kind kind, group *g)
         } else {
             g->mem[k] = cg__buffer_get(ctx, bytes, "cg_optimizer");
             if (g->mem[k] &&
-                clEnqueueFillBuffer(ctx->queue, g->mem[k], &init, sizeof init, 0, bytes, 0, NULL,
+                cg__clEnqueueFillBuffer(ctx->queue, g->mem[k], &init, sizeof init, 0, bytes, 0, NULL,
                                     NULL) != CL_SUCCESS)
                 cg__fail(ctx, CG_ERROR_OPENCL, "cg_optimizer: clEnqueueFillBuffer failed");
         }
@@ -119,7 +119,7 @@ void cg__arena_build(cg_context *ctx, cg_optim_kind kind, group *g)
                 cg__tensor_destroy(old);
             }
         } else {
-            clEnqueueCopyBuffer(ctx->queue, p->mem, g->mem[ARENA_P], 0, off * sizeof(float),
+            cg__clEnqueueCopyBuffer(ctx->queue, p->mem, g->mem[ARENA_P], 0, off * sizeof(float),
                                 p->bytes, 0, NULL, NULL);
             cl_mem v = view(ctx, g->mem[ARENA_P], off, n);
             if (!v) return;
@@ -127,7 +127,7 @@ void cg__arena_build(cg_context *ctx, cg_optim_kind kind, group *g)
             p->mem = v;
             p->grad_home = view(ctx, g->mem[ARENA_G], off, n);
             if (p->grad && p->grad_home) {
-                clEnqueueCopyBuffer(ctx->queue, p->grad->mem, g->mem[ARENA_G], 0,
+                cg__clEnqueueCopyBuffer(ctx->queue, p->grad->mem, g->mem[ARENA_G], 0,
                                     off * sizeof(float), p->bytes, 0, NULL, NULL);
                 cg_tensor *old = p->grad;
                 p->grad = calloc(1, sizeof *p->grad);
@@ -135,7 +135,7 @@ void cg__arena_build(cg_context *ctx, cg_optim_kind kind, group *g)
                     *p->grad = (cg_tensor){.ctx = ctx, .shape = p->shape, .numel = n,
                                            .bytes = p->bytes, .node = -1, .borrowed = true,
                                            .mem = p->grad_home};
-                    clRetainMemObject(p->grad_home);
+                    cg__clRetainMemObject(p->grad_home);
                 }
                 cg__tensor_destroy(old); /* in-order queue: after the copy */
             }

@@ -24,7 +24,7 @@ cg_status cg__sum_all_into(cg_context *ctx, const cg_tensor *src, cg_tensor *dst
     }
     size_t cus = ctx->info.compute_units ? ctx->info.compute_units : 1;
     cl_uint n = (cl_uint)src->numel, chunk, o = (cl_uint)off;
-    cl_uint parts = cg__chunks(n, ctx->info.type == CG_DEVICE_GPU ? cus * 8 : cus * 4, &chunk);
+    cl_uint parts = cg__chunks(n, ctx->gpu_shapes ? cus * 8 : cus * 4, &chunk);
     cl_int acc = accumulate;
     cl_kernel kp = cg__kernel(ctx, CG__PROGRAM_REDUCE, NULL, "cg_sum_partials");
     cl_kernel kf = cg__kernel(ctx, CG__PROGRAM_REDUCE, NULL, "cg_sum_finish");

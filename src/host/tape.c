@@ -73,7 +73,7 @@ static cg_status fill(cg_tensor *t, float value)
         for (size_t i = 0; i < t->numel; i++) t->host[i] = value;
         return CG_OK;
     }
-    cl_int err = clEnqueueFillBuffer(ctx->queue, t->mem, &value, sizeof value, 0, t->bytes, 0,
+    cl_int err = cg__clEnqueueFillBuffer(ctx->queue, t->mem, &value, sizeof value, 0, t->bytes, 0,
                                      NULL, NULL);
     return err == CL_SUCCESS ? CG_OK : cg__cl_fail(ctx, err, "clgrad: clEnqueueFillBuffer");
 }
@@ -91,7 +91,7 @@ cg_tensor *cg__grad(cg_tensor *t)
         *g = (cg_tensor){.ctx = t->ctx, .shape = t->shape, .numel = t->numel,
                          .bytes = t->bytes, .node = -1, .borrowed = true};
         if (t->grad_home) {
-            clRetainMemObject(t->grad_home);
+            cg__clRetainMemObject(t->grad_home);
             g->mem = t->grad_home;
         } else {
             g->host = t->grad_home_host;

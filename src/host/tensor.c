@@ -29,7 +29,7 @@ static void pool_give(cg_context *ctx, cg__pool_entry entry)
         size_t cap = pool->capacity ? 2 * pool->capacity : 16;
         cg__pool_entry *list = realloc(pool->free_list, cap * sizeof *list);
         if (!list) { /* keep nothing rather than fail a free */
-            if (entry.mem) clReleaseMemObject(entry.mem);
+            if (entry.mem) cg__clReleaseMemObject(entry.mem);
             free(entry.host);
             return;
         }
@@ -43,7 +43,7 @@ static void pool_give(cg_context *ctx, cg__pool_entry entry)
 void cg__pool_release(cg_context *ctx)
 {
     for (size_t i = 0; i < ctx->pool.count; i++) {
-        if (ctx->pool.free_list[i].mem) clReleaseMemObject(ctx->pool.free_list[i].mem);
+        if (ctx->pool.free_list[i].mem) cg__clReleaseMemObject(ctx->pool.free_list[i].mem);
         free(ctx->pool.free_list[i].host);
     }
     free(ctx->pool.free_list);
@@ -58,7 +58,7 @@ cl_mem cg__buffer_get(cg_context *ctx, size_t bytes, const char *what)
     cg__pool_entry e;
     if (!pool_take(ctx, bytes, &e)) {
         cl_int err;
-        e.mem = clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, bytes, NULL, &err);
+        e.mem = cg__clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, bytes, NULL, &err);
         if (!e.mem) {
             cg__cl_fail(ctx, err, what);
             return NULL;
@@ -105,7 +105,7 @@ cg_status cg__write(cg_context *ctx, cl_mem mem, size_t offset, size_t bytes, co
 {
     if (ctx->status) return ctx->status;
     if (bytes == 0) return CG_OK;
-    cl_int err = clEnqueueWriteBuffer(ctx->queue, mem, blocking ? CL_TRUE : CL_FALSE, offset,
+    cl_int err = cg__clEnqueueWriteBuffer(ctx->queue, mem, blocking ? CL_TRUE : CL_FALSE, offset,
                                       bytes, src, 0, NULL, NULL);
     return err == CL_SUCCESS ? CG_OK : cg__cl_fail(ctx, err, what);
 }
@@ -115,7 +115,7 @@ cg_status cg__read(cg_context *ctx, cl_mem mem, size_t offset, size_t bytes, voi
 {
     if (ctx->status) return ctx->status;
     if (bytes == 0) return CG_OK;
-    cl_int err = clEnqueueReadBuffer(ctx->queue, mem, blocking ? CL_TRUE : CL_FALSE, offset, bytes,
+    cl_int err = cg__clEnqueueReadBuffer(ctx->queue, mem, blocking ? CL_TRUE : CL_FALSE, offset, bytes,
                                      dst, 0, NULL, NULL);
     return err == CL_SUCCESS ? CG_OK : cg__cl_fail(ctx, err, what);
 }
@@ -124,14 +124,14 @@ cg_status cg__fill_zero(cg_context *ctx, cl_mem mem, size_t bytes, const char *w
 {
     if (ctx->status) return ctx->status;
     const cl_int zero = 0; /* 0.0f and integer 0 share the bit pattern */
-    cl_int err = clEnqueueFillBuffer(ctx->queue, mem, &zero, sizeof zero, 0, bytes, 0, NULL, NULL);
+    cl_int err = cg__clEnqueueFillBuffer(ctx->queue, mem, &zero, sizeof zero, 0, bytes, 0, NULL, NULL);
     return err == CL_SUCCESS ? CG_OK : cg__cl_fail(ctx, err, what);
 }
 
 cg_status cg__sync(cg_context *ctx, const char *what)
 {
     if (ctx->status) return ctx->status;
-    cl_int err = clFinish(ctx->queue);
+    cl_int err = cg__clFinish(ctx->queue);
     return err == CL_SUCCESS ? CG_OK : cg__cl_fail(ctx, err, what);
 }
 
@@ -231,7 +231,7 @@ cg_tensor *cg_tensor_full(cg_context *ctx, cg_shape shape, float value)
         for (size_t i = 0; i < t->numel; i++) t->host[i] = value;
         return t;
     }
-    cl_int err = clEnqueueFillBuffer(ctx->queue, t->mem, &value, sizeof value, 0, t->bytes, 0,
+    cl_int err = cg__clEnqueueFillBuffer(ctx->queue, t->mem, &value, sizeof value, 0, t->bytes, 0,
                                      NULL, NULL);
     if (err != CL_SUCCESS) {
         cg__cl_fail(ctx, err, "cg_tensor_full: clEnqueueFillBuffer");
@@ -294,7 +294,7 @@ void cg__tensor_destroy(cg_tensor *t)
     cg__tensor_destroy(t->grad);
     cg__sparse_free(t->sparse);
     if (t->borrowed) { /* a view into an arena: only the view's handle goes */
-        if (t->mem) clReleaseMemObject(t->mem);
+        if (t->mem) cg__clReleaseMemObject(t->mem);
     } else {
         if (t->host) cg__host_put(t->ctx, t->host, t->bytes);
         if (t->mem) cg__buffer_put(t->ctx, t->mem, t->bytes);
