@@ -117,6 +117,8 @@ typedef struct cg_context_stats {
     unsigned long long bytes_pooled;         /* device bytes idle in the pool */
     unsigned long long tape_nodes;           /* nodes on the tape now */
     unsigned long long tape_tensors;         /* tensors the tape owns now */
+    unsigned long long pool_limit_bytes;     /* the most the pool keeps idle */
+    unsigned long long pool_evictions;       /* idle buffers released to keep the bound */
 } cg_context_stats;
 cg_context_stats cg_context_get_stats(const cg_context *ctx);
 
@@ -137,6 +139,14 @@ typedef enum cg_kernel_shape {
 cg_status cg_context_set_kernel_shape(cg_context *ctx, cg_kernel_shape shape);
 /* The shapes in use: CG_KERNEL_SHAPE_CPU or CG_KERNEL_SHAPE_GPU (CPU on ref). */
 cg_kernel_shape cg_context_kernel_shape(const cg_context *ctx);
+
+/* Freed tensors' buffers are kept for reuse by size class, up to a bound:
+ * CLGRAD_POOL_LIMIT (bytes, with an optional k/M/G suffix, or a percentage
+ * of device memory such as "10%"), else a quarter of the device's memory
+ * (of physical memory on the reference path). Past it, the oldest idle
+ * buffers are released; 0 keeps none. A failed allocation releases every
+ * idle buffer and is tried once more. */
+cg_status cg_context_set_pool_limit(cg_context *ctx, size_t bytes);
 
 /* Waits for every queued command to finish. */
 cg_status cg_finish(cg_context *ctx);

@@ -66,7 +66,10 @@ cg_context *cg_context_create(const char *spec)
         return ctx;
     ctx->is_ref = is_ref;
     ctx->align_floats = 1;
-    if (is_ref) return ctx;
+    if (is_ref) {
+        cg__pool_configure(ctx);
+        return ctx;
+    }
 
     cl_int err;
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->platform,
@@ -80,6 +83,11 @@ cg_context *cg_context_create(const char *spec)
     cg__clGetDeviceInfo(ctx->device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits, &align_bits,
                     NULL);
     ctx->align_floats = align_bits / 32 ? align_bits / 32 : 1;
+    cl_ulong max_alloc = 0;
+    cg__clGetDeviceInfo(ctx->device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof max_alloc, &max_alloc,
+                        NULL);
+    ctx->max_alloc_bytes = (size_t)max_alloc;
+    cg__pool_configure(ctx);
     ctx->queue = cg__clCreateCommandQueue(ctx->cl, ctx->device, 0, &err);
     if (!ctx->queue) {
         cg__cl_fail(ctx, err, "cg_context_create: clCreateCommandQueue");
@@ -133,6 +141,7 @@ cg_context_stats cg_context_get_stats(const cg_context *ctx)
     cg_context_stats s = ctx->stats;
     s.tape_nodes = ctx->tape.count;
     s.tape_tensors = ctx->tape.nowned;
+    s.pool_limit_bytes = ctx->pool_limit;
     return s;
 }
 

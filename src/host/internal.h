@@ -115,6 +115,8 @@ struct cg_context {
     int program_count;
 
     cg__pool pool;
+    size_t pool_limit;       /* bytes the pool may keep idle (pool.c) */
+    size_t max_alloc_bytes;  /* CL_DEVICE_MAX_MEM_ALLOC_SIZE; 0 on ref (no limit) */
     cg__tape tape;
     size_t align_floats;  /* sub-buffer offsets: CL_DEVICE_MEM_BASE_ADDR_ALIGN, in floats */
     /* Kernel shapes: GPU (coalesced strides, local-memory trees, grouped
@@ -209,12 +211,16 @@ cg_status cg__set_args(cg_context *ctx, cl_kernel kernel, const char *what, ...)
 
 /* ---- buffers (tensor.c) ------------------------------------------------ */
 
-/* Device buffers (or host memory on ref) of exactly `bytes`, from the pool. */
+/* Device buffers (or host memory on ref) of at least `bytes`, from the pool;
+ * put takes the same byte count as get. */
 cl_mem cg__buffer_get(cg_context *ctx, size_t bytes, const char *what);
 void cg__buffer_put(cg_context *ctx, cl_mem mem, size_t bytes);
 float *cg__host_get(cg_context *ctx, size_t bytes, const char *what);
 void cg__host_put(cg_context *ctx, float *host, size_t bytes);
+/* Releases every idle buffer. */
 void cg__pool_release(cg_context *ctx);
+/* The pool's bound: CLGRAD_POOL_LIMIT, else a quarter of the device's memory. */
+void cg__pool_configure(cg_context *ctx);
 /* Transfers; non-blocking ones need their host memory to stay valid until a
  * later blocking call or cg__sync on the (in-order) queue. */
 cg_status cg__write(cg_context *ctx, cl_mem mem, size_t offset, size_t bytes, const void *src,

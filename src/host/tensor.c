@@ -1,104 +1,10 @@
-/* Tensors (float32, contiguous, up to 4 dims) and the per-context buffer
- * pool: buffers are kept by exact size after release, so the steady state
- * of a training loop allocates nothing. */
+/* Tensors (float32, contiguous) and transfers; their memory comes from the
+ * context's pool (pool.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
-
-/* ---- pool -------------------------------------------------------------- */
-
-static bool pool_take(cg_context *ctx, size_t bytes, cg__pool_entry *out)
-{
-    cg__pool *pool = &ctx->pool;
-    for (size_t i = pool->count; i-- > 0;) {
-        if (pool->free_list[i].bytes != bytes) continue;
-        *out = pool->free_list[i];
-        pool->free_list[i] = pool->free_list[--pool->count];
-        ctx->stats.bytes_pooled -= bytes;
-        return true;
-    }
-    return false;
-}
-
-static void pool_give(cg_context *ctx, cg__pool_entry entry)
-{
-    cg__pool *pool = &ctx->pool;
-    if (pool->count == pool->capacity) {
-        size_t cap = pool->capacity ? 2 * pool->capacity : 16;
-        cg__pool_entry *list = realloc(pool->free_list, cap * sizeof *list);
-        if (!list) { /* keep nothing rather than fail a free */
-            if (entry.mem) cg__clReleaseMemObject(entry.mem);
-            free(entry.host);
-            return;
-        }
-        pool->free_list = list;
-        pool->capacity = cap;
-    }
-    pool->free_list[pool->count++] = entry;
-    ctx->stats.bytes_pooled += entry.bytes;
-}
-
-void cg__pool_release(cg_context *ctx)
-{
-    for (size_t i = 0; i < ctx->pool.count; i++) {
-        if (ctx->pool.free_list[i].mem) cg__clReleaseMemObject(ctx->pool.free_list[i].mem);
-        free(ctx->pool.free_list[i].host);
-    }
-    free(ctx->pool.free_list);
-    memset(&ctx->pool, 0, sizeof ctx->pool);
-    ctx->stats.bytes_pooled = 0;
-}
-
-cl_mem cg__buffer_get(cg_context *ctx, size_t bytes, const char *what)
-{
-    if (ctx->status) return NULL;
-    if (bytes == 0) bytes = sizeof(float); /* OpenCL rejects empty buffers */
-    cg__pool_entry e;
-    if (!pool_take(ctx, bytes, &e)) {
-        cl_int err;
-        e.mem = cg__clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, bytes, NULL, &err);
-        if (!e.mem) {
-            cg__cl_fail(ctx, err, what);
-            return NULL;
-        }
-    }
-    ctx->stats.bytes_allocated += bytes;
-    return e.mem;
-}
-
-void cg__buffer_put(cg_context *ctx, cl_mem mem, size_t bytes)
-{
-    if (!mem) return;
-    if (bytes == 0) bytes = sizeof(float);
-    ctx->stats.bytes_allocated -= bytes;
-    pool_give(ctx, (cg__pool_entry){.bytes = bytes, .mem = mem});
-}
-
-float *cg__host_get(cg_context *ctx, size_t bytes, const char *what)
-{
-    if (ctx->status) return NULL;
-    if (bytes == 0) bytes = sizeof(float);
-    cg__pool_entry e;
-    if (!pool_take(ctx, bytes, &e)) {
-        e.host = malloc(bytes);
-        if (!e.host) {
-            cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: cannot allocate %zu bytes", what, bytes);
-            return NULL;
-        }
-    }
-    ctx->stats.bytes_allocated += bytes;
-    return e.host;
-}
-
-void cg__host_put(cg_context *ctx, float *host, size_t bytes)
-{
-    if (!host) return;
-    if (bytes == 0) bytes = sizeof(float);
-    ctx->stats.bytes_allocated -= bytes;
-    pool_give(ctx, (cg__pool_entry){.bytes = bytes, .host = host});
-}
 
 cg_status cg__write(cg_context *ctx, cl_mem mem, size_t offset, size_t bytes, const void *src,
                     bool blocking, const char *what)
