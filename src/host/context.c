@@ -104,6 +104,7 @@ void cg_context_free(cg_context *ctx)
     cg__tape_release(ctx);
     cg__programs_release(ctx);
     cg__pool_release(ctx);
+    cg__orphans_release(ctx);
     if (ctx->queue) cg__clReleaseCommandQueue(ctx->queue);
     if (ctx->cl) cg__clReleaseContext(ctx->cl);
     free(ctx);

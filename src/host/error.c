@@ -30,6 +30,9 @@ cg_status cg__fail(cg_context *ctx, cg_status status, const char *fmt, ...)
     if (!ctx) return status;
     if (ctx->status != CG_OK) return ctx->status;
     ctx->status = status;
+    /* Non-blocking reads queued before the failure target host memory the
+     * failing call's callers free on their way out: let them land first. */
+    cg__cl_drain(ctx->queue);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(ctx->message, sizeof ctx->message, fmt, ap);

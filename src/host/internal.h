@@ -115,6 +115,7 @@ struct cg_context {
     int program_count;
 
     cg__pool pool;
+    cg__pool orphans;        /* buffers views still use after their owner went (pool.c) */
     size_t pool_limit;       /* bytes the pool may keep idle (pool.c) */
     size_t max_alloc_bytes;  /* CL_DEVICE_MAX_MEM_ALLOC_SIZE; 0 on ref (no limit) */
     cg__tape tape;
@@ -217,6 +218,14 @@ cl_mem cg__buffer_get(cg_context *ctx, size_t bytes, const char *what);
 void cg__buffer_put(cg_context *ctx, cl_mem mem, size_t bytes);
 float *cg__host_get(cg_context *ctx, size_t bytes, const char *what);
 void cg__host_put(cg_context *ctx, float *host, size_t bytes);
+/* The same, for cleanup paths (giving a tensor its memory back while the
+ * context is in error): no status check, no error set; NULL on failure. */
+cl_mem cg__buffer_get_anyway(cg_context *ctx, size_t bytes);
+float *cg__host_get_anyway(cg_context *ctx, size_t bytes);
+/* A buffer that tensors still view after its owner was freed, because
+ * giving them their own memory failed: kept until cg_context_free. */
+void cg__buffer_orphan(cg_context *ctx, cl_mem mem, float *host, size_t bytes);
+void cg__orphans_release(cg_context *ctx);
 /* Releases every idle buffer. */
 void cg__pool_release(cg_context *ctx);
 /* The pool's bound: CLGRAD_POOL_LIMIT, else a quarter of the device's memory. */

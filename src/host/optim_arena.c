@@ -18,45 +18,61 @@ static cl_mem view(cg_context *ctx, cl_mem parent, size_t off, size_t n)
     return m;
 }
 
-/* t (a view) gets its own memory again, with its values. */
-static void unborrow(cg_context *ctx, cg_tensor *t)
+/* t (a view) gets its own memory again, with its values. This runs while
+ * freeing, maybe on a context in error, so it asks for memory whatever the
+ * status; false when that or the copy fails: t stays a view, and the caller
+ * keeps the arena buffer alive for it. */
+static bool unborrow(cg_context *ctx, cg_tensor *t)
 {
-    if (!t || !t->borrowed) return;
+    if (!t || !t->borrowed) return true;
     if (ctx->is_ref) {
-        float *own = cg__host_get(ctx, t->bytes, "cg_optimizer_free");
-        if (own) memcpy(own, t->host, t->bytes);
+        float *own = cg__host_get_anyway(ctx, t->bytes);
+        if (!own) return false;
+        memcpy(own, t->host, t->bytes);
         t->host = own;
     } else {
-        cl_mem own = cg__buffer_get(ctx, t->bytes, "cg_optimizer_free");
-        if (own && cg__clEnqueueCopyBuffer(ctx->queue, t->mem, own, 0, 0, t->bytes, 0, NULL, NULL))
-            cg__fail(ctx, CG_ERROR_OPENCL, "cg_optimizer_free: copying a parameter back failed");
+        cl_mem own = cg__buffer_get_anyway(ctx, t->bytes);
+        if (!own) return false;
+        if (cg__clEnqueueCopyBuffer(ctx->queue, t->mem, own, 0, 0, t->bytes, 0, NULL, NULL) !=
+            CL_SUCCESS) {
+            cg__buffer_put(ctx, own, t->bytes);
+            return false;
+        }
         cg__clReleaseMemObject(t->mem);
         t->mem = own;
     }
     t->borrowed = false;
+    return true;
 }
 
 void cg__group_free(cg_context *ctx, group *g)
 {
-    if (g->arena) {
-        for (size_t i = 0; i < g->count; i++) {
-            cg_tensor *p = g->params[i];
-            unborrow(ctx, p);
-            if (p->grad) unborrow(ctx, p->grad);
-            if (p->grad_home) cg__clReleaseMemObject(p->grad_home);
-            p->grad_home = NULL;
-            p->grad_home_host = NULL;
-        }
+    bool pinned[ARENA_COUNT] = {false};
+    for (size_t i = 0; g->params && i < g->count; i++) {
+        cg_tensor *p = g->params[i];
+        if (!unborrow(ctx, p)) pinned[ARENA_P] = true;
+        if (p->grad && !unborrow(ctx, p->grad)) pinned[ARENA_G] = true;
+        if (p->grad_home) cg__clReleaseMemObject(p->grad_home);
+        p->grad_home = NULL;
+        p->grad_home_host = NULL;
     }
+    if (pinned[ARENA_P] || pinned[ARENA_G])
+        cg__fail(ctx, CG_ERROR_NO_MEMORY,
+                 "cg_optimizer_free: no memory to give the parameters their own buffers; they "
+                 "keep the optimizer's until the context is freed");
     for (size_t i = 0; g->state && i < g->count * CG_OPT_STATE_SLOTS; i++)
         cg__tensor_destroy(g->state[i]);
-    if (g->arena) {
-        /* No wait: the copies above are queued before anything that reuses the
-         * arena from the pool (one in-order queue). */
-        for (int k = 0; k < ARENA_COUNT; k++) {
-            if (g->mem[k]) cg__buffer_put(ctx, g->mem[k], g->total * sizeof(float));
-            if (g->host[k]) cg__host_put(ctx, g->host[k], g->total * sizeof(float));
-        }
+    /* No wait: the copies above are queued before anything that reuses the
+     * arena from the pool (one in-order queue). */
+    for (int k = 0; k < ARENA_COUNT; k++) {
+        if (pinned[k])
+            cg__buffer_orphan(ctx, g->mem[k], g->host[k], g->total * sizeof(float));
+        else if (g->mem[k])
+            cg__buffer_put(ctx, g->mem[k], g->total * sizeof(float));
+        else if (g->host[k])
+            cg__host_put(ctx, g->host[k], g->total * sizeof(float));
+        g->mem[k] = NULL;
+        g->host[k] = NULL;
     }
     free(g->offset);
     free(g->state);
@@ -64,12 +80,101 @@ void cg__group_free(cg_context *ctx, group *g)
     free(g->steps);
 }
 
+/* A borrowed tensor shaped like `like` over an arena at off (host memory on
+ * ref, a new view of parent on OpenCL, neither yet when both are NULL): a
+ * gradient or a state slot. NULL (error on ctx) on failure. */
+static cg_tensor *arena_tensor(cg_context *ctx, const cg_tensor *like, cl_mem parent,
+                               float *host, size_t off)
+{
+    cg_tensor *t = cg__calloc(1, sizeof *t);
+    if (!t) {
+        cg__fail(ctx, CG_ERROR_NO_MEMORY, "cg_optimizer: out of memory");
+        return NULL;
+    }
+    *t = (cg_tensor){.ctx = ctx, .shape = like->shape, .numel = like->numel,
+                     .bytes = like->bytes, .node = -1, .borrowed = true};
+    if (host) {
+        t->host = host + off;
+    } else if (parent) {
+        t->mem = view(ctx, parent, off, like->numel);
+        if (!t->mem) {
+            free(t);
+            return NULL;
+        }
+    }
+    return t;
+}
+
+/* Moves parameter i (and its gradient) into the group's arena and makes its
+ * state slots. All or nothing for the parameter: on failure it keeps its
+ * own memory and values (error on ctx). */
+static bool move_in(cg_context *ctx, group *g, size_t i, int used)
+{
+    cg_tensor *p = g->params[i];
+    const size_t off = g->offset[i], n = p->numel;
+    cg_tensor *state[CG_OPT_STATE_SLOTS] = {NULL}, *grad = NULL;
+    cl_mem v = NULL, grad_home = NULL;
+    if (ctx->is_ref) {
+        if (p->grad && !(grad = arena_tensor(ctx, p, NULL, g->host[ARENA_G], off))) goto fail;
+    } else {
+        if (cg__clEnqueueCopyBuffer(ctx->queue, p->mem, g->mem[ARENA_P], 0, off * sizeof(float),
+                                    p->bytes, 0, NULL, NULL) != CL_SUCCESS) {
+            cg__fail(ctx, CG_ERROR_OPENCL, "cg_optimizer: copying a parameter in failed");
+            goto fail;
+        }
+        if (!(v = view(ctx, g->mem[ARENA_P], off, n))) goto fail;
+        if (!(grad_home = view(ctx, g->mem[ARENA_G], off, n))) goto fail;
+        if (p->grad) {
+            if (cg__clEnqueueCopyBuffer(ctx->queue, p->grad->mem, g->mem[ARENA_G], 0,
+                                        off * sizeof(float), p->bytes, 0, NULL,
+                                        NULL) != CL_SUCCESS) {
+                cg__fail(ctx, CG_ERROR_OPENCL, "cg_optimizer: copying a gradient in failed");
+                goto fail;
+            }
+            /* The gradient tensor shares the grad_home view (one more reference). */
+            if (!(grad = arena_tensor(ctx, p, NULL, NULL, 0))) goto fail;
+            grad->mem = grad_home;
+            cg__clRetainMemObject(grad_home);
+        }
+    }
+    for (int s = 0; s < CG_OPT_STATE_SLOTS; s++)
+        if ((used & (1 << s)) &&
+            !(state[s] = arena_tensor(ctx, p, g->mem[ARENA_S0 + s], g->host[ARENA_S0 + s], off)))
+            goto fail;
+
+    /* Nothing can fail from here: the parameter moves in. */
+    if (ctx->is_ref) {
+        memcpy(g->host[ARENA_P] + off, p->host, p->bytes);
+        cg__host_put(ctx, p->host, p->bytes);
+        p->host = g->host[ARENA_P] + off;
+        p->grad_home_host = g->host[ARENA_G] + off;
+        if (grad) memcpy(p->grad_home_host, p->grad->host, p->bytes);
+    } else {
+        cg__buffer_put(ctx, p->mem, p->bytes); /* in-order queue: after the copy */
+        p->mem = v;
+        p->grad_home = grad_home;
+    }
+    if (grad) {
+        cg__tensor_destroy(p->grad);
+        p->grad = grad;
+    }
+    p->borrowed = true;
+    for (int s = 0; s < CG_OPT_STATE_SLOTS; s++) g->state[i * CG_OPT_STATE_SLOTS + s] = state[s];
+    return true;
+fail:
+    for (int s = 0; s < CG_OPT_STATE_SLOTS; s++) cg__tensor_destroy(state[s]);
+    cg__tensor_destroy(grad);
+    if (v) cg__clReleaseMemObject(v);
+    if (grad_home) cg__clReleaseMemObject(grad_home);
+    return false;
+}
+
 /* Moves the group's parameters (and gradients) into an arena beside their
  * state; the tensors become views. */
 void cg__arena_build(cg_context *ctx, cg_optim_kind kind, group *g)
 {
     const size_t align = ctx->align_floats ? ctx->align_floats : 1;
-    g->offset = malloc(g->count * sizeof *g->offset);
+    g->offset = cg__malloc(g->count * sizeof *g->offset);
     if (!g->offset) {
         cg__fail(ctx, CG_ERROR_NO_MEMORY, "cg_optimizer: out of memory");
         return;
@@ -91,71 +196,15 @@ void cg__arena_build(cg_context *ctx, cg_optim_kind kind, group *g)
                 for (size_t e = 0; e < g->total; e++) g->host[k][e] = init;
         } else {
             g->mem[k] = cg__buffer_get(ctx, bytes, "cg_optimizer");
+            cl_int err;
             if (g->mem[k] &&
-                cg__clEnqueueFillBuffer(ctx->queue, g->mem[k], &init, sizeof init, 0, bytes, 0, NULL,
-                                    NULL) != CL_SUCCESS)
-                cg__fail(ctx, CG_ERROR_OPENCL, "cg_optimizer: clEnqueueFillBuffer failed");
+                (err = cg__clEnqueueFillBuffer(ctx->queue, g->mem[k], &init, sizeof init, 0, bytes,
+                                               0, NULL, NULL)) != CL_SUCCESS)
+                cg__cl_fail(ctx, err, "cg_optimizer: clEnqueueFillBuffer");
         }
     }
     if (ctx->status) return;
     g->arena = true;
-    for (size_t i = 0; i < g->count && !ctx->status; i++) {
-        cg_tensor *p = g->params[i];
-        const size_t off = g->offset[i], n = p->numel;
-        /* The parameter's values move in; its own memory goes back. */
-        if (ctx->is_ref) {
-            memcpy(g->host[ARENA_P] + off, p->host, p->bytes);
-            cg__host_put(ctx, p->host, p->bytes);
-            p->host = g->host[ARENA_P] + off;
-            p->grad_home_host = g->host[ARENA_G] + off;
-            if (p->grad) {
-                memcpy(p->grad_home_host, p->grad->host, p->bytes);
-                cg_tensor *old = p->grad;
-                p->grad = calloc(1, sizeof *p->grad);
-                if (p->grad)
-                    *p->grad = (cg_tensor){.ctx = ctx, .shape = p->shape, .numel = n,
-                                           .bytes = p->bytes, .node = -1, .borrowed = true,
-                                           .host = p->grad_home_host};
-                cg__tensor_destroy(old);
-            }
-        } else {
-            cg__clEnqueueCopyBuffer(ctx->queue, p->mem, g->mem[ARENA_P], 0, off * sizeof(float),
-                                p->bytes, 0, NULL, NULL);
-            cl_mem v = view(ctx, g->mem[ARENA_P], off, n);
-            if (!v) return;
-            cg__buffer_put(ctx, p->mem, p->bytes);
-            p->mem = v;
-            p->grad_home = view(ctx, g->mem[ARENA_G], off, n);
-            if (p->grad && p->grad_home) {
-                cg__clEnqueueCopyBuffer(ctx->queue, p->grad->mem, g->mem[ARENA_G], 0,
-                                    off * sizeof(float), p->bytes, 0, NULL, NULL);
-                cg_tensor *old = p->grad;
-                p->grad = calloc(1, sizeof *p->grad);
-                if (p->grad) {
-                    *p->grad = (cg_tensor){.ctx = ctx, .shape = p->shape, .numel = n,
-                                           .bytes = p->bytes, .node = -1, .borrowed = true,
-                                           .mem = p->grad_home};
-                    cg__clRetainMemObject(p->grad_home);
-                }
-                cg__tensor_destroy(old); /* in-order queue: after the copy */
-            }
-        }
-        p->borrowed = true;
-        for (int s = 0; s < CG_OPT_STATE_SLOTS; s++) {
-            if (!(used & (1 << s))) continue; /* stays NULL */
-            cg_tensor *t = calloc(1, sizeof *t);
-            if (!t) {
-                cg__fail(ctx, CG_ERROR_NO_MEMORY, "cg_optimizer: out of memory");
-                return;
-            }
-            *t = (cg_tensor){.ctx = ctx, .shape = p->shape, .numel = n, .bytes = p->bytes,
-                             .node = -1, .borrowed = true};
-            if (ctx->is_ref)
-                t->host = g->host[ARENA_S0 + s] + off;
-            else
-                t->mem = view(ctx, g->mem[ARENA_S0 + s], off, n);
-            g->state[i * CG_OPT_STATE_SLOTS + s] = t;
-        }
-    }
+    for (size_t i = 0; i < g->count && !ctx->status; i++)
+        if (!move_in(ctx, g, i, used)) return;
 }
-

@@ -110,25 +110,41 @@ static bool out_of_memory(cl_int err)
            err == CL_OUT_OF_HOST_MEMORY;
 }
 
+/* A buffer of class `bytes`, whatever the context's status; err set on
+ * failure (the pool released and one more try made first). */
+static cl_mem buffer_alloc(cg_context *ctx, size_t bytes, cl_int *err)
+{
+    cg__pool_entry e;
+    if (pool_take(ctx, bytes, &e)) return e.mem;
+    cl_mem mem = cg__clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, bytes, NULL, err);
+    if (!mem && out_of_memory(*err) && ctx->pool.count) {
+        cg__pool_release(ctx); /* idle buffers may be what stands in the way */
+        mem = cg__clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, bytes, NULL, err);
+    }
+    return mem;
+}
+
 cl_mem cg__buffer_get(cg_context *ctx, size_t bytes, const char *what)
 {
     if (ctx->status) return NULL;
     bytes = size_class(ctx, bytes);
-    cg__pool_entry e;
-    if (!pool_take(ctx, bytes, &e)) {
-        cl_int err;
-        e.mem = cg__clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, bytes, NULL, &err);
-        if (!e.mem && out_of_memory(err) && ctx->pool.count) {
-            cg__pool_release(ctx); /* idle buffers may be what stands in the way */
-            e.mem = cg__clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, bytes, NULL, &err);
-        }
-        if (!e.mem) {
-            cg__cl_fail(ctx, err, what);
-            return NULL;
-        }
+    cl_int err = CL_SUCCESS;
+    cl_mem mem = buffer_alloc(ctx, bytes, &err);
+    if (!mem) {
+        cg__cl_fail(ctx, err, what);
+        return NULL;
     }
     ctx->stats.bytes_allocated += bytes;
-    return e.mem;
+    return mem;
+}
+
+cl_mem cg__buffer_get_anyway(cg_context *ctx, size_t bytes)
+{
+    bytes = size_class(ctx, bytes);
+    cl_int err = CL_SUCCESS;
+    cl_mem mem = buffer_alloc(ctx, bytes, &err);
+    if (mem) ctx->stats.bytes_allocated += bytes;
+    return mem;
 }
 
 void cg__buffer_put(cg_context *ctx, cl_mem mem, size_t bytes)
@@ -139,25 +155,35 @@ void cg__buffer_put(cg_context *ctx, cl_mem mem, size_t bytes)
     pool_give(ctx, (cg__pool_entry){.bytes = bytes, .mem = mem});
 }
 
+static float *host_alloc(cg_context *ctx, size_t bytes)
+{
+    cg__pool_entry e;
+    if (pool_take(ctx, bytes, &e)) return e.host;
+    float *host = cg__malloc(bytes);
+    if (!host && ctx->pool.count) {
+        cg__pool_release(ctx);
+        host = cg__malloc(bytes);
+    }
+    return host;
+}
+
 float *cg__host_get(cg_context *ctx, size_t bytes, const char *what)
 {
     if (ctx->status) return NULL;
-    size_t want = bytes;
-    bytes = size_class(ctx, bytes);
-    cg__pool_entry e;
-    if (!pool_take(ctx, bytes, &e)) {
-        e.host = cg__malloc(bytes);
-        if (!e.host && ctx->pool.count) {
-            cg__pool_release(ctx);
-            e.host = cg__malloc(bytes);
-        }
-        if (!e.host) {
-            cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: cannot allocate %zu bytes", what, want);
-            return NULL;
-        }
+    float *host = host_alloc(ctx, size_class(ctx, bytes));
+    if (!host) {
+        cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: cannot allocate %zu bytes", what, bytes);
+        return NULL;
     }
-    ctx->stats.bytes_allocated += bytes;
-    return e.host;
+    ctx->stats.bytes_allocated += size_class(ctx, bytes);
+    return host;
+}
+
+float *cg__host_get_anyway(cg_context *ctx, size_t bytes)
+{
+    float *host = host_alloc(ctx, size_class(ctx, bytes));
+    if (host) ctx->stats.bytes_allocated += size_class(ctx, bytes);
+    return host;
 }
 
 void cg__host_put(cg_context *ctx, float *host, size_t bytes)
@@ -220,4 +246,26 @@ cg_status cg_context_set_pool_limit(cg_context *ctx, size_t bytes)
     ctx->pool_limit = bytes;
     pool_trim(ctx, 0);
     return CG_OK;
+}
+
+void cg__buffer_orphan(cg_context *ctx, cl_mem mem, float *host, size_t bytes)
+{
+    if (!mem && !host) return;
+    cg__pool *o = &ctx->orphans;
+    if (o->count == o->capacity) {
+        size_t cap = o->capacity ? 2 * o->capacity : 4;
+        cg__pool_entry *list = cg__realloc(o->free_list, cap * sizeof *list);
+        if (!list) return; /* lost until the process ends; nothing else is safe */
+        o->free_list = list;
+        o->capacity = cap;
+    }
+    o->free_list[o->count++] = (cg__pool_entry){.bytes = size_class(ctx, bytes), .mem = mem,
+                                                .host = host};
+}
+
+void cg__orphans_release(cg_context *ctx)
+{
+    for (size_t i = 0; i < ctx->orphans.count; i++) entry_release(&ctx->orphans.free_list[i]);
+    free(ctx->orphans.free_list);
+    memset(&ctx->orphans, 0, sizeof ctx->orphans);
 }

@@ -187,6 +187,11 @@ cl_int cg__clSetKernelArg(cl_kernel k, cl_uint index, size_t size, const void *v
     return clSetKernelArg(k, index, size, value);
 }
 
+void cg__cl_drain(cl_command_queue q)
+{
+    if (q) clFinish(q);
+}
+
 cl_int cg__clRetainMemObject(cl_mem m)
 {
     cl_int status = clRetainMemObject(m);

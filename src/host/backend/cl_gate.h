@@ -86,6 +86,9 @@ cl_int cg__clGetProgramBuildInfo(cl_program p, cl_device_id d, cl_program_build_
                                  size_t cap, void *out, size_t *size);
 cl_int cg__clSetKernelArg(cl_kernel k, cl_uint index, size_t size, const void *value);
 cl_int cg__clRetainMemObject(cl_mem m);
+/* clFinish for error paths (not injected): after a failure, no command still
+ * queued may write into host memory the failing caller is about to free. */
+void cg__cl_drain(cl_command_queue q);
 cl_int cg__clReleaseMemObject(cl_mem m);
 cl_int cg__clReleaseKernel(cl_kernel k);
 cl_int cg__clReleaseProgram(cl_program p);
