@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test: the Criterion suites on the default OpenCL device (PoCL
 # where there is no GPU) and on the reference path, in a build with warnings
-# as errors; then the reference-path suites again under AddressSanitizer and
-# UndefinedBehaviorSanitizer. Ends with one line: "tests: N passed, N failed".
+# as errors; the OpenCL suites again with GPU kernel shapes
+# (CLGRAD_KERNEL_SHAPE=gpu, so PoCL runs the branches GPUs take); then every
+# suite again under AddressSanitizer and UndefinedBehaviorSanitizer, on both
+# paths (the fault-injection walk included). Ends with one line:
+# "tests: N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,14 +32,15 @@ run_suite() {
 [ -f build-test/build.ninja ] || meson setup build-test --buildtype=release --werror >/dev/null || exit 1
 ninja -C build-test || exit 1
 run_suite build-test
+CLGRAD_KERNEL_SHAPE=gpu run_suite build-test --suite opencl
 
 [ -f build-sanitize/build.ninja ] || meson setup build-sanitize --buildtype=debug --werror \
     -Db_sanitize=address,undefined -Db_lundef=false >/dev/null || exit 1
 ninja -C build-sanitize || exit 1
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:allocator_may_return_null=1 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 LSAN_OPTIONS=suppressions=$PWD/tools/lsan.supp \
-    run_suite build-sanitize --suite ref
+    run_suite build-sanitize --suite ref --suite opencl
 
 echo "tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ] || status=1
