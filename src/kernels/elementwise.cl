@@ -42,6 +42,7 @@ inline float cg_pow_s(float x, float s)
     if (s == 3.0f) return x * x * x;
     if (s == 0.5f) return sqrt(x);
     if (s == -1.0f) return 1.0f / x;
+    if (s == -0.5f) return 1.0f / sqrt(x); /* torch: rsqrt */
     return pow(x, s);
 }
 
@@ -61,7 +62,7 @@ inline float cg_unary_f(int op, float x, float s)
     case CG_U_EXP: return exp(x);
     case CG_U_LOG: return log(x);
     case CG_U_ABS: return fabs(x);
-    case CG_U_RELU: return x > 0.0f ? x : 0.0f;
+    case CG_U_RELU: return x < 0.0f ? 0.0f : x; /* NaN stays NaN, as torch's */
     case CG_U_TANH: return tanh(x);
     case CG_U_SIGMOID: return 1.0f / (1.0f + exp(-x));
     case CG_U_HUBER: {
@@ -80,14 +81,14 @@ inline float cg_unary_grad(int op, float x, float y, float gy, float s)
     case CG_U_RSUB_S: return -gy;
     case CG_U_MUL_S: return gy * s;
     case CG_U_DIV_S: return gy / s;
-    case CG_U_RDIV_S: return -gy * s / (x * x);
+    case CG_U_RDIV_S: return -gy * y / x; /* s/x^2 without squaring x */
     case CG_U_POW_S: return s == 0.0f ? 0.0f : gy * (s * cg_pow_s(x, s - 1.0f));
     case CG_U_SQUARE: return gy * (2.0f * x);
     case CG_U_SQRT: return gy / (2.0f * y);
     case CG_U_EXP: return gy * y;
     case CG_U_LOG: return gy / x;
     case CG_U_ABS: return gy * sign(x);
-    case CG_U_RELU: return y > 0.0f ? gy : 0.0f;
+    case CG_U_RELU: return y <= 0.0f ? 0.0f : gy; /* torch's threshold_backward */
     case CG_U_TANH: return gy * (1.0f - y * y);
     case CG_U_SIGMOID: return gy * (1.0f - y) * y;
     case CG_U_HUBER: return x < -s ? -s * gy : (x > s ? s * gy : x * gy);
@@ -174,7 +175,7 @@ __kernel void cg_binary_grad(const int op, const int which, __global const float
     else if (CG_OPC == CG_B_MUL)
         d = which == 0 ? g * bv : g * av;
     else
-        d = which == 0 ? g / bv : -g * av / (bv * bv);
+        d = which == 0 ? g / bv : -g * ((av / bv) / bv); /* torch's form: b*b overflows */
     dst[i] = accumulate ? dst[i] + d : d;
 }
 
@@ -203,7 +204,8 @@ __kernel void cg_sum_to(__global const float *src, const uint4 sdims, __global f
                     uint i2 = n2 == 1 ? j2 : c, i3 = n3 == 1 ? j3 : d;
                     float v = src[((i0 * sdims.y + i1) * sdims.z + i2) * sdims.w + i3] - comp;
                     float t = sum + v;
-                    comp = (t - sum) - v;
+                    /* An infinite term would make the compensation NaN. */
+                    comp = isfinite(t) ? (t - sum) - v : 0.0f;
                     sum = t;
                 }
     dst[j] += sum;

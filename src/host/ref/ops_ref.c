@@ -14,6 +14,7 @@ static float pow_s(float x, float s)
     if (s == 3.0f) return x * x * x;
     if (s == 0.5f) return sqrtf(x);
     if (s == -1.0f) return 1.0f / x;
+    if (s == -0.5f) return 1.0f / sqrtf(x); /* torch: rsqrt */
     return powf(x, s);
 }
 
@@ -35,7 +36,7 @@ float cg__ref_unary_f(int op, float x, float s)
     case CG_U_EXP: return expf(x);
     case CG_U_LOG: return logf(x);
     case CG_U_ABS: return fabsf(x);
-    case CG_U_RELU: return x > 0.0f ? x : 0.0f;
+    case CG_U_RELU: return x < 0.0f ? 0.0f : x; /* NaN stays NaN, as torch's */
     case CG_U_TANH: return tanhf(x);
     case CG_U_SIGMOID: return 1.0f / (1.0f + expf(-x));
     case CG_U_HUBER: {
@@ -53,14 +54,14 @@ float cg__ref_unary_grad(int op, float x, float y, float gy, float s)
     case CG_U_RSUB_S: return -gy;
     case CG_U_MUL_S: return gy * s;
     case CG_U_DIV_S: return gy / s;
-    case CG_U_RDIV_S: return -gy * s / (x * x);
+    case CG_U_RDIV_S: return -gy * y / x; /* s/x^2 without squaring x */
     case CG_U_POW_S: return s == 0.0f ? 0.0f : gy * (s * pow_s(x, s - 1.0f));
     case CG_U_SQUARE: return gy * (2.0f * x);
     case CG_U_SQRT: return gy / (2.0f * y);
     case CG_U_EXP: return gy * y;
     case CG_U_LOG: return gy / x;
     case CG_U_ABS: return gy * sign(x);
-    case CG_U_RELU: return y > 0.0f ? gy : 0.0f;
+    case CG_U_RELU: return y <= 0.0f ? 0.0f : gy; /* torch's threshold_backward */
     case CG_U_TANH: return gy * (1.0f - y * y);
     case CG_U_SIGMOID: return gy * (1.0f - y) * y;
     case CG_U_HUBER: return x < -s ? -s * gy : (x > s ? s * gy : x * gy);
@@ -111,7 +112,7 @@ void cg__ref_binary_grad(int op, int which, const float *a, const uint32_t sa[4]
         else if (op == CG_B_MUL)
             d = which == 0 ? g * bv : g * av;
         else
-            d = which == 0 ? g / bv : -g * av / (bv * bv);
+            d = which == 0 ? g / bv : -g * ((av / bv) / bv); /* torch's form: b*b overflows */
         dst[i] = accumulate ? dst[i] + d : d;
     }
 }
