@@ -42,6 +42,21 @@ UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 LSAN_OPTIONS=suppressions=$PWD/tools/lsan.supp \
     run_suite build-sanitize --suite ref --suite opencl
 
+# Shell-level checks count as one test each.
+check() { # name, command...
+    local name=$1
+    shift
+    if "$@"; then
+        passed=$((passed + 1))
+    else
+        echo "FAIL: $name" >&2
+        failed=$((failed + 1))
+        status=1
+    fi
+}
+# The GPU bundle, relocated and run from an empty environment on PoCL.
+BUILD_DIR=build-test check "bundle" tests/test_bundle.sh
+
 echo "tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ] || status=1
 exit $status
