@@ -82,6 +82,7 @@ typedef struct cg__tape {
     size_t nowned, owned_capacity;
     int no_grad;          /* depth of cg_no_grad_begin */
     bool consumed;        /* a backward without retain ran on this tape */
+    unsigned long generation; /* counts resets: tensors an earlier tape read are free to go */
 } cg__tape;
 
 /* ---- context ----------------------------------------------------------- */
@@ -103,6 +104,7 @@ struct cg_context {
     cg__pool pool;
     cg__tape tape;
     size_t align_floats;  /* sub-buffer offsets: CL_DEVICE_MEM_BASE_ADDR_ALIGN, in floats */
+    cl_ulong max_alloc;   /* CL_DEVICE_MAX_MEM_ALLOC_SIZE, read on first use (0: not yet) */
     cg_context_stats stats;
 };
 
@@ -122,6 +124,7 @@ struct cg_tensor {
     float *grad_home_host; /* (the reference path's) */
     bool sparse_grad;            /* embeddings: a row-sparse gradient instead */
     struct cg__sparse *sparse;   /* ... its rows and values, NULL until a backward */
+    unsigned long tape_gen; /* the tape's generation + 1 when a node of it reads this tensor */
 };
 
 /* A row-sparse gradient of a [rows, dim] tensor: the rows touched (sorted,
@@ -216,6 +219,11 @@ cg__node *cg__record(cg_context *ctx, cg_tensor *out, cg__backward_fn backward, 
  * require grad. */
 cg_tensor *cg__grad(cg_tensor *t);
 void cg__tape_release(cg_context *ctx);
+/* Marks t as read by a node of the current tape (cg__record does it for a, b). */
+void cg__tape_uses(cg_context *ctx, cg_tensor *t);
+/* cg_tensor_free of a tensor that tape nodes still read: the tape takes it
+ * and frees it at the next reset. False when nothing uses it. */
+bool cg__tape_adopt(cg_tensor *t);
 
 /* ---- kernel families shared by ops (elementwise.c, reduce.c, shape.c) --- */
 
