@@ -608,3 +608,122 @@ Test(optim, a_parameter_in_two_optimizers)
     cg_tensor_free(w);
     cg_context_free(ctx);
 }
+
+Test(optim, a_parameter_twice_is_refused)
+{
+    cg_context *ctx = test_context();
+    cg_tensor *w = cg_tensor_from(ctx, (float[]){1, 2, 3}, CG_SHAPE(3));
+    cg_tensor *b = cg_tensor_zeros(ctx, CG_SHAPE(1));
+    cg_set_requires_grad(w, true);
+    cg_set_requires_grad(b, true);
+    for (int k = 0; k < CG_OPTIM_KIND_COUNT; k++) { /* twice in one group: every kind */
+        cr_assert_null(cg_optimizer_create(ctx, (cg_optim_kind)k, (cg_tensor *[]){w, b, w}, 3,
+                                           NULL));
+        cr_assert(strstr(cg_error_message(ctx), "parameter 2 appears twice"), "%s: %s",
+                  cg_optim_name((cg_optim_kind)k), cg_error_message(ctx));
+        cg_clear_error(ctx);
+    }
+    /* In two groups (torch raises): refused, so one step moves w once. */
+    cg_optimizer *opt = cg_sgd(ctx, &w, 1, &(cg_sgd_options){.lr = 0.1f});
+    cr_assert_eq(cg_optimizer_add_group(opt, (cg_tensor *[]){b, w}, 2, NULL), -1);
+    cr_assert_eq(cg_status(ctx), CG_ERROR_INVALID_ARGUMENT);
+    cr_assert(strstr(cg_error_message(ctx), "more than one parameter group"), "%s",
+              cg_error_message(ctx));
+    cg_clear_error(ctx);
+    cr_assert_eq(cg_optimizer_groups(opt), 1);
+    cg_backward(cg_sum(cg_square(w)));
+    cr_assert_eq(cg_step(opt), CG_OK);
+    float v[3];
+    cg_tensor_read(w, v, 3);
+    assert_close(v[0], 0.8, 1e-6, 0, "w[0] = %f: stepped once", v[0]);
+    cg_tape_reset(ctx);
+    cg_optimizer_free(opt);
+    cg_tensor_free(w);
+    cg_tensor_free(b);
+    cg_context_free(ctx);
+}
+
+Test(optim, a_group_that_does_not_exist_is_an_error)
+{
+    cg_context *ctx = test_context();
+    cg_tensor *w = cg_tensor_zeros(ctx, CG_SHAPE(3));
+    cg_set_requires_grad(w, true);
+    cg_optimizer *opt = cg_optimizer_create(ctx, CG_OPTIM_ASGD, &w, 1, NULL);
+    cr_assert(isnan(cg_optimizer_lr(opt, 1)));
+    cr_assert_eq(cg_status(ctx), CG_ERROR_INVALID_ARGUMENT);
+    cr_assert(strstr(cg_error_message(ctx), "cg_optimizer_lr: no group 1"), "%s",
+              cg_error_message(ctx));
+    cg_clear_error(ctx);
+    size_t n = 7;
+    cr_assert_null(cg_optimizer_params(opt, 2, &n));
+    cr_assert_eq(n, 0);
+    cr_assert_eq(cg_status(ctx), CG_ERROR_INVALID_ARGUMENT);
+    cg_clear_error(ctx);
+    cr_assert_null(cg_optimizer_average(opt, 0, 1));
+    cr_assert_eq(cg_status(ctx), CG_ERROR_INVALID_ARGUMENT);
+    cg_clear_error(ctx);
+    cr_assert_not_null(cg_optimizer_average(opt, 0, 0));
+    cr_assert_eq(cg_optimizer_lr(opt, 0), cg_optim_defaults(CG_OPTIM_ASGD).lr);
+    cr_assert_eq(cg_status(ctx), CG_OK);
+    cg_optimizer_free(opt);
+    cg_tensor_free(w);
+    cg_context_free(ctx);
+}
+
+/* embedding rows 1 and 2 of a sparse-gradient w, plus a dense b. */
+static float sparse_loss(cg_tensor *w, cg_tensor *b)
+{
+    cg_tensor *loss = cg_sum(cg_add(cg_embedding(w, (const unsigned[]){1, 2}, 2), b));
+    cg_backward(loss);
+    return cg_item(loss);
+}
+
+typedef struct sparse_problem {
+    cg_optimizer *opt;
+    cg_tensor *w, *b;
+} sparse_problem;
+
+static float sparse_closure(void *user)
+{
+    sparse_problem *p = user;
+    cg_zero_grad(p->opt);
+    cg_tape_reset(cg_tensor_context(p->w));
+    return sparse_loss(p->w, p->b);
+}
+
+Test(optim, dense_optimizers_refuse_a_sparse_gradient)
+{
+    cg_context *ctx = test_context();
+    for (int k = 0; k < CG_OPTIM_KIND_COUNT; k++) {
+        if (k == CG_OPTIM_SPARSE_ADAM) continue;
+        const char *name = cg_optim_name((cg_optim_kind)k);
+        cg_tensor *w = cg_tensor_full(ctx, CG_SHAPE(4, 3), 1.0f);
+        cg_tensor *b = cg_tensor_full(ctx, CG_SHAPE(3), 2.0f);
+        cg_set_requires_grad(w, true);
+        cg_set_requires_grad(b, true);
+        cg_set_sparse_grad(w, true);
+        sparse_problem p = {cg_optimizer_create(ctx, (cg_optim_kind)k, (cg_tensor *[]){b, w}, 2,
+                                                NULL),
+                            w, b};
+        cr_assert_not_null(p.opt, "%s: %s", name, cg_error_message(ctx));
+        if (k == CG_OPTIM_LBFGS) { /* it reads the gradients inside its step */
+            cr_assert(isnan(cg_step_closure(p.opt, sparse_closure, &p)), "%s", name);
+        } else {
+            sparse_loss(w, b);
+            cr_assert_eq(cg_step(p.opt), CG_ERROR_INVALID_ARGUMENT, "%s: %s", name,
+                         cg_error_message(ctx));
+        }
+        cr_assert(strstr(cg_error_message(ctx), "SparseAdam") &&
+                      strstr(cg_error_message(ctx), name),
+                  "%s", cg_error_message(ctx));
+        cg_clear_error(ctx);
+        float v[3];
+        cg_tensor_read(b, v, 3);
+        cr_assert(v[0] == 2.0f && v[2] == 2.0f, "%s: nothing was updated (b %f)", name, v[0]);
+        cg_tape_reset(ctx);
+        cg_optimizer_free(p.opt);
+        cg_tensor_free(w);
+        cg_tensor_free(b);
+    }
+    cg_context_free(ctx);
+}
