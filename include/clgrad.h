@@ -164,9 +164,9 @@ cg_status cg_tensor_read(const cg_tensor *t, float *dst, size_t count);
 /* Overwrites the tensor's elements from host memory. */
 cg_status cg_tensor_write(cg_tensor *t, const float *src, size_t count);
 /* Frees a tensor you made. Tensors ops made belong to the tape: this ignores
- * them. A tensor that an op on the current tape read (its input) is not freed
- * at once: the tape takes it and cg_tape_reset() frees it, so a cg_backward()
- * in between still finds it. Either way, don't use t afterwards. */
+ * them. An input of an op the tape recorded (one that needs grad) is not
+ * freed at once: the tape takes it and cg_tape_reset() frees it, so a
+ * cg_backward() in between still finds it. Either way, t is gone for you. */
 void cg_tensor_free(cg_tensor *t);
 size_t cg_tensor_numel(const cg_tensor *t);
 cg_shape cg_tensor_shape(const cg_tensor *t);
@@ -184,13 +184,12 @@ cg_context *cg_tensor_context(const cg_tensor *t);
  * Broadcasting follows NumPy: shapes align on the right, a dimension of 1
  * stretches. Shape rules are written beside each op.
  *
- * What the tape reads must live until cg_tape_reset(): cg_tensor_free() of an
- * op's input waits for the reset by itself (see there), but tensors that other
- * objects own do not: a gradient (cg_grad, cg_sparse_grad_values), an
- * optimizer's state (cg_optimizer_average), an MLP's or layer's parameters
- * freed with their owner's free (cg_mlp_free and cg_linear_free do wait).
- * Freeing those while the tape uses them, then calling cg_backward(), is not
- * allowed until the engine holds references to what its nodes use.
+ * What a recorded op reads must stay alive until cg_tape_reset(). A tensor
+ * you free with cg_tensor_free() (or cg_linear_free, cg_mlp_free) waits for
+ * the reset by itself. Tensors the library owns for you do not: an op on
+ * cg_sparse_grad_values() or cg_optimizer_average(), then cg_zero_grad_of()
+ * or cg_optimizer_free() before cg_backward(), is a use after free. Not
+ * allowed, until the engine holds references to what its nodes use.
  */
 
 cg_status cg_set_requires_grad(cg_tensor *t, bool requires_grad);

@@ -83,7 +83,9 @@ Test(nn, linear_layer_shapes_and_forward)
     /* x W^T + b: [1-3, 4-6] + b, [2+2, 8+5] + b */
     const float want[4] = {-2 + 0.5f, -2 - 1, 4 + 0.5f, 13 - 1};
     for (int i = 0; i < 4; i++) assert_close(out[i], want[i], 0, 1e-6, "y[%d] = %f", i, out[i]);
-    cr_assert_eq(cg_linear_init(ctx, &l, 0, 2, 5, 0), CG_ERROR_INVALID_ARGUMENT);
+    cg_linear bad; /* (init empties its layer first: not l, which holds tensors) */
+    cr_assert_eq(cg_linear_init(ctx, &bad, 0, 2, 5, 0), CG_ERROR_INVALID_ARGUMENT);
+    cr_assert_null(bad.weight);
     cg_tape_reset(ctx);
     cg_tensor_free(x);
     cg_linear_free(&l);
