@@ -274,6 +274,16 @@ CASE(cg_sparse_grad_rows)
     expect_clean("cg_sparse_grad_rows");
     cr_assert_eq(cg_sparse_grad_rows(T(), NULL, 4), 0);
     expect_error("cg_sparse_grad_rows");
+    /* With a sparse gradient to copy (this crashed). */
+    cg_tensor *w = cg_tensor_zeros(C(), CG_SHAPE(3, 2));
+    cg_set_requires_grad(w, true);
+    cg_set_sparse_grad(w, true);
+    cg_backward(cg_sum(cg_embedding(w, (const unsigned[]){1, 2}, 2)));
+    cr_assert_eq(cg_sparse_grad_rows(w, NULL, 0), 2);
+    expect_clean("cg_sparse_grad_rows");
+    cr_assert_eq(cg_sparse_grad_rows(w, NULL, 2), 0);
+    expect_error("cg_sparse_grad_rows");
+    cg_tensor_free(w);
 }
 
 CASE(cg_sparse_grad_values) { cr_assert_null(cg_sparse_grad_values(NULL)); }
