@@ -63,8 +63,10 @@ float cg_clip_grad_norm(cg_tensor *const *params, size_t count, float max_norm,
             cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory", what);
             return NAN;
         }
-        for (size_t i = 0; i < count; i++)
-            if (params[i]->grad) norms[i] = cg__ref_norm2(params[i]->grad->host, params[i]->grad->numel);
+        for (size_t i = 0; i < count; i++) {
+            const cg_tensor *g = params[i]->grad;
+            if (g) norms[i] = cg__ref_norm2(g->host, g->numel);
+        }
         total = cg__ref_norm2(norms, count);
         free(norms);
         float factor = fminf(max_norm / (total + 1e-6f), 1.0f);
