@@ -7,6 +7,18 @@
  * error do nothing and return that status (or NULL), so a chain of calls can
  * be checked once at the end with cg_status() / cg_error_message().
  * No function prints, exits or aborts on bad input.
+ *
+ * NULL: a NULL pointer argument is CG_ERROR_NULL_POINTER, set on the context
+ * when another argument leads to one, and otherwise only returned: as that
+ * status, or as NULL, NaN, 0 or -1 from functions that return those. The
+ * exceptions are written at each function: where NULL is allowed, what it
+ * means. Every *_free accepts NULL. tests/test_api.c holds the case of every
+ * exported function.
+ *
+ * Out-parameters (structs and handles a function fills) are set to an empty
+ * value (zeros and NULL pointers, which the matching *_free accepts) before
+ * anything can fail, whatever the status, a context already in error
+ * included.
  */
 #ifndef CLGRAD_H
 #define CLGRAD_H
@@ -73,7 +85,7 @@ typedef struct cg_device_info {
 
 /* Lists every OpenCL device of every platform. On success *out is a malloc'd
  * array the caller frees with cg_device_list_free. No OpenCL platform is not
- * an error: *count is 0. */
+ * an error: *count is 0. Both are set (NULL, 0) first. */
 cg_status cg_device_list(cg_device_info **out, size_t *count);
 void cg_device_list_free(cg_device_info *list);
 const char *cg_device_type_string(cg_device_type type);
@@ -94,7 +106,8 @@ void cg_context_free(cg_context *ctx);
 
 cg_status cg_status_of(const cg_context *ctx);
 #define cg_status(ctx) cg_status_of(ctx)
-/* The first error's message, "" when CG_OK. Valid until ctx is freed. */
+/* The first error's message, "" when CG_OK. Valid until ctx is freed.
+ * A NULL ctx gives a static "NULL context". */
 const char *cg_error_message(const cg_context *ctx);
 /* Clears the sticky error so the context can be used again. */
 void cg_clear_error(cg_context *ctx);
@@ -104,7 +117,8 @@ const cg_device_info *cg_context_device(const cg_context *ctx);
 bool cg_context_is_ref(const cg_context *ctx);
 
 /* Messages the library would otherwise have nowhere to put (the notice that
- * no OpenCL device exists). Default: none shown. */
+ * no OpenCL device exists). Default, and fn NULL: none shown. user is passed
+ * to fn as it is. */
 typedef void (*cg_log_fn)(void *user, const char *message);
 void cg_set_log_callback(cg_log_fn fn, void *user);
 
@@ -137,7 +151,8 @@ typedef enum cg_kernel_shape {
  * else AUTO; a value it does not know leaves the new context in error. No
  * effect on the reference path. */
 cg_status cg_context_set_kernel_shape(cg_context *ctx, cg_kernel_shape shape);
-/* The shapes in use: CG_KERNEL_SHAPE_CPU or CG_KERNEL_SHAPE_GPU (CPU on ref). */
+/* The shapes in use: CG_KERNEL_SHAPE_CPU or CG_KERNEL_SHAPE_GPU (CPU on ref
+ * and for a NULL context). */
 cg_kernel_shape cg_context_kernel_shape(const cg_context *ctx);
 
 /* Freed tensors' buffers are kept for reuse by size class, up to a bound:
@@ -167,7 +182,9 @@ typedef struct cg_shape {
 
 typedef struct cg_tensor cg_tensor;
 
-/* float32, contiguous, row-major. The caller frees what it creates. */
+/* float32, contiguous, row-major. The caller frees what it creates. A tensor
+ * larger than the device can allocate at once (CL_DEVICE_MAX_MEM_ALLOC_SIZE;
+ * on ref, the host's memory) is CG_ERROR_NO_MEMORY. */
 cg_tensor *cg_tensor_from(cg_context *ctx, const float *data, cg_shape shape);
 cg_tensor *cg_tensor_zeros(cg_context *ctx, cg_shape shape);
 cg_tensor *cg_tensor_full(cg_context *ctx, cg_shape shape, float value);
@@ -175,6 +192,10 @@ cg_tensor *cg_tensor_full(cg_context *ctx, cg_shape shape, float value);
 cg_status cg_tensor_read(const cg_tensor *t, float *dst, size_t count);
 /* Overwrites the tensor's elements from host memory. */
 cg_status cg_tensor_write(cg_tensor *t, const float *src, size_t count);
+/* Frees a tensor you made. Tensors ops made belong to the tape: this ignores
+ * them. An input of an op the tape recorded (one that needs grad) is not
+ * freed at once: the tape takes it and cg_tape_reset() frees it, so a
+ * cg_backward() in between still finds it. Either way, t is gone for you. */
 void cg_tensor_free(cg_tensor *t);
 size_t cg_tensor_numel(const cg_tensor *t);
 cg_shape cg_tensor_shape(const cg_tensor *t);
@@ -191,6 +212,13 @@ cg_context *cg_tensor_context(const cg_tensor *t);
  * A tensor of one element stands for a scalar (shape [1]).
  * Broadcasting follows NumPy: shapes align on the right, a dimension of 1
  * stretches. Shape rules are written beside each op.
+ *
+ * What a recorded op reads must stay alive until cg_tape_reset(). A tensor
+ * you free with cg_tensor_free() (or cg_linear_free, cg_mlp_free) waits for
+ * the reset by itself. Tensors the library owns for you do not: an op on
+ * cg_sparse_grad_values() or cg_optimizer_average(), then cg_zero_grad_of()
+ * or cg_optimizer_free() before cg_backward(), is a use after free. Not
+ * allowed, until the engine holds references to what its nodes use.
  */
 
 cg_status cg_set_requires_grad(cg_tensor *t, bool requires_grad);
@@ -259,7 +287,8 @@ cg_tensor *cg_reshape(cg_tensor *x, cg_shape shape);
 cg_tensor *cg_at(cg_tensor *x, size_t i);
 /* x[start:stop] along the first axis:     [n,...] -> [stop-start,...] */
 cg_tensor *cg_slice(cg_tensor *x, size_t start, size_t stop);
-/* Joined along `axis`; other dimensions equal. */
+/* Joined along `axis`; other dimensions equal. count 0 or xs NULL reach no
+ * context: NULL, with no error anywhere (nothing to join). */
 cg_tensor *cg_concat(cg_tensor *const *xs, size_t count, int axis);
 /* torch.nn.Embedding's lookup:            weight [num, dim] -> [count, dim]
  * Backward adds each row's gradient, repeated indices summed in order of
@@ -268,7 +297,8 @@ cg_tensor *cg_concat(cg_tensor *const *xs, size_t count, int axis);
 cg_tensor *cg_embedding(cg_tensor *weight, const unsigned *indices, size_t count);
 cg_status cg_set_sparse_grad(cg_tensor *weight, bool sparse);
 /* The row-sparse gradient: its rows (sorted; returns how many, fills up to
- * cap) and values [rows, dim] (owned by t; NULL when there is none). */
+ * cap; rows NULL with cap 0 asks only how many) and values [rows, dim]
+ * (owned by t; NULL when there is none). */
 size_t cg_sparse_grad_rows(const cg_tensor *t, unsigned *rows, size_t cap);
 const cg_tensor *cg_sparse_grad_values(const cg_tensor *t);
 /* Rows of x by index (a minibatch):       [n,...] -> [count,...]
@@ -289,7 +319,9 @@ cg_tensor *cg_huber_loss(cg_tensor *p, cg_tensor *y, float delta, cg_reduction r
 
 /* ---- random numbers ------------------------------------------------------
  * Counter-based: element i of a draw is a function of (seed, offset + i)
- * alone, so a seed gives the same numbers on every device and on ref. */
+ * alone, so a seed gives the same numbers on every device and on ref.
+ * U(lo, hi) as torch's uniform_: lo <= hi, both and hi - lo finite, else
+ * CG_ERROR_INVALID_ARGUMENT. */
 cg_tensor *cg_rand_uniform(cg_context *ctx, cg_shape shape, float lo, float hi,
                            unsigned long long seed, unsigned long long offset);
 
@@ -311,7 +343,8 @@ typedef struct cg_linear {
 } cg_linear;
 
 /* Creates the layer's tensors (requires_grad) from (seed, stream): distinct
- * streams give independent draws under one seed. */
+ * streams give independent draws under one seed. *layer is zeroed first, so
+ * cg_linear_free(layer) is safe whatever the status. */
 cg_status cg_linear_init(cg_context *ctx, cg_linear *layer, size_t in, size_t out,
                          unsigned long long seed, unsigned long long stream);
 /* x [batch, in] -> [batch, out] */
@@ -326,9 +359,12 @@ cg_mlp *cg_mlp_create(cg_context *ctx, const size_t *sizes, size_t nsizes,
 void cg_mlp_free(cg_mlp *mlp);
 /* x [batch, in] -> [batch, out] */
 cg_tensor *cg_mlp_forward(cg_mlp *mlp, cg_tensor *x);
-/* The parameter tensors, weight then bias per layer (owned by the MLP). */
+/* The parameter tensors, weight then bias per layer (owned by the MLP):
+ * fills up to cap, returns how many there are; out NULL with cap 0 asks only
+ * how many. */
 size_t cg_mlp_parameters(const cg_mlp *mlp, cg_tensor **out, size_t cap);
 size_t cg_mlp_parameter_count(const cg_mlp *mlp);
+/* Layer i; past the last, NULL with CG_ERROR_INVALID_ARGUMENT. */
 const cg_linear *cg_mlp_layer(const cg_mlp *mlp, size_t i);
 size_t cg_mlp_layers(const cg_mlp *mlp);
 
@@ -374,7 +410,10 @@ const char *cg_optim_name(cg_optim_kind kind);   /* "sgd", "adam", ... */
 typedef struct cg_optimizer cg_optimizer;
 /* The optimizer keeps the parameter pointers (not owned; parameters must
  * outlive it) and its state on the device. The parameters form group 0;
- * options are checked (a bad one is named in the error). */
+ * options are checked (a bad one is named in the error); NULL options are
+ * cg_optim_defaults(kind). A parameter appears once per optimizer: twice in
+ * a group, or in two groups, is CG_ERROR_INVALID_ARGUMENT (torch: "some
+ * parameters appear in more than one parameter group"). */
 cg_optimizer *cg_optimizer_create(cg_context *ctx, cg_optim_kind kind, cg_tensor *const *params,
                                   size_t count, const cg_optim_options *options);
 /* Another parameter group with its own options (PyTorch's param_groups);
@@ -382,20 +421,29 @@ cg_optimizer *cg_optimizer_create(cg_context *ctx, cg_optim_kind kind, cg_tensor
 int cg_optimizer_add_group(cg_optimizer *opt, cg_tensor *const *params, size_t count,
                            const cg_optim_options *options);
 cg_status cg_zero_grad(cg_optimizer *opt);
+/* One update of every parameter with a gradient (one without is skipped, as
+ * torch skips it). Every optimizer but SparseAdam refuses a parameter whose
+ * gradient is row-sparse (cg_set_sparse_grad) with CG_ERROR_INVALID_ARGUMENT
+ * naming SparseAdam, before it updates anything. */
 cg_status cg_step(cg_optimizer *opt);
 /* Re-evaluates the model: zeroes the gradients, computes the loss, runs
  * backward, returns the loss (NaN on error). It may reset the tape. */
 typedef float (*cg_closure_fn)(void *user);
 /* optimizer.step(closure): LBFGS calls it as often as it needs; the others
- * call it once, then step. Returns the closure's first loss (NaN on error). */
+ * call it once, then step. Returns the closure's first loss (NaN on error).
+ * user is passed to the closure as it is. */
 float cg_step_closure(cg_optimizer *opt, cg_closure_fn closure, void *user);
 void cg_optimizer_free(cg_optimizer *opt);
 size_t cg_optimizer_groups(const cg_optimizer *opt);
+/* A group past the last gives NaN (NULL for the pointers below) with
+ * CG_ERROR_INVALID_ARGUMENT on the context. */
 float cg_optimizer_lr(const cg_optimizer *opt, size_t group);
 cg_status cg_optimizer_set_lr(cg_optimizer *opt, size_t group, float lr);
-/* The parameters of a group (the optimizer's array; count via the _count). */
+/* The parameters of a group (the optimizer's array); *count is set to how
+ * many (0 on error) unless count is NULL. */
 cg_tensor *const *cg_optimizer_params(const cg_optimizer *opt, size_t group, size_t *count);
-/* ASGD's averaged parameters (ax) of parameter i of group g, NULL otherwise. */
+/* ASGD's averaged parameters (ax) of parameter i of group g; NULL, with no
+ * error, for the other optimizers. Owned by the optimizer. */
 cg_tensor *cg_optimizer_average(const cg_optimizer *opt, size_t group, size_t i);
 /* State save/restore: steps taken and every state buffer, as floats. A
  * restored optimizer continues exactly as the saved one would have. */
@@ -403,7 +451,7 @@ size_t cg_optimizer_state_size(const cg_optimizer *opt);
 cg_status cg_optimizer_state_save(cg_optimizer *opt, float *dst, size_t count);
 cg_status cg_optimizer_state_load(cg_optimizer *opt, const float *src, size_t count);
 
-/* Shorthands kept from before the options struct. */
+/* Shorthands kept from before the options struct; options NULL: defaults. */
 typedef struct cg_sgd_options {
     float lr;   /* 1e-2 when 0 */
 } cg_sgd_options;
@@ -452,10 +500,14 @@ typedef struct cg_scheduler_options {
 cg_scheduler_options cg_scheduler_defaults(cg_sched_kind kind);
 
 typedef struct cg_scheduler cg_scheduler;
+/* Drives the optimizer's groups that exist now; a group added later keeps
+ * the lr it is given. options is required. */
 cg_scheduler *cg_scheduler_create(cg_optimizer *opt, const cg_scheduler_options *options);
 /* One epoch; metric is the monitored value for ReduceLROnPlateau (ignored
  * by the others). */
 cg_status cg_scheduler_step(cg_scheduler *sched, float metric);
+/* NaN with CG_ERROR_INVALID_ARGUMENT for a group it does not drive (added
+ * after the scheduler, or past the last). */
 double cg_scheduler_lr(const cg_scheduler *sched, size_t group);
 void cg_scheduler_free(cg_scheduler *sched);
 
@@ -464,10 +516,14 @@ void cg_scheduler_free(cg_scheduler *sched);
 /* torch.nn.utils.clip_grad_norm_: scales every gradient by
  * min(1, max_norm / (total_norm + 1e-6)), the total the 2-norm over all of
  * them; returns the total (NaN on error). A non-finite total is an error
- * when error_if_nonfinite. Parameters without grad are skipped. */
+ * when error_if_nonfinite. Parameters without grad are skipped; count 0
+ * returns 0. The norm is computed without overflow or underflow (scaled
+ * sums on a device, double on ref): any norm a float holds, 1e-38 to 3e38,
+ * comes out, the same on every device to float rounding. */
 float cg_clip_grad_norm(cg_tensor *const *params, size_t count, float max_norm,
                         bool error_if_nonfinite);
-/* torch.nn.utils.clip_grad_value_: every gradient element into [-v, v]. */
+/* torch.nn.utils.clip_grad_value_: every gradient element into [-v, v].
+ * count 0: CG_OK, nothing to do. */
 cg_status cg_clip_grad_value(cg_tensor *const *params, size_t count, float clip_value);
 
 /* ---- gradcheck -------------------------------------------------------------- */
@@ -488,7 +544,8 @@ typedef struct cg_gradcheck_report {
  * from backward against (L(x+eps) - L(x-eps)) / 2 eps. An element passes when
  * |analytic - numeric| <= atol + rtol * |numeric|. Inputs must require grad;
  * their grads are zeroed. Returns CG_OK when every element passed, else
- * CG_ERROR_INVALID_DATA with the worst element in the report and message. */
+ * CG_ERROR_INVALID_DATA with the worst element in the report and message.
+ * user goes to fn as it is; report may be NULL, else it is zeroed first. */
 cg_status cg_gradcheck(cg_context *ctx, cg_gradcheck_fn fn, void *user, cg_tensor *const *inputs,
                        size_t count, float eps, float atol, float rtol,
                        cg_gradcheck_report *report);
@@ -522,11 +579,14 @@ size_t cg_linreg_features(const cg_linreg *model);
 size_t cg_linreg_rows(const cg_linreg *model);
 
 /* Applies x' = (x - shift[j]) * scale[j] to feature j on the fly inside the
- * kernels (the data on the device stays raw). NULL, NULL resets to identity. */
+ * kernels (the data on the device stays raw). shift NULL means zeros, scale
+ * NULL ones (NULL, NULL resets to identity). A scale of 0 or a non-finite
+ * value is CG_ERROR_INVALID_ARGUMENT. */
 cg_status cg_linreg_set_transform(cg_linreg *model, const float *shift, const float *scale);
 
 /* One evaluation at params (F weights then the bias): the loss, and the
- * gradient (F+1 values) by the chosen mode; grad may be NULL. */
+ * gradient (F+1 values) by the chosen mode; grad may be NULL. *loss_out and
+ * grad are NaN until it succeeds. */
 cg_status cg_linreg_eval(cg_linreg *model, const float *params, cg_loss_kind loss,
                          cg_grad_mode mode, float delta, float *loss_out, float *grad);
 
@@ -582,9 +642,9 @@ typedef struct cg_fit_result {
     char message[256];       /* why it stopped, when it diverged */
 } cg_fit_result;
 
-/* Trains the model; fills *result (free it with cg_fit_result_free). A
- * diverging run is not an error: result->diverged says so and the status is
- * CG_OK. */
+/* Trains the model; fills *result (zeroed first; free it with
+ * cg_fit_result_free). options NULL: cg_fit_defaults(). A diverging run is
+ * not an error: result->diverged says so and the status is CG_OK. */
 cg_status cg_linreg_fit(cg_linreg *model, const cg_fit_options *options, cg_fit_result *result);
 void cg_fit_result_free(cg_fit_result *result);
 
@@ -607,12 +667,14 @@ typedef struct cg_normalizer {
 
 /* Fits a normalizer to X (n rows of F features, row-major). Fails with
  * CG_ERROR_INVALID_DATA when a feature is constant (standard, minmax),
- * naming the feature; the message is on ctx. */
+ * naming the feature; the message is on ctx. *out is zeroed first. */
 cg_status cg_normalizer_fit(cg_context *ctx, cg_norm_kind kind, float factor, const float *X,
                             size_t n, size_t features, cg_normalizer *out);
 void cg_normalizer_free(cg_normalizer *norm);
-/* Maps params trained on normalized inputs to raw-input units. */
-void cg_normalizer_to_raw(const cg_normalizer *norm, const float *params, float *params_raw);
+/* Maps params trained on normalized inputs to raw-input units (F + 1
+ * values each). No context: CG_ERROR_NULL_POINTER for a NULL argument,
+ * CG_ERROR_INVALID_ARGUMENT for a freed (or never fitted) normalizer. */
+cg_status cg_normalizer_to_raw(const cg_normalizer *norm, const float *params, float *params_raw);
 
 /* ---- data files --------------------------------------------------------- */
 
@@ -625,17 +687,19 @@ typedef struct cg_table {
 } cg_table;
 
 /* Reads a CSV; errors (missing file, ragged rows, a non-numeric cell, NaN or
- * inf) name the file, line and column. */
+ * inf) name the file, line and column. *out is zeroed first. */
 cg_status cg_table_read_csv(cg_context *ctx, const char *path, cg_table *out);
-/* The lecture's eleven thermometer readings, columns t_u, t_c. */
+/* The lecture's eleven thermometer readings, columns t_u, t_c. No context:
+ * the status is returned only. */
 cg_status cg_table_lecture(cg_table *out);
 void cg_table_free(cg_table *table);
-/* Index of a column by name, -1 if absent. */
+/* Index of a column by name, -1 if absent (or either argument is NULL). */
 int cg_table_column(const cg_table *table, const char *name);
 
 /* ---- plots (cairo; PNG or SVG by the file's extension) ------------------- */
 
-/* Data as markers and the line y = w * x + b over the data's x range. */
+/* Data as markers and the line y = w * x + b over the data's x range.
+ * xlabel, ylabel NULL: "x", "y". */
 cg_status cg_plot_fit(cg_context *ctx, const char *path, const float *x, const float *y,
                       size_t n, float w, float b, const char *xlabel, const char *ylabel);
 /* The loss curve on a log scale. */

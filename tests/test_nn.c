@@ -83,7 +83,9 @@ Test(nn, linear_layer_shapes_and_forward)
     /* x W^T + b: [1-3, 4-6] + b, [2+2, 8+5] + b */
     const float want[4] = {-2 + 0.5f, -2 - 1, 4 + 0.5f, 13 - 1};
     for (int i = 0; i < 4; i++) assert_close(out[i], want[i], 0, 1e-6, "y[%d] = %f", i, out[i]);
-    cr_assert_eq(cg_linear_init(ctx, &l, 0, 2, 5, 0), CG_ERROR_INVALID_ARGUMENT);
+    cg_linear bad; /* (init empties its layer first: not l, which holds tensors) */
+    cr_assert_eq(cg_linear_init(ctx, &bad, 0, 2, 5, 0), CG_ERROR_INVALID_ARGUMENT);
+    cr_assert_null(bad.weight);
     cg_tape_reset(ctx);
     cg_tensor_free(x);
     cg_linear_free(&l);
@@ -172,5 +174,32 @@ Test(nn, mlp_learns_a_nonlinear_function)
     cg_mlp_free(mlp);
     cg_tensor_free(tx);
     cg_tensor_free(ty);
+    cg_context_free(ctx);
+}
+
+Test(nn, uniform_bounds_are_checked_as_torch_checks_them)
+{
+    cg_context *ctx = test_context();
+    const float bad[][2] = {{1, 0}, {NAN, 1}, {0, NAN}, {-INFINITY, 0}, {0, INFINITY},
+                            {-3e38f, 3e38f}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cr_assert_null(cg_rand_uniform(ctx, CG_SHAPE(4), bad[i][0], bad[i][1], 1, 0), "case %zu",
+                       i);
+        cr_assert_eq(cg_status(ctx), CG_ERROR_INVALID_ARGUMENT, "case %zu", i);
+        cr_assert(strstr(cg_error_message(ctx), "cg_rand_uniform: the bounds"), "%s",
+                  cg_error_message(ctx));
+        cg_clear_error(ctx);
+    }
+    cg_tensor *same = cg_rand_uniform(ctx, CG_SHAPE(3), 2.5f, 2.5f, 1, 0); /* lo == hi: fine */
+    float v[3];
+    cr_assert_eq(cg_tensor_read(same, v, 3), CG_OK, "%s", cg_error_message(ctx));
+    cr_assert(v[0] == 2.5f && v[2] == 2.5f);
+    cg_tensor_free(same);
+    /* A layer past the last is an error, not a quiet NULL. */
+    cg_mlp *m = cg_mlp_create(ctx, (size_t[]){2, 3, 1}, 3, CG_ACT_TANH, 1);
+    cr_assert_not_null(cg_mlp_layer(m, 1));
+    cr_assert_null(cg_mlp_layer(m, 2));
+    cr_assert_eq(cg_status(ctx), CG_ERROR_INVALID_ARGUMENT);
+    cg_mlp_free(m);
     cg_context_free(ctx);
 }

@@ -421,3 +421,34 @@ Test(ops, gradcheck_catches_a_wrong_rule)
     cg_tensor_free(x);
     cg_context_free(ctx);
 }
+
+/* A shape literal with more dims than a shape holds (ndim past CG_MAX_DIMS):
+ * the message is formatted without reading past dims (ASan saw it read). */
+Test(ops, reshape_refuses_a_bad_dimension_count_without_reading_past_the_shape)
+{
+    cg_context *ctx = test_context();
+    cg_tensor *x = cg_tensor_zeros(ctx, CG_SHAPE(6));
+    const int bad[] = {CG_MAX_DIMS + 1, 64, 0, -3};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cg_shape s = {bad[i], {1, 1, 2, 3}};
+        cr_assert_null(cg_reshape(x, s));
+        cr_assert_eq(cg_status(ctx), CG_ERROR_SHAPE_MISMATCH);
+        char want[64];
+        snprintf(want, sizeof want, "1 to %d dimensions (got %d)", CG_MAX_DIMS, bad[i]);
+        cr_assert(strstr(cg_error_message(ctx), want), "%s", cg_error_message(ctx));
+        cg_clear_error(ctx);
+        /* The other places that format a user's shape. */
+        cr_assert_null(cg_tensor_zeros(ctx, s));
+        cr_assert_eq(cg_status(ctx), CG_ERROR_SHAPE_MISMATCH, "%s", cg_error_message(ctx));
+        cg_clear_error(ctx);
+        cr_assert_null(cg_rand_uniform(ctx, s, 0.0f, 1.0f, 1, 0));
+        cr_assert_eq(cg_status(ctx), CG_ERROR_SHAPE_MISMATCH, "%s", cg_error_message(ctx));
+        cg_clear_error(ctx);
+    }
+    /* A product that wraps around size_t to 6 is not 6 elements. */
+    cg_shape wraps = {2, {((size_t)1 << 63) + 3, 2}};
+    cr_assert_null(cg_reshape(x, wraps));
+    cr_assert(strstr(cg_error_message(ctx), "cannot view [6] as"), "%s", cg_error_message(ctx));
+    cg_tensor_free(x);
+    cg_context_free(ctx);
+}

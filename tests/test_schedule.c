@@ -171,3 +171,106 @@ Test(schedule, nonfinite_norm_is_an_error_when_asked)
     cg_tensor_free(p);
     cg_context_free(ctx);
 }
+
+/* Gradients g_i = scale * u_i (u uniform in [-1, 1], two tensors of awkward
+ * sizes) for norms across the whole float range: squares of these overflow
+ * or underflow a float, so only a scaled (or double) sum gets them right. */
+Test(schedule, clip_grad_norm_has_no_overflow_or_underflow)
+{
+    static const double norms[] = {1e-30, 3e-20, 1e-10, 1.0, 7e5, 1.9e19, 1e20, 2e25, 1e30,
+                                   1e36, 1.7e38, 3e38};
+    const size_t sizes[2] = {1000, 257};
+    uint64_t seed = test_seed();
+    test_rng r = {seed | 1};
+    cg_context *ctx = test_context();
+    float *u[2];
+    double sumsq = 0.0;
+    for (int t = 0; t < 2; t++) {
+        u[t] = malloc(sizes[t] * sizeof *u[t]);
+        for (size_t i = 0; i < sizes[t]; i++) {
+            u[t][i] = rng_range(&r, -1, 1);
+            sumsq += (double)u[t][i] * u[t][i];
+        }
+    }
+    for (size_t c = 0; c < sizeof norms / sizeof norms[0]; c++) {
+        const float scale = (float)(norms[c] / sqrt(sumsq));
+        cg_tensor *p[2];
+        double want = 0.0; /* the oracle: the norm of the float gradients, in double */
+        for (int t = 0; t < 2; t++) {
+            float *g = malloc(sizes[t] * sizeof *g);
+            for (size_t i = 0; i < sizes[t]; i++) {
+                g[i] = u[t][i] * scale;
+                want += (double)g[i] * g[i];
+            }
+            p[t] = cg_tensor_zeros(ctx, CG_SHAPE(sizes[t]));
+            cg_set_requires_grad(p[t], true);
+            cg_tensor *seed_t = cg_tensor_from(ctx, g, CG_SHAPE(sizes[t]));
+            cg_backward_ex(p[t], seed_t, false); /* a leaf: its grad is the seed */
+            cg_tensor_free(seed_t);
+            free(g);
+        }
+        want = sqrt(want);
+        float total = cg_clip_grad_norm(p, 2, 1.0f, true);
+        cr_assert_eq(cg_status(ctx), CG_OK, "norm %g: %s", norms[c], cg_error_message(ctx));
+        assert_close(total, want, 0, 2e-6, "seed %llu: norm %g came out %g",
+                     (unsigned long long)seed, want, (double)total);
+        /* Clipped to max_norm 1 when above it (factor 1 / (total + 1e-6)). */
+        float after = cg_clip_grad_norm(p, 2, 1e38f, false);
+        double expect = want > 1.0 ? 1.0 / (1.0 + 1e-6 / want) : want;
+        assert_close(after, expect, 0, 1e-5, "norm %g: %g after clipping", want, (double)after);
+        cg_tensor_free(p[0]);
+        cg_tensor_free(p[1]);
+    }
+    free(u[0]);
+    free(u[1]);
+    cg_context_free(ctx);
+}
+
+/* Same gradients, same bits: fixed partials, fixed combine order. */
+Test(schedule, clip_grad_norm_is_deterministic)
+{
+    cg_context *ctx = test_context();
+    test_rng r = {test_seed() | 1};
+    float *g = malloc(4097 * sizeof *g);
+    for (int i = 0; i < 4097; i++) g[i] = rng_range(&r, -1e30, 1e30);
+    cg_tensor *p = cg_tensor_zeros(ctx, CG_SHAPE(4097));
+    cg_set_requires_grad(p, true);
+    cg_tensor *seed = cg_tensor_from(ctx, g, CG_SHAPE(4097));
+    float first = 0.0f;
+    for (int run = 0; run < 3; run++) {
+        cg_zero_grad_of(p);
+        cg_backward_ex(p, seed, false);
+        float n = cg_clip_grad_norm(&p, 1, 1e38f, false);
+        if (run == 0) first = n;
+        cr_assert_eq(memcmp(&n, &first, sizeof n), 0, "run %d: %.9g vs %.9g", run, n, first);
+    }
+    cr_assert(first > 1e31f && isfinite(first), "%g", (double)first);
+    free(g);
+    cg_tensor_free(seed);
+    cg_tensor_free(p);
+    cg_context_free(ctx);
+}
+
+Test(schedule, lr_of_a_group_the_scheduler_does_not_drive_is_an_error)
+{
+    cg_context *ctx = test_context();
+    cg_tensor *a = cg_tensor_zeros(ctx, CG_SHAPE(2)), *b = cg_tensor_zeros(ctx, CG_SHAPE(2));
+    cg_optimizer *opt = cg_sgd(ctx, &a, 1, &(cg_sgd_options){.lr = 0.5f});
+    cg_scheduler_options o = cg_scheduler_defaults(CG_SCHED_EXP);
+    o.gamma = 0.5f;
+    cg_scheduler *s = cg_scheduler_create(opt, &o);
+    cr_assert_eq(cg_optimizer_add_group(opt, &b, 1, NULL), 1);
+    cr_assert_eq(cg_scheduler_lr(s, 0), 0.5);
+    cr_assert(isnan(cg_scheduler_lr(s, 1)));
+    cr_assert_eq(cg_status(ctx), CG_ERROR_INVALID_ARGUMENT);
+    cr_assert(strstr(cg_error_message(ctx), "added to the optimizer after the scheduler"), "%s",
+              cg_error_message(ctx));
+    cg_clear_error(ctx);
+    cr_assert(isnan(cg_scheduler_lr(s, 2)));
+    cr_assert(strstr(cg_error_message(ctx), "no group 2"), "%s", cg_error_message(ctx));
+    cg_scheduler_free(s);
+    cg_optimizer_free(opt);
+    cg_tensor_free(a);
+    cg_tensor_free(b);
+    cg_context_free(ctx);
+}

@@ -1,22 +1,54 @@
 /* Gradient clipping on the device (reduce.cl, elementwise.cl): by the global
  * 2-norm over all parameters, as torch.nn.utils.clip_grad_norm_, and by
- * value, as clip_grad_value_. */
+ * value, as clip_grad_value_. The norm is computed without overflow or
+ * underflow on both paths (scaled float sums on the device, double on ref),
+ * so any norm a float can hold comes out, and the two agree. */
 #include <math.h>
 #include <stdlib.h>
 
 #include "internal.h"
+#include "ref/ops_ref.h"
 
-/* The first parameter's context, after checking them all. */
+/* The parameters' context after checking them all: NULL when params is
+ * NULL (no context to tell) or the check failed (the error is on it). */
 static cg_context *params_context(const char *what, cg_tensor *const *params, size_t count)
 {
-    if (!params || count == 0) return NULL;
+    if (!params) return NULL;
     return cg__op_context(what, params, count);
+}
+
+/* Each gradient's 2-norm into norms[i] (0 without a gradient): partial
+ * (scale, sum) pairs per chunk, then an in-order combine (reduce.cl). */
+static void device_norms(cg_context *ctx, cg_tensor *const *params, size_t count,
+                         cg_tensor *norms, const char *what)
+{
+    enum { NPARTS = 8 }; /* fixed: the same partials, so the same bits, every run */
+    cl_kernel kp = cg__kernel(ctx, CG__PROGRAM_REDUCE, NULL, "cg_norm_partials");
+    cl_kernel kf = cg__kernel(ctx, CG__PROGRAM_REDUCE, NULL, "cg_norm_finish");
+    cl_mem partials = cg__buffer_get(ctx, 2 * NPARTS * sizeof(float), what);
+    if (kp && kf && partials) {
+        cg__fill_zero(ctx, norms->mem, norms->bytes, what);
+        for (size_t i = 0; i < count && !ctx->status; i++) {
+            cg_tensor *g = params[i]->grad;
+            if (!g) continue;
+            cl_uint n = (cl_uint)g->numel, chunk, off = (cl_uint)i;
+            cl_uint parts = cg__chunks(n, NPARTS, &chunk);
+            if (!cg__set_args(ctx, kp, what, sizeof(cl_mem), &g->mem, sizeof n, &n, sizeof chunk,
+                              &chunk, sizeof(cl_mem), &partials, (size_t)0) &&
+                !cg__launch(ctx, kp, parts, 1, what) &&
+                !cg__set_args(ctx, kf, what, sizeof(cl_mem), &partials, sizeof parts, &parts,
+                              sizeof(cl_mem), &norms->mem, sizeof off, &off, (size_t)0))
+                cg__launch(ctx, kf, 1, 1, what);
+        }
+    }
+    cg__buffer_put(ctx, partials, 2 * NPARTS * sizeof(float)); /* in-order queue: safe */
 }
 
 float cg_clip_grad_norm(cg_tensor *const *params, size_t count, float max_norm,
                         bool error_if_nonfinite)
 {
     static const char what[] = "cg_clip_grad_norm";
+    if (count == 0) return 0.0f; /* torch: the norm of no gradients is 0 */
     cg_context *ctx = params_context(what, params, count);
     if (!ctx) return NAN;
     if (!(max_norm > 0.0f)) {
@@ -26,16 +58,17 @@ float cg_clip_grad_norm(cg_tensor *const *params, size_t count, float max_norm,
     }
     float total = 0.0f;
     if (ctx->is_ref) {
-        double sum = 0.0;
-        for (size_t i = 0; i < count; i++) {
-            cg_tensor *g = params[i]->grad;
-            if (!g) continue;
-            double s = 0.0;
-            for (size_t k = 0; k < g->numel; k++) s += (double)g->host[k] * g->host[k];
-            float norm = (float)sqrt(s);
-            sum += (double)norm * norm;
+        float *norms = calloc(count, sizeof *norms);
+        if (!norms) {
+            cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory", what);
+            return NAN;
         }
-        total = (float)sqrt(sum);
+        for (size_t i = 0; i < count; i++) {
+            const cg_tensor *g = params[i]->grad;
+            if (g) norms[i] = cg__ref_norm2(g->host, g->numel);
+        }
+        total = cg__ref_norm2(norms, count);
+        free(norms);
         float factor = fminf(max_norm / (total + 1e-6f), 1.0f);
         if (!(error_if_nonfinite && !isfinite(total)))
             for (size_t i = 0; i < count; i++)
@@ -43,34 +76,15 @@ float cg_clip_grad_norm(cg_tensor *const *params, size_t count, float max_norm,
                     for (size_t k = 0; k < params[i]->grad->numel; k++)
                         params[i]->grad->host[k] *= factor;
     } else {
-        /* Each gradient's sum of squares, then total and factor, all queued. */
-        cg_tensor *sumsq = cg__tensor_new(ctx, CG_SHAPE(count), false, what);
+        /* Each gradient's norm, then total and factor, all queued. */
+        cg_tensor *norms = cg__tensor_new(ctx, CG_SHAPE(count), false, what);
         cg_tensor *out = cg__tensor_new(ctx, CG_SHAPE(2), false, what);
-        cl_kernel kp = cg__kernel(ctx, CG__PROGRAM_REDUCE, NULL, "cg_sumsq_partials");
-        cl_kernel kf = cg__kernel(ctx, CG__PROGRAM_REDUCE, NULL, "cg_sum_finish");
         cl_kernel kt = cg__kernel(ctx, CG__PROGRAM_REDUCE, NULL, "cg_clip_total");
         cl_kernel ks = cg__kernel(ctx, CG__PROGRAM_ELEMENTWISE, NULL, "cg_scale_by");
-        cl_uint nparts = 8;
-        cl_mem partials = cg__buffer_get(ctx, nparts * sizeof(float), what);
-        if (sumsq && out && kp && kf && kt && ks && partials) {
-            cg__fill_zero(ctx, sumsq->mem, sumsq->bytes, what);
-            for (size_t i = 0; i < count && !ctx->status; i++) {
-                cg_tensor *g = params[i]->grad;
-                if (!g) continue;
-                cl_uint n = (cl_uint)g->numel, chunk, off = (cl_uint)i;
-                cl_uint parts = cg__chunks(n, nparts, &chunk);
-                float one = 1.0f;
-                cl_int acc = 0;
-                if (!cg__set_args(ctx, kp, what, sizeof(cl_mem), &g->mem, sizeof n, &n,
-                                  sizeof chunk, &chunk, sizeof(cl_mem), &partials, (size_t)0) &&
-                    !cg__launch(ctx, kp, parts, 1, what) &&
-                    !cg__set_args(ctx, kf, what, sizeof(cl_mem), &partials, sizeof parts, &parts,
-                                  sizeof(cl_mem), &sumsq->mem, sizeof off, &off, sizeof one, &one,
-                                  sizeof acc, &acc, (size_t)0))
-                    cg__launch(ctx, kf, 1, 1, what);
-            }
+        if (norms && out && kt && ks) {
+            device_norms(ctx, params, count, norms, what);
             cl_uint c = (cl_uint)count;
-            if (!cg__set_args(ctx, kt, what, sizeof(cl_mem), &sumsq->mem, sizeof c, &c,
+            if (!cg__set_args(ctx, kt, what, sizeof(cl_mem), &norms->mem, sizeof c, &c,
                               sizeof max_norm, &max_norm, sizeof(cl_mem), &out->mem, (size_t)0))
                 cg__launch(ctx, kt, 1, 1, what);
             /* The value comes back for the caller (and the non-finite check);
@@ -86,8 +100,7 @@ float cg_clip_grad_norm(cg_tensor *const *params, size_t count, float max_norm,
                         cg__launch_n(ctx, ks, n, what);
                 }
         }
-        cg__buffer_put(ctx, partials, nparts * sizeof(float));
-        cg__tensor_destroy(sumsq);
+        cg__tensor_destroy(norms);
         cg__tensor_destroy(out);
     }
     if (ctx->status) return NAN;
@@ -104,8 +117,13 @@ float cg_clip_grad_norm(cg_tensor *const *params, size_t count, float max_norm,
 cg_status cg_clip_grad_value(cg_tensor *const *params, size_t count, float clip_value)
 {
     static const char what[] = "cg_clip_grad_value";
+    if (count == 0) return CG_OK; /* nothing to clip */
     cg_context *ctx = params_context(what, params, count);
-    if (!ctx) return params && count && params[0] ? params[0]->ctx->status : CG_ERROR_NULL_POINTER;
+    if (!ctx) {
+        for (size_t i = 0; params && i < count; i++) /* the error the check found */
+            if (params[i]) return params[i]->ctx->status;
+        return CG_ERROR_NULL_POINTER;
+    }
     if (!(clip_value >= 0.0f))
         return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: clip_value must be >= 0 (got %g)",
                         what, (double)clip_value);

@@ -67,6 +67,7 @@ cg_context *cg_context_create(const char *spec)
     ctx->is_ref = is_ref;
     ctx->align_floats = 1;
     if (is_ref) {
+        ctx->max_alloc_bytes = (size_t)cg__host_memory_bytes();
         cg__pool_configure(ctx);
         return ctx;
     }
@@ -86,6 +87,8 @@ cg_context *cg_context_create(const char *spec)
     cl_ulong max_alloc = 0;
     cg__clGetDeviceInfo(ctx->device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof max_alloc, &max_alloc,
                         NULL);
+    if (ctx->info.global_mem_bytes && (!max_alloc || ctx->info.global_mem_bytes < max_alloc))
+        max_alloc = ctx->info.global_mem_bytes;
     ctx->max_alloc_bytes = (size_t)max_alloc;
     cg__pool_configure(ctx);
     ctx->queue = cg__clCreateCommandQueue(ctx->cl, ctx->device, 0, &err);

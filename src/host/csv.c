@@ -124,10 +124,10 @@ static char *read_line(FILE *f, char **buf, size_t *cap)
 cg_status cg_table_read_csv(cg_context *ctx, const char *path, cg_table *out)
 {
     static const char fn[] = "cg_table_read_csv";
+    if (out) memset(out, 0, sizeof *out);
     if (!ctx) return CG_ERROR_NULL_POINTER;
     if (ctx->status) return ctx->status;
     if (!path || !out) return cg__fail(ctx, CG_ERROR_NULL_POINTER, "%s: NULL argument", fn);
-    memset(out, 0, sizeof *out);
     FILE *f = fopen(path, "rb");
     if (!f) return cg__fail(ctx, CG_ERROR_IO, "%s: cannot open %s: %s", fn, path, strerror(errno));
 

@@ -95,9 +95,9 @@ static void device_table_load(device_table *t)
 
 cg_status cg_device_list(cg_device_info **out, size_t *count)
 {
+    if (out) *out = NULL;
+    if (count) *count = 0;
     if (!out || !count) return CG_ERROR_NULL_POINTER;
-    *out = NULL;
-    *count = 0;
     device_table t;
     device_table_load(&t);
     size_t total = 0;

@@ -154,7 +154,11 @@ cg_tensor *cg_embedding(cg_tensor *weight, const unsigned *indices, size_t count
                  s);
         return NULL;
     }
-    if (!indices || count == 0) {
+    if (!indices) {
+        cg__fail(ctx, CG_ERROR_NULL_POINTER, "%s: indices is NULL", what);
+        return NULL;
+    }
+    if (count == 0) {
         cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: no indices", what);
         return NULL;
     }
@@ -207,7 +211,14 @@ cg_status cg_set_sparse_grad(cg_tensor *weight, bool sparse)
 
 size_t cg_sparse_grad_rows(const cg_tensor *t, unsigned *rows, size_t cap)
 {
-    if (!t || !t->sparse) return 0;
+    if (!t) return 0;
+    if (!rows && cap > 0) {
+        cg__fail(t->ctx, CG_ERROR_NULL_POINTER,
+                 "cg_sparse_grad_rows: rows is NULL with cap %zu (cap 0 asks only the count)",
+                 cap);
+        return 0;
+    }
+    if (!t->sparse) return 0;
     for (size_t i = 0; i < t->sparse->nrows && i < cap; i++) rows[i] = t->sparse->rows[i];
     return t->sparse->nrows;
 }

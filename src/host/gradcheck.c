@@ -44,7 +44,10 @@ cg_status cg_gradcheck(cg_context *ctx, cg_gradcheck_fn fn, void *user, cg_tenso
     if (!fn || !inputs) return cg__fail(ctx, CG_ERROR_NULL_POINTER, "%s: NULL argument", what);
     if (!(eps > 0.0f)) return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: eps must be positive", what);
     for (size_t i = 0; i < count; i++)
-        if (!inputs[i] || !inputs[i]->requires_grad || inputs[i]->tape_owned)
+        if (!inputs[i])
+            return cg__fail(ctx, CG_ERROR_NULL_POINTER, "%s: input %zu is NULL", what, i);
+    for (size_t i = 0; i < count; i++)
+        if (!inputs[i]->requires_grad || inputs[i]->tape_owned)
             return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
                             "%s: input %zu must be a leaf that requires grad", what, i);
     cg_tensor *r = NULL, *loss = NULL;

@@ -96,6 +96,7 @@ typedef struct cg__tape {
     size_t nowned, owned_capacity;
     int no_grad;          /* depth of cg_no_grad_begin */
     bool consumed;        /* a backward without retain ran on this tape */
+    unsigned long generation; /* counts resets: tensors an earlier tape read are free to go */
 } cg__tape;
 
 /* ---- context ----------------------------------------------------------- */
@@ -117,7 +118,10 @@ struct cg_context {
     cg__pool pool;
     cg__pool orphans;        /* buffers views still use after their owner went (pool.c) */
     size_t pool_limit;       /* bytes the pool may keep idle (pool.c) */
-    size_t max_alloc_bytes;  /* CL_DEVICE_MAX_MEM_ALLOC_SIZE; 0 on ref (no limit) */
+    /* The largest single allocation: CL_DEVICE_MAX_MEM_ALLOC_SIZE (at most
+     * the device's memory); on ref, the host's physical memory, which an
+     * overcommitting malloc might still promise. 0: unknown, no limit. */
+    size_t max_alloc_bytes;
     cg__tape tape;
     size_t align_floats;  /* sub-buffer offsets: CL_DEVICE_MEM_BASE_ADDR_ALIGN, in floats */
     /* Kernel shapes: GPU (coalesced strides, local-memory trees, grouped
@@ -143,6 +147,7 @@ struct cg_tensor {
     float *grad_home_host; /* (the reference path's) */
     bool sparse_grad;            /* embeddings: a row-sparse gradient instead */
     struct cg__sparse *sparse;   /* ... its rows and values, NULL until a backward */
+    unsigned long tape_gen; /* the tape's generation + 1 when a node of it reads this tensor */
 };
 
 /* A row-sparse gradient of a [rows, dim] tensor: the rows touched (sorted,
@@ -230,6 +235,8 @@ void cg__orphans_release(cg_context *ctx);
 void cg__pool_release(cg_context *ctx);
 /* The pool's bound: CLGRAD_POOL_LIMIT, else a quarter of the device's memory. */
 void cg__pool_configure(cg_context *ctx);
+/* Physical memory of the host (0 when unknown). */
+unsigned long long cg__host_memory_bytes(void);
 /* Transfers; non-blocking ones need their host memory to stay valid until a
  * later blocking call or cg__sync on the (in-order) queue. */
 cg_status cg__write(cg_context *ctx, cl_mem mem, size_t offset, size_t bytes, const void *src,
@@ -264,6 +271,11 @@ cg__node *cg__record(cg_context *ctx, cg_tensor *out, cg__backward_fn backward, 
  * require grad. */
 cg_tensor *cg__grad(cg_tensor *t);
 void cg__tape_release(cg_context *ctx);
+/* Marks t as read by a node of the current tape (cg__record does it for a, b). */
+void cg__tape_uses(cg_context *ctx, cg_tensor *t);
+/* cg_tensor_free of a tensor that tape nodes still read: the tape takes it
+ * and frees it at the next reset. False when nothing uses it. */
+bool cg__tape_adopt(cg_tensor *t);
 
 /* ---- kernel families shared by ops (elementwise.c, reduce.c, shape.c) --- */
 

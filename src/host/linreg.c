@@ -95,6 +95,12 @@ cg_status cg_linreg_set_transform(cg_linreg *m, const float *shift, const float 
     if (!m) return CG_ERROR_NULL_POINTER;
     cg_context *ctx = m->ctx;
     if (ctx->status) return ctx->status;
+    for (size_t j = 0; scale && j < m->features; j++) /* x' = (x - shift) * 0 trains nothing */
+        if (scale[j] == 0.0f || !isfinite(scale[j]))
+            return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
+                            "cg_linreg_set_transform: feature %zu: the scale must be finite and "
+                            "nonzero (got %g)",
+                            j, (double)scale[j]);
     for (size_t j = 0; j < m->features; j++) {
         float sh = shift ? shift[j] : 0.0f, sc = scale ? scale[j] : 1.0f;
         if (!isfinite(sh) || !isfinite(sc))

@@ -17,19 +17,29 @@ static cg_tensor *reduce(const char *what, cg_tensor *per_element, cg_reduction 
     return NULL;
 }
 
+/* The loss's own name in the error when p or y is NULL, not the op it is made of. */
+static bool args_ok(const char *what, cg_tensor *p, cg_tensor *y)
+{
+    cg_tensor *ts[2] = {p, y};
+    return cg__op_context(what, ts, 2) != NULL;
+}
+
 cg_tensor *cg_mse_loss(cg_tensor *p, cg_tensor *y, cg_reduction reduction)
 {
+    if (!args_ok("cg_mse_loss", p, y)) return NULL;
     return reduce("cg_mse_loss", cg_square(cg_sub(p, y)), reduction);
 }
 
 cg_tensor *cg_l1_loss(cg_tensor *p, cg_tensor *y, cg_reduction reduction)
 {
+    if (!args_ok("cg_l1_loss", p, y)) return NULL;
     return reduce("cg_l1_loss", cg_abs(cg_sub(p, y)), reduction);
 }
 
 cg_tensor *cg_huber_loss(cg_tensor *p, cg_tensor *y, float delta, cg_reduction reduction)
 {
-    if (p && !(delta > 0.0f)) {
+    if (!args_ok("cg_huber_loss", p, y)) return NULL;
+    if (!(delta > 0.0f)) {
         cg__fail(p->ctx, CG_ERROR_INVALID_ARGUMENT,
                  "cg_huber_loss: delta must be positive (got %g)", (double)delta);
         return NULL;

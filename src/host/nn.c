@@ -14,6 +14,7 @@ struct cg_mlp {
 cg_status cg_linear_init(cg_context *ctx, cg_linear *l, size_t in, size_t out,
                          unsigned long long seed, unsigned long long stream)
 {
+    if (l) *l = (cg_linear){0};
     if (!ctx) return CG_ERROR_NULL_POINTER;
     if (ctx->status) return ctx->status;
     if (!l) return cg__fail(ctx, CG_ERROR_NULL_POINTER, "cg_linear_init: layer is NULL");
@@ -35,7 +36,14 @@ cg_status cg_linear_init(cg_context *ctx, cg_linear *l, size_t in, size_t out,
 
 cg_tensor *cg_linear_forward(const cg_linear *l, cg_tensor *x)
 {
-    if (!l) return NULL;
+    cg_context *ctx = x ? x->ctx : l && l->weight ? l->weight->ctx : NULL;
+    if (!ctx || ctx->status) return NULL;
+    if (!l || !x || !l->weight || !l->bias) {
+        cg__fail(ctx, CG_ERROR_NULL_POINTER, "cg_linear_forward: %s",
+                 !l ? "the layer is NULL" : !x ? "x is NULL" : "the layer has no weight or bias "
+                 "(freed, or its init failed)");
+        return NULL;
+    }
     return cg_add(cg_matmul(x, l->weight, false, true), l->bias);
 }
 
@@ -59,7 +67,11 @@ cg_mlp *cg_mlp_create(cg_context *ctx, const size_t *sizes, size_t nsizes,
                       cg_activation activation, unsigned long long seed)
 {
     if (!ctx || ctx->status) return NULL;
-    if (!sizes || nsizes < 2) {
+    if (!sizes) {
+        cg__fail(ctx, CG_ERROR_NULL_POINTER, "cg_mlp_create: sizes is NULL");
+        return NULL;
+    }
+    if (nsizes < 2) {
         cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
                  "cg_mlp_create: needs at least an input and an output size");
         return NULL;
@@ -107,7 +119,12 @@ static cg_tensor *activate(cg_activation a, cg_tensor *x)
 
 cg_tensor *cg_mlp_forward(cg_mlp *mlp, cg_tensor *x)
 {
-    if (!mlp) return NULL;
+    cg_context *ctx = mlp ? mlp->ctx : x ? x->ctx : NULL;
+    if (!ctx || ctx->status) return NULL;
+    if (!mlp || !x) {
+        cg__fail(ctx, CG_ERROR_NULL_POINTER, "cg_mlp_forward: %s is NULL", !mlp ? "mlp" : "x");
+        return NULL;
+    }
     for (size_t i = 0; i < mlp->nlayers && x; i++) {
         x = cg_linear_forward(&mlp->layers[i], x);
         if (i + 1 < mlp->nlayers) x = activate(mlp->activation, x);
@@ -118,6 +135,11 @@ cg_tensor *cg_mlp_forward(cg_mlp *mlp, cg_tensor *x)
 size_t cg_mlp_parameters(const cg_mlp *mlp, cg_tensor **out, size_t cap)
 {
     if (!mlp) return 0;
+    if (!out && cap > 0) {
+        cg__fail(mlp->ctx, CG_ERROR_NULL_POINTER,
+                 "cg_mlp_parameters: out is NULL with cap %zu (cap 0 asks only the count)", cap);
+        return 0;
+    }
     size_t n = 0;
     for (size_t i = 0; i < mlp->nlayers; i++) {
         if (n < cap) out[n] = mlp->layers[i].weight;
@@ -138,7 +160,13 @@ size_t cg_mlp_parameter_count(const cg_mlp *mlp)
 
 const cg_linear *cg_mlp_layer(const cg_mlp *mlp, size_t i)
 {
-    return mlp && i < mlp->nlayers ? &mlp->layers[i] : NULL;
+    if (!mlp) return NULL;
+    if (i >= mlp->nlayers) {
+        cg__fail(mlp->ctx, CG_ERROR_INVALID_ARGUMENT, "cg_mlp_layer: layer %zu of %zu", i,
+                 mlp->nlayers);
+        return NULL;
+    }
+    return &mlp->layers[i];
 }
 
 size_t cg_mlp_layers(const cg_mlp *mlp) { return mlp ? mlp->nlayers : 0; }

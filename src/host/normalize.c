@@ -10,6 +10,7 @@ cg_status cg_normalizer_fit(cg_context *ctx, cg_norm_kind kind, float factor, co
                             size_t n, size_t features, cg_normalizer *out)
 {
     static const char fn[] = "cg_normalizer_fit";
+    if (out) *out = (cg_normalizer){0};
     if (!ctx) return CG_ERROR_NULL_POINTER;
     if (ctx->status) return ctx->status;
     if (!out || (!X && n > 0)) return cg__fail(ctx, CG_ERROR_NULL_POINTER, "%s: NULL argument", fn);
@@ -88,8 +89,11 @@ void cg_normalizer_free(cg_normalizer *norm)
 }
 
 /* y = sum_j w_j (x_j - s_j) c_j + b = sum_j (w_j c_j) x_j + (b - sum_j w_j c_j s_j) */
-void cg_normalizer_to_raw(const cg_normalizer *norm, const float *params, float *params_raw)
+cg_status cg_normalizer_to_raw(const cg_normalizer *norm, const float *params, float *params_raw)
 {
+    if (!norm || !params || !params_raw) return CG_ERROR_NULL_POINTER;
+    if (norm->features && (!norm->shift || !norm->scale))
+        return CG_ERROR_INVALID_ARGUMENT; /* freed, or its fit failed */
     size_t F = norm->features;
     double b = params[F];
     for (size_t j = 0; j < F; j++) {
@@ -98,4 +102,5 @@ void cg_normalizer_to_raw(const cg_normalizer *norm, const float *params, float 
         params_raw[j] = (float)w;
     }
     params_raw[F] = (float)b;
+    return CG_OK;
 }

@@ -32,13 +32,17 @@ float cg__initial_state(cg_optim_kind kind, const cg_optim_options *o, int slot)
     return 0.0f;
 }
 
-int cg_optimizer_add_group(cg_optimizer *opt, cg_tensor *const *params, size_t count,
-                           const cg_optim_options *options)
+/* what: the public call, for the messages (create makes group 0 here). */
+static int add_group(cg_optimizer *opt, cg_tensor *const *params, size_t count,
+                     const cg_optim_options *options, const char *what)
 {
-    static const char what[] = "cg_optimizer_add_group";
     if (!opt) return -1;
     cg_context *ctx = opt->ctx;
     if (ctx->status) return -1;
+    if (!params && count > 0) {
+        cg__fail(ctx, CG_ERROR_NULL_POINTER, "%s: params is NULL", what);
+        return -1;
+    }
     cg_optim_options o = options ? *options : cg_optim_defaults(opt->kind);
     if (cg__optim_validate(ctx, what, opt->kind, &o)) return -1;
     if (opt->kind == CG_OPTIM_LBFGS && opt->ngroups > 0) {
@@ -46,7 +50,7 @@ int cg_optimizer_add_group(cg_optimizer *opt, cg_tensor *const *params, size_t c
                  "%s: lbfgs doesn't support per-parameter options (parameter groups)", what);
         return -1;
     }
-    if (!params || count == 0) {
+    if (count == 0) {
         cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: no parameters", what);
         return -1;
     }
@@ -65,6 +69,24 @@ int cg_optimizer_add_group(cg_optimizer *opt, cg_tensor *const *params, size_t c
                      "%s: parameter %zu is an op's output; parameters must be leaves", what, i);
             return -1;
         }
+        /* torch: "some parameters appear in more than one parameter group";
+         * stepping one twice per step would be a silent wrong answer. */
+        for (size_t j = 0; j < i; j++)
+            if (params[i] == params[j]) {
+                cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
+                         "%s: parameter %zu appears twice in the group (as parameter %zu)", what,
+                         i, j);
+                return -1;
+            }
+        for (size_t gi = 0; gi < opt->ngroups; gi++)
+            for (size_t j = 0; j < opt->groups[gi].count; j++)
+                if (params[i] == opt->groups[gi].params[j]) {
+                    cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
+                             "%s: some parameters appear in more than one parameter group: "
+                             "parameter %zu is parameter %zu of group %zu",
+                             what, i, j, gi);
+                    return -1;
+                }
     }
     group *groups = realloc(opt->groups, (opt->ngroups + 1) * sizeof *groups);
     if (!groups) {
@@ -102,14 +124,6 @@ int cg_optimizer_add_group(cg_optimizer *opt, cg_tensor *const *params, size_t c
         }
         return (int)opt->ngroups++;
     }
-    for (size_t i = 0; i < count; i++)
-        for (size_t j = 0; j < i; j++)
-            if (params[i] == params[j]) {
-                cg__group_free(ctx, g);
-                cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
-                         "%s: parameter %zu appears twice in the group", what, i);
-                return -1;
-            }
     /* SparseAdam updates rows, not ranges; a parameter already in another
      * optimizer's arena stays there: both keep per-tensor state. */
     bool arena = opt->kind != CG_OPTIM_SPARSE_ADAM;
@@ -130,6 +144,12 @@ int cg_optimizer_add_group(cg_optimizer *opt, cg_tensor *const *params, size_t c
     return (int)opt->ngroups++;
 }
 
+int cg_optimizer_add_group(cg_optimizer *opt, cg_tensor *const *params, size_t count,
+                           const cg_optim_options *options)
+{
+    return add_group(opt, params, count, options, "cg_optimizer_add_group");
+}
+
 cg_optimizer *cg_optimizer_create(cg_context *ctx, cg_optim_kind kind, cg_tensor *const *params,
                                   size_t count, const cg_optim_options *options)
 {
@@ -146,7 +166,7 @@ cg_optimizer *cg_optimizer_create(cg_context *ctx, cg_optim_kind kind, cg_tensor
     }
     opt->ctx = ctx;
     opt->kind = kind;
-    if (cg_optimizer_add_group(opt, params, count, options) < 0) {
+    if (add_group(opt, params, count, options, "cg_optimizer_create") < 0) {
         cg_optimizer_free(opt);
         return NULL;
     }
@@ -329,6 +349,25 @@ static void sparse_adam_update(cg_optimizer *opt, group *g, size_t i)
     cg__buffer_put(ctx, rows, sp->nrows * sizeof(cl_uint));
 }
 
+/* torch's dense optimizers raise on a sparse gradient at step ("Adam does not
+ * support sparse gradients, please consider SparseAdam instead"); skipping
+ * the parameter, as a missing gradient is skipped, would be a silent wrong
+ * answer. Checked for every group before anything is updated. */
+static cg_status refuse_sparse(cg_optimizer *opt, const char *what)
+{
+    if (opt->kind == CG_OPTIM_SPARSE_ADAM) return CG_OK;
+    for (size_t gi = 0; gi < opt->ngroups; gi++)
+        for (size_t i = 0; i < opt->groups[gi].count; i++)
+            if (opt->groups[gi].params[i]->sparse)
+                return cg__fail(opt->ctx, CG_ERROR_INVALID_ARGUMENT,
+                                "%s: %s does not support sparse gradients (parameter %zu of "
+                                "group %zu has a row-sparse gradient); use SparseAdam "
+                                "(CG_OPTIM_SPARSE_ADAM) for it, or cg_set_sparse_grad(weight, "
+                                "false) for a dense gradient",
+                                what, cg_optim_name(opt->kind), i, gi);
+    return CG_OK;
+}
+
 cg_status cg_step(cg_optimizer *opt)
 {
     if (!opt) return CG_ERROR_NULL_POINTER;
@@ -337,6 +376,7 @@ cg_status cg_step(cg_optimizer *opt)
     if (opt->kind == CG_OPTIM_LBFGS)
         return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
                         "cg_step: lbfgs re-evaluates the loss: step it with cg_step_closure");
+    if (refuse_sparse(opt, "cg_step")) return ctx->status;
     for (size_t gi = 0; gi < opt->ngroups && !ctx->status; gi++) {
         group *g = &opt->groups[gi];
         if (step_whole_group(opt, g)) continue;
@@ -356,6 +396,21 @@ cg_status cg_step(cg_optimizer *opt)
     return ctx->status;
 }
 
+/* LBFGS reads the gradients right after each evaluation, inside its step:
+ * the sparse check runs there too. */
+typedef struct checked_closure {
+    cg_optimizer *opt;
+    cg_closure_fn fn;
+    void *user;
+} checked_closure;
+
+static float closure_then_check(void *user)
+{
+    checked_closure *c = user;
+    float loss = c->fn(c->user);
+    return refuse_sparse(c->opt, "cg_step_closure") ? NAN : loss;
+}
+
 float cg_step_closure(cg_optimizer *opt, cg_closure_fn closure, void *user)
 {
     if (!opt) return NAN;
@@ -365,7 +420,10 @@ float cg_step_closure(cg_optimizer *opt, cg_closure_fn closure, void *user)
         cg__fail(ctx, CG_ERROR_NULL_POINTER, "cg_step_closure: closure is NULL");
         return NAN;
     }
-    if (opt->kind == CG_OPTIM_LBFGS) return cg__lbfgs_step(opt->lbfgs, &opt->groups[0].o, closure, user);
+    if (opt->kind == CG_OPTIM_LBFGS) {
+        checked_closure c = {opt, closure, user};
+        return cg__lbfgs_step(opt->lbfgs, &opt->groups[0].o, closure_then_check, &c);
+    }
     float loss = closure(user);
     cg_step(opt);
     return ctx->status ? NAN : loss;
@@ -373,9 +431,19 @@ float cg_step_closure(cg_optimizer *opt, cg_closure_fn closure, void *user)
 
 size_t cg_optimizer_groups(const cg_optimizer *opt) { return opt ? opt->ngroups : 0; }
 
+/* A group index past the last: NaN/NULL with the error on the context. */
+static bool group_ok(const cg_optimizer *opt, size_t gi, const char *what)
+{
+    if (gi < opt->ngroups) return true;
+    cg__fail(opt->ctx, CG_ERROR_INVALID_ARGUMENT, "%s: no group %zu (the optimizer has %zu)",
+             what, gi, opt->ngroups);
+    return false;
+}
+
 float cg_optimizer_lr(const cg_optimizer *opt, size_t group)
 {
-    return opt && group < opt->ngroups ? opt->groups[group].o.lr : NAN;
+    if (!opt || !group_ok(opt, group, "cg_optimizer_lr")) return NAN;
+    return opt->groups[group].o.lr;
 }
 
 cg_status cg_optimizer_set_lr(cg_optimizer *opt, size_t gi, float lr)
@@ -393,10 +461,8 @@ cg_status cg_optimizer_set_lr(cg_optimizer *opt, size_t gi, float lr)
 
 cg_tensor *const *cg_optimizer_params(const cg_optimizer *opt, size_t gi, size_t *count)
 {
-    if (!opt || gi >= opt->ngroups) {
-        if (count) *count = 0;
-        return NULL;
-    }
+    if (count) *count = 0;
+    if (!opt || !group_ok(opt, gi, "cg_optimizer_params")) return NULL;
     if (count) *count = opt->groups[gi].count;
     return opt->groups[gi].params;
 }
@@ -406,8 +472,14 @@ cg_context *cg__optimizer_context(const cg_optimizer *opt) { return opt ? opt->c
 
 cg_tensor *cg_optimizer_average(const cg_optimizer *opt, size_t gi, size_t i)
 {
-    if (!opt || opt->kind != CG_OPTIM_ASGD || gi >= opt->ngroups || i >= opt->groups[gi].count)
+    if (!opt || !group_ok(opt, gi, "cg_optimizer_average")) return NULL;
+    if (i >= opt->groups[gi].count) {
+        cg__fail(opt->ctx, CG_ERROR_INVALID_ARGUMENT,
+                 "cg_optimizer_average: group %zu has %zu parameters (asked for %zu)", gi,
+                 opt->groups[gi].count, i);
         return NULL;
+    }
+    if (opt->kind != CG_OPTIM_ASGD) return NULL;
     return opt->groups[gi].state[i * CG_OPT_STATE_SLOTS];
 }
 

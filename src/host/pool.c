@@ -222,14 +222,16 @@ static bool parse_limit(const char *s, unsigned long long memory, size_t *out)
     return true;
 }
 
+unsigned long long cg__host_memory_bytes(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? (unsigned long long)pages * (unsigned long long)page : 0;
+}
+
 void cg__pool_configure(cg_context *ctx)
 {
-    unsigned long long memory = ctx->info.global_mem_bytes;
-    if (ctx->is_ref) {
-        long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-        memory = pages > 0 && page > 0 ? (unsigned long long)pages * (unsigned long long)page
-                                       : 1ull << 32;
-    }
+    unsigned long long memory = ctx->is_ref ? cg__host_memory_bytes() : ctx->info.global_mem_bytes;
+    if (memory == 0) memory = 1ull << 32;
     ctx->pool_limit = (size_t)(memory / 4);
     const char *env = getenv("CLGRAD_POOL_LIMIT");
     if (env && *env && !parse_limit(env, memory, &ctx->pool_limit))

@@ -1,10 +1,21 @@
 /* Random tensors (random.cl): counter-based, identical on every device. */
+#include <math.h>
+
 #include "internal.h"
 #include "ref/ops_ref.h"
 
 cg_tensor *cg_rand_uniform(cg_context *ctx, cg_shape shape, float lo, float hi,
                            unsigned long long seed, unsigned long long offset)
 {
+    if (!ctx || ctx->status) return NULL;
+    /* torch's uniform_(from, to): from <= to, to - from representable. */
+    if (!(isfinite(lo) && isfinite(hi) && lo <= hi && isfinite(hi - lo))) {
+        cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
+                 "cg_rand_uniform: the bounds must be finite, lo <= hi and hi - lo finite "
+                 "(got lo %g, hi %g)",
+                 (double)lo, (double)hi);
+        return NULL;
+    }
     cg_tensor *t = cg__tensor_new(ctx, shape, false, "cg_rand_uniform");
     if (!t) return NULL;
     if (ctx->is_ref) {

@@ -91,13 +91,17 @@ cg_scheduler *cg_scheduler_create(cg_optimizer *opt, const cg_scheduler_options 
         return NULL;
     }
     const cg_scheduler_options *o = options;
+    if (o->kind == CG_SCHED_MULTISTEP && !o->milestones && o->nmilestones) {
+        cg__fail(ctx, CG_ERROR_NULL_POINTER, "%s: milestones is NULL (%zu milestones)", what,
+                 o->nmilestones);
+        return NULL;
+    }
     const char *bad = NULL;
     switch (o->kind) {
     case CG_SCHED_STEP:
         if (o->step_size < 1) bad = "step_size must be >= 1";
         break;
     case CG_SCHED_MULTISTEP:
-        if (!o->milestones && o->nmilestones) bad = "milestones is NULL";
         for (size_t i = 1; !bad && i < o->nmilestones; i++)
             if (o->milestones[i] < o->milestones[i - 1]) bad = "milestones must be ascending";
         break;
@@ -188,5 +192,17 @@ cg_status cg_scheduler_step(cg_scheduler *s, float metric)
 
 double cg_scheduler_lr(const cg_scheduler *s, size_t g)
 {
-    return s && g < s->ngroups ? s->lr[g] : NAN;
+    if (!s) return NAN;
+    if (g < s->ngroups) return s->lr[g];
+    cg_context *ctx = cg__optimizer_context(s->opt);
+    if (g < cg_optimizer_groups(s->opt))
+        cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
+                 "cg_scheduler_lr: group %zu was added to the optimizer after the scheduler was "
+                 "created; the scheduler drives groups 0 to %zu only",
+                 g, s->ngroups - 1);
+    else
+        cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
+                 "cg_scheduler_lr: no group %zu (the optimizer has %zu)", g,
+                 cg_optimizer_groups(s->opt));
+    return NAN;
 }

@@ -67,7 +67,12 @@ cg_tensor *cg_reshape(cg_tensor *x, cg_shape shape)
 {
     cg_context *ctx = cg__op_context("cg_reshape", &x, 1);
     if (!ctx) return NULL;
-    if (shape.ndim < 1 || shape.ndim > CG_MAX_DIMS || cg__shape_numel(shape) != x->numel) {
+    if (shape.ndim < 1 || shape.ndim > CG_MAX_DIMS) {
+        cg__fail(ctx, CG_ERROR_SHAPE_MISMATCH,
+                 "cg_reshape: a shape has 1 to %d dimensions (got %d)", CG_MAX_DIMS, shape.ndim);
+        return NULL;
+    }
+    if (cg__shape_numel(shape) != x->numel) {
         char a[64], b[64];
         cg__shape_format(x->shape, a, sizeof a);
         cg__shape_format(shape, b, sizeof b);
@@ -189,6 +194,7 @@ cg_tensor *cg_concat(cg_tensor *const *xs, size_t count, int axis)
             return NULL;
         }
         memcpy(node->many, xs, count * sizeof *xs);
+        for (size_t i = 0; i < count; i++) cg__tape_uses(ctx, xs[i]);
         node->nmany = count;
         node->ia = outer;
         node->ib = inner;
@@ -202,7 +208,11 @@ cg_tensor *cg_index_rows(cg_tensor *x, const unsigned *rows, size_t count)
     static const char what[] = "cg_index_rows";
     cg_context *ctx = cg__op_context(what, &x, 1);
     if (!ctx) return NULL;
-    if (!rows || count == 0) {
+    if (!rows) {
+        cg__fail(ctx, CG_ERROR_NULL_POINTER, "%s: rows is NULL", what);
+        return NULL;
+    }
+    if (count == 0) {
         cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: no rows", what);
         return NULL;
     }

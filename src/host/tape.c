@@ -62,8 +62,35 @@ cg__node *cg__record(cg_context *ctx, cg_tensor *out, cg__backward_fn backward, 
     node->out = out;
     node->in[0] = a;
     node->in[1] = b;
+    cg__tape_uses(ctx, a);
+    cg__tape_uses(ctx, b);
     out->node = (long)tape->count++;
     return node;
+}
+
+void cg__tape_uses(cg_context *ctx, cg_tensor *t)
+{
+    if (t) t->tape_gen = ctx->tape.generation + 1;
+}
+
+bool cg__tape_adopt(cg_tensor *t)
+{
+    cg_context *ctx = t->ctx;
+    cg__tape *tape = &ctx->tape;
+    if (tape->count == 0 || t->tape_gen != tape->generation + 1) return false;
+    if (tape->nowned == tape->owned_capacity) {
+        size_t cap = tape->owned_capacity ? 2 * tape->owned_capacity : 64;
+        cg_tensor **owned = realloc(tape->owned, cap * sizeof *owned);
+        if (!owned) { /* a leak until the context goes beats a use after free */
+            cg__fail(ctx, CG_ERROR_NO_MEMORY, "cg_tensor_free: out of memory");
+            return true;
+        }
+        tape->owned = owned;
+        tape->owned_capacity = cap;
+    }
+    tape->owned[tape->nowned++] = t;
+    t->tape_owned = true;
+    return true;
 }
 
 static cg_status fill(cg_tensor *t, float value)
@@ -154,7 +181,9 @@ static void drop_intermediate_grads(cg_context *ctx, long last)
 cg_status cg_backward_ex(cg_tensor *out, const cg_tensor *seed, bool retain_graph)
 {
     static const char fn[] = "cg_backward";
-    if (!out) return CG_ERROR_NULL_POINTER;
+    if (!out)
+        return seed ? cg__fail(seed->ctx, CG_ERROR_NULL_POINTER, "%s: the output is NULL", fn)
+                    : CG_ERROR_NULL_POINTER;
     cg_context *ctx = out->ctx;
     if (ctx->status) return ctx->status;
     char shape[64];
@@ -236,6 +265,7 @@ void cg_tape_reset(cg_context *ctx)
         free(tape->nodes[i].rows);
     }
     tape->count = 0;
+    tape->generation++;
     for (size_t i = 0; i < tape->nowned; i++) cg__tensor_destroy(tape->owned[i]);
     tape->nowned = 0;
 }

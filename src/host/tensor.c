@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -61,6 +62,17 @@ static bool shape_valid(cg_context *ctx, cg_shape shape, const char *what, size_
             return false;
         }
         n *= shape.dims[i];
+    }
+    /* Beyond the largest allocation is out of memory, not a driver error
+     * (PoCL would answer CL_INVALID_BUFFER_SIZE). */
+    if (ctx->max_alloc_bytes && n > ctx->max_alloc_bytes / sizeof(float)) {
+        char s[64];
+        cg__shape_format(shape, s, sizeof s);
+        cg__fail(ctx, CG_ERROR_NO_MEMORY,
+                 "%s: a tensor of shape %s needs %zu bytes, more than the device can allocate "
+                 "at once (%llu bytes)",
+                 what, s, n * sizeof(float), (unsigned long long)ctx->max_alloc_bytes);
+        return false;
     }
     *numel = n;
     return true;
@@ -129,9 +141,9 @@ cg_tensor *cg_tensor_from(cg_context *ctx, const float *data, cg_shape shape)
     return t;
 }
 
-cg_tensor *cg_tensor_full(cg_context *ctx, cg_shape shape, float value)
+static cg_tensor *tensor_full(cg_context *ctx, cg_shape shape, float value, const char *what)
 {
-    cg_tensor *t = tensor_new(ctx, shape, "cg_tensor_full");
+    cg_tensor *t = tensor_new(ctx, shape, what);
     if (!t) return NULL;
     if (ctx->is_ref) {
         for (size_t i = 0; i < t->numel; i++) t->host[i] = value;
@@ -140,16 +152,21 @@ cg_tensor *cg_tensor_full(cg_context *ctx, cg_shape shape, float value)
     cl_int err = cg__clEnqueueFillBuffer(ctx->queue, t->mem, &value, sizeof value, 0, t->bytes, 0,
                                      NULL, NULL);
     if (err != CL_SUCCESS) {
-        cg__cl_fail(ctx, err, "cg_tensor_full: clEnqueueFillBuffer");
+        cg__cl_fail(ctx, err, what);
         cg_tensor_free(t);
         return NULL;
     }
     return t;
 }
 
+cg_tensor *cg_tensor_full(cg_context *ctx, cg_shape shape, float value)
+{
+    return tensor_full(ctx, shape, value, "cg_tensor_full");
+}
+
 cg_tensor *cg_tensor_zeros(cg_context *ctx, cg_shape shape)
 {
-    return cg_tensor_full(ctx, shape, 0.0f);
+    return tensor_full(ctx, shape, 0.0f, "cg_tensor_zeros");
 }
 
 static cg_status check_count(const cg_tensor *t, size_t count, const void *ptr, const char *what)
@@ -210,8 +227,9 @@ void cg__tensor_destroy(cg_tensor *t)
 
 void cg_tensor_free(cg_tensor *t)
 {
-    /* Tensors that ops made belong to the tape: cg_tape_reset frees them. */
-    if (t && !t->tape_owned) cg__tensor_destroy(t);
+    /* Tensors that ops made belong to the tape: cg_tape_reset frees them; so
+     * does it those the tape still reads (a backward may yet need them). */
+    if (t && !t->tape_owned && !cg__tape_adopt(t)) cg__tensor_destroy(t);
 }
 
 bool cg__shape_equal(cg_shape a, cg_shape b)
@@ -225,12 +243,21 @@ bool cg__shape_equal(cg_shape a, cg_shape b)
 size_t cg__shape_numel(cg_shape s)
 {
     size_t n = 1;
-    for (int i = 0; i < s.ndim; i++) n *= s.dims[i];
+    for (int i = 0; i < s.ndim && i < CG_MAX_DIMS; i++) {
+        if (s.dims[i] && n > SIZE_MAX / s.dims[i]) return SIZE_MAX; /* no tensor is this big */
+        n *= s.dims[i];
+    }
     return n;
 }
 
+/* Callers format shapes the user gave, before or without checking them: an
+ * ndim outside 1..CG_MAX_DIMS is written as such, never read past dims. */
 void cg__shape_format(cg_shape s, char *buf, size_t cap)
 {
+    if (s.ndim < 1 || s.ndim > CG_MAX_DIMS) {
+        snprintf(buf, cap, "[%d dims]", s.ndim);
+        return;
+    }
     size_t len = (size_t)snprintf(buf, cap, "[");
     for (int i = 0; i < s.ndim && len < cap; i++)
         len += (size_t)snprintf(buf + len, cap - len, "%s%zu", i ? "," : "", s.dims[i]);

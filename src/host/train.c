@@ -134,6 +134,8 @@ static void hyper_params(const cg_fit_options *o, float *hp, int *flags)
 cg_status cg_linreg_eval(cg_linreg *m, const float *params, cg_loss_kind loss, cg_grad_mode mode,
                          float delta, float *loss_out, float *grad)
 {
+    if (loss_out) *loss_out = NAN;
+    for (size_t k = 0; m && grad && k < cg__linreg_nparams(m); k++) grad[k] = NAN;
     if (!m) return CG_ERROR_NULL_POINTER;
     cg_context *ctx = m->ctx;
     if (ctx->status) return ctx->status;

@@ -7,7 +7,9 @@
  *   cg_sum_finish    out[off] (+)= scale * sum(partials), in order
  *   cg_sum_axis      out[o, i] = scale * sum_l x[o, l, i]
  *   cg_expand_add    gx[o, l, i] += scale * gy[o, i]  (backward of both)
- *   cg_sumsq_partials, cg_clip_total   gradient norms for clipping (clip.c)
+ *   cg_norm_partials, cg_norm_finish, cg_clip_total   gradient 2-norms for
+ *                    clipping (clip.c), scaled so that no square overflows or
+ *                    underflows: any float norm from denormals to FLT_MAX
  */
 #pragma OPENCL FP_CONTRACT OFF
 
@@ -26,16 +28,16 @@ inline void cg_comp_add(float *sum, float *comp, float v)
     *sum = t;
 }
 
-/* The sum (of squares when `square`, a constant at each call, so it folds)
- * of work-item g's chunk: blocks in float, blocks added with compensation. */
-inline float cg_chunk_sum(__global const float *x, uint n, uint chunk, uint g, const int square)
+/* The sum of work-item g's chunk: blocks in float, blocks added with
+ * compensation. */
+inline float cg_chunk_sum(__global const float *x, uint n, uint chunk, uint g)
 {
     uint begin = min(n, g * chunk), end = min(n, begin + chunk);
     float sum = 0.0f, comp = 0.0f;
     for (uint i = begin; i < end;) {
         uint block_end = min(end, i + CG_RBLOCK);
         float s = 0.0f;
-        for (; i < block_end; i++) s += square ? x[i] * x[i] : x[i];
+        for (; i < block_end; i++) s += x[i];
         cg_comp_add(&sum, &comp, s);
     }
     return sum;
@@ -45,7 +47,7 @@ __kernel void cg_sum_partials(__global const float *x, const uint n, const uint 
                               __global float *partials)
 {
     uint g = get_global_id(0);
-    partials[g] = cg_chunk_sum(x, n, chunk, g, 0);
+    partials[g] = cg_chunk_sum(x, n, chunk, g);
 }
 
 __kernel void cg_sum_finish(__global const float *partials, const uint nparts,
@@ -87,26 +89,78 @@ __kernel void cg_expand_all_add(__global const float *gy, __global float *gx, co
     if (gid < n) gx[gid] += scale * gy[0];
 }
 
-/* Sums of squares (gradient norms): partial[g] over a chunk, as above. */
-__kernel void cg_sumsq_partials(__global const float *x, const uint n, const uint chunk,
-                                __global float *partials)
+/* 2-norms without overflow or underflow (the idea of LAPACK's snrm2): the
+ * squares are summed after scaling by a power of two, 2^-e with 2^e just above
+ * the largest |x|, so each scaled square is below 1 and the scaling itself is
+ * exact. A partial is the pair (e, s) with sum x^2 = s * 4^e. The scale is
+ * applied as two factors so that each stays a normal float for any e. */
+inline float cg_scaled_sumsq(__global const float *x, uint begin, uint end, int e)
 {
-    uint g = get_global_id(0);
-    partials[g] = cg_chunk_sum(x, n, chunk, g, 1);
+    const float f1 = ldexp(1.0f, -e / 2), f2 = ldexp(1.0f, -e - (-e / 2));
+    float sum = 0.0f, comp = 0.0f;
+    for (uint i = begin; i < end;) {
+        uint block_end = min(end, i + CG_RBLOCK);
+        float s = 0.0f;
+        for (; i < block_end; i++) {
+            float v = (x[i] * f1) * f2;
+            s += v * v;
+        }
+        cg_comp_add(&sum, &comp, s);
+    }
+    return sum;
 }
 
-/* clip_grad_norm_: from each gradient's sum of squares, the total 2-norm
- * (the norm of the per-tensor norms, as torch stacks them) and the factor
- * min(1, max_norm / (total + 1e-6)). out[0] = total, out[1] = factor. */
-__kernel void cg_clip_total(__global const float *sumsq, const uint count, const float max_norm,
+/* The exponent e of the scale for values up to mx: mx = m 2^e, m in [0.5, 1).
+ * inf and NaN keep e = 0: their square is the answer anyway. */
+inline int cg_scale_exponent(float mx)
+{
+    int e = 0;
+    if (mx > 0.0f && isfinite(mx)) frexp(mx, &e);
+    return e;
+}
+
+__kernel void cg_norm_partials(__global const float *x, const uint n, const uint chunk,
+                               __global float *partials)
+{
+    uint g = get_global_id(0);
+    uint begin = min(n, g * chunk), end = min(n, begin + chunk);
+    float mx = 0.0f;
+    for (uint i = begin; i < end; i++) mx = fmax(mx, fabs(x[i])); /* NaN shows in the sum */
+    int e = cg_scale_exponent(mx);
+    partials[2 * g] = (float)e; /* an integer in [-148, 128]: exact */
+    partials[2 * g + 1] = cg_scaled_sumsq(x, begin, end, e);
+}
+
+/* out[off] = the 2-norm from nparts (e, s) partials, combined in order at the
+ * largest scale among the non-zero ones. */
+__kernel void cg_norm_finish(__global const float *partials, const uint nparts,
+                             __global float *out, const uint off)
+{
+    int top = INT_MIN;
+    for (uint g = 0; g < nparts; g++)
+        if (partials[2 * g + 1] != 0.0f) top = max(top, (int)partials[2 * g]);
+    if (top == INT_MIN) { /* all zero */
+        out[off] = 0.0f;
+        return;
+    }
+    float sum = 0.0f, comp = 0.0f;
+    for (uint g = 0; g < nparts; g++) {
+        float s = partials[2 * g + 1];
+        if (s != 0.0f) cg_comp_add(&sum, &comp, ldexp(s, 2 * ((int)partials[2 * g] - top)));
+    }
+    out[off] = ldexp(sqrt(sum), top);
+}
+
+/* clip_grad_norm_: the total 2-norm of the per-tensor norms (as torch stacks
+ * them), scaled as above, and the factor min(1, max_norm / (total + 1e-6)).
+ * out[0] = total, out[1] = factor. */
+__kernel void cg_clip_total(__global const float *norms, const uint count, const float max_norm,
                             __global float *out)
 {
-    float sum = 0.0f, comp = 0.0f;
-    for (uint i = 0; i < count; i++) {
-        float norm = sqrt(sumsq[i]);
-        cg_comp_add(&sum, &comp, norm * norm);
-    }
-    float total = sqrt(sum);
+    float mx = 0.0f;
+    for (uint i = 0; i < count; i++) mx = fmax(mx, fabs(norms[i]));
+    int e = cg_scale_exponent(mx);
+    float total = ldexp(sqrt(cg_scaled_sumsq(norms, 0, count, e)), e);
     out[0] = total;
     out[1] = fmin(max_norm / (total + 1e-6f), 1.0f);
 }

@@ -165,6 +165,13 @@ double cg__ref_sum(const float *x, size_t n)
     return s;
 }
 
+float cg__ref_norm2(const float *x, size_t n)
+{
+    double s = 0.0; /* a float's square never overflows or underflows a double */
+    for (size_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+    return (float)sqrt(s);
+}
+
 void cg__ref_sum_axis(const float *x, float *out, size_t outer, size_t len, size_t inner,
                       float scale)
 {

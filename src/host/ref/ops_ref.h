@@ -25,6 +25,8 @@ void cg__ref_block_copy(const float *src, size_t src_off, size_t src_stride, flo
                         size_t dst_off, size_t dst_stride, size_t outer, size_t len,
                         int accumulate);
 double cg__ref_sum(const float *x, size_t n);
+/* The 2-norm, in double: any float vector's norm, NaN and inf as they come. */
+float cg__ref_norm2(const float *x, size_t n);
 void cg__ref_sum_axis(const float *x, float *out, size_t outer, size_t len, size_t inner,
                       float scale);
 void cg__ref_expand_add(const float *gy, float *gx, size_t outer, size_t len, size_t inner,
