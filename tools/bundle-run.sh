@@ -159,7 +159,8 @@ ls "$work/icd"/*.icd >/dev/null 2>&1 || fail_setup "no OpenCL driver found (no I
 libpath="$here/lib$extra_ld${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 # Only the bundle's programs see its libraries: the system's tools keep theirs.
 common_env=(LD_LIBRARY_PATH="$libpath" OCL_ICD_VENDORS="$work/icd" CLGRAD_CACHE_DIR="$work/cache"
-            CLGRAD_EXE="$here/bin/clgrad" CLGRAD_FIXTURES="$here/fixtures" TMPDIR="$work/scratch")
+            CLGRAD_EXE="$here/bin/clgrad" CLGRAD_FIXTURES="$here/fixtures" TMPDIR="$work/scratch"
+            CLGRAD_SHARED_LIB="$here/lib/libclgrad.so.0")
 bx() { env "${common_env[@]}" "$@"; }
 
 echo "== clgrad devices"

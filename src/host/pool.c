@@ -124,9 +124,20 @@ static cl_mem buffer_alloc(cg_context *ctx, size_t bytes, cl_int *err)
     return mem;
 }
 
+/* A request beyond the largest allocation is out of memory, not a driver
+ * error (drivers answer CL_INVALID_BUFFER_SIZE). */
+static bool too_large(cg_context *ctx, size_t bytes, const char *what)
+{
+    if (!ctx->max_alloc_bytes || bytes <= ctx->max_alloc_bytes) return false;
+    cg__fail(ctx, CG_ERROR_NO_MEMORY,
+             "%s: %zu bytes at once is more than the device can allocate (%zu bytes)", what, bytes,
+             ctx->max_alloc_bytes);
+    return true;
+}
+
 cl_mem cg__buffer_get(cg_context *ctx, size_t bytes, const char *what)
 {
-    if (ctx->status) return NULL;
+    if (ctx->status || too_large(ctx, bytes, what)) return NULL;
     bytes = size_class(ctx, bytes);
     cl_int err = CL_SUCCESS;
     cl_mem mem = buffer_alloc(ctx, bytes, &err);
@@ -169,7 +180,7 @@ static float *host_alloc(cg_context *ctx, size_t bytes)
 
 float *cg__host_get(cg_context *ctx, size_t bytes, const char *what)
 {
-    if (ctx->status) return NULL;
+    if (ctx->status || too_large(ctx, bytes, what)) return NULL;
     float *host = host_alloc(ctx, size_class(ctx, bytes));
     if (!host) {
         cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: cannot allocate %zu bytes", what, bytes);
