@@ -128,24 +128,38 @@ Test(tensor, pool_limit_from_the_environment)
     unsetenv("CLGRAD_POOL_LIMIT");
 }
 
+/* Makes the next buffer allocation of the pool fail (a device or host out of
+ * memory), whatever other calls come first. */
+static void fail_next_pool_allocation(void *armed, unsigned long long index, const char *site,
+                                      const char *call)
+{
+    if (*(bool *)armed || !strstr(site, "pool.c")) return;
+    if (strcmp(call, "clCreateBuffer") != 0 && strcmp(call, "malloc") != 0) return;
+    *(bool *)armed = true;
+    cg__fault_arm(index); /* this very call */
+}
+
 Test(tensor, failed_allocation_releases_the_pool_and_retries_once)
 {
     cg_context *ctx = test_context();
     cg_tensor_free(cg_tensor_zeros(ctx, CG_SHAPE(5000)));
     cr_assert_gt(cg_context_get_stats(ctx).bytes_pooled, 0);
-    /* The next allocation fails once, as a device out of memory would. */
+    bool armed = false;
     cg__fault_reset();
-    cg__fault_arm(1);
+    cg__fault_trace(fail_next_pool_allocation, &armed);
     cg_tensor *t = cg_tensor_zeros(ctx, CG_SHAPE(7000));
+    cg__fault_trace(NULL, NULL);
     cr_assert(cg__fault_fired());
     cr_assert_not_null(t, "the retry succeeds: %s", cg_error_message(ctx));
     cr_assert_eq(cg_context_get_stats(ctx).bytes_pooled, 0, "the idle buffer was released");
     cg_tensor_free(t);
     /* Nothing idle to release: the failure is reported. */
     cr_assert_eq(cg_context_set_pool_limit(ctx, 0), CG_OK);
+    armed = false;
     cg__fault_reset();
-    cg__fault_arm(1);
+    cg__fault_trace(fail_next_pool_allocation, &armed);
     cr_assert_null(cg_tensor_zeros(ctx, CG_SHAPE(7000)));
+    cg__fault_trace(NULL, NULL);
     cr_assert_eq(cg_status(ctx), CG_ERROR_NO_MEMORY, "%s", cg_error_message(ctx));
     cg__fault_reset();
     cg_context_free(ctx);

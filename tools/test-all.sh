@@ -41,6 +41,16 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:allocator_may_return_null=1 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 LSAN_OPTIONS=suppressions=$PWD/tools/lsan.supp \
     run_suite build-sanitize --suite ref --suite opencl
+# A leak is reported when a test's process exits, after Criterion has counted
+# the test as passed: the log is where it shows.
+if grep -qE "ERROR: (LeakSanitizer|AddressSanitizer)|runtime error:" \
+        build-sanitize/meson-logs/testlog.txt; then
+    grep -E -A12 "ERROR: (LeakSanitizer|AddressSanitizer)|runtime error:" \
+        build-sanitize/meson-logs/testlog.txt | head -60
+    echo "FAIL: sanitizer reports in build-sanitize/meson-logs/testlog.txt" >&2
+    failed=$((failed + 1))
+    status=1
+fi
 
 # Shell-level checks count as one test each.
 check() { # name, command...

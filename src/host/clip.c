@@ -58,7 +58,7 @@ float cg_clip_grad_norm(cg_tensor *const *params, size_t count, float max_norm,
     }
     float total = 0.0f;
     if (ctx->is_ref) {
-        float *norms = calloc(count, sizeof *norms);
+        float *norms = cg__calloc(count, sizeof *norms);
         if (!norms) {
             cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory", what);
             return NAN;

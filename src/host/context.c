@@ -56,7 +56,7 @@ cg_kernel_shape cg_context_kernel_shape(const cg_context *ctx)
 
 cg_context *cg_context_create(const char *spec)
 {
-    cg_context *ctx = calloc(1, sizeof *ctx);
+    cg_context *ctx = cg__calloc(1, sizeof *ctx);
     if (!ctx) return NULL;
     describe_ref(&ctx->info);
 

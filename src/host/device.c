@@ -103,7 +103,7 @@ cg_status cg_device_list(cg_device_info **out, size_t *count)
     size_t total = 0;
     for (cl_uint p = 0; p < t.nplatforms; p++) total += t.ndevices[p];
     if (total == 0) return CG_OK;
-    cg_device_info *list = calloc(total, sizeof *list);
+    cg_device_info *list = cg__calloc(total, sizeof *list);
     if (!list) return CG_ERROR_NO_MEMORY;
     size_t k = 0;
     for (cl_uint p = 0; p < t.nplatforms; p++)

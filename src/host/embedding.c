@@ -54,9 +54,9 @@ static void embedding_backward_rule(cg_context *ctx, cg__node *node)
     static const char what[] = "cg_backward";
     cg_tensor *w = node->in[0], *gy = node->out->grad;
     const size_t count = node->ia, dim = node->ib;
-    pos *ps = malloc(count * sizeof *ps);
-    unsigned *rows = malloc(count * sizeof *rows), *starts = malloc((count + 1) * sizeof *starts);
-    unsigned *positions = malloc(count * sizeof *positions);
+    pos *ps = cg__malloc(count * sizeof *ps);
+    unsigned *rows = cg__malloc(count * sizeof *rows), *starts = cg__malloc((count + 1) * sizeof *starts);
+    unsigned *positions = cg__malloc(count * sizeof *positions);
     cg_tensor *sums = NULL;
     if (!ps || !rows || !starts || !positions) {
         cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory", what);
@@ -102,10 +102,10 @@ static void embedding_backward_rule(cg_context *ctx, cg__node *node)
         goto out;
     }
     /* Row-sparse: the union of the rows seen so far and these. */
-    cg__sparse *old = w->sparse, *s = calloc(1, sizeof *s);
+    cg__sparse *old = w->sparse, *s = cg__calloc(1, sizeof *s);
     size_t n_old = old ? old->nrows : 0;
-    unsigned *all = s ? malloc((n_old + nu) * sizeof *all) : NULL;
-    unsigned *map_old = malloc((n_old + 1) * sizeof *map_old), *map_new = malloc((nu + 1) * sizeof *map_new);
+    unsigned *all = s ? cg__malloc((n_old + nu) * sizeof *all) : NULL;
+    unsigned *map_old = cg__malloc((n_old + 1) * sizeof *map_old), *map_new = cg__malloc((nu + 1) * sizeof *map_new);
     if (!s || !all || !map_old || !map_new) {
         free(s);
         free(all);
@@ -186,7 +186,7 @@ cg_tensor *cg_embedding(cg_tensor *weight, const unsigned *indices, size_t count
     }
     cg__node *node = cg__record(ctx, out, embedding_backward_rule, weight, NULL);
     if (node) {
-        node->rows = malloc(count * sizeof *node->rows);
+        node->rows = cg__malloc(count * sizeof *node->rows);
         if (!node->rows) {
             cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory", what);
             return NULL;

@@ -60,7 +60,7 @@ cg_status cg_gradcheck(cg_context *ctx, cg_gradcheck_fn fn, void *user, cg_tenso
     for (size_t i = 0; i < count && !ctx->status; i++) {
         cg_tensor *x = inputs[i];
         size_t n = x->numel;
-        float *values = malloc(n * sizeof *values), *analytic = malloc(n * sizeof *analytic);
+        float *values = cg__malloc(n * sizeof *values), *analytic = cg__malloc(n * sizeof *analytic);
         if (!values || !analytic) {
             free(values);
             free(analytic);

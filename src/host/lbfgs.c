@@ -146,7 +146,7 @@ void cg__lbfgs_free(cg__lbfgs *s)
 
 cg__lbfgs *cg__lbfgs_new(cg_context *ctx, cg_tensor **params, size_t count)
 {
-    cg__lbfgs *s = calloc(1, sizeof *s);
+    cg__lbfgs *s = cg__calloc(1, sizeof *s);
     if (!s) return NULL;
     s->ctx = ctx;
     s->params = params;
@@ -336,11 +336,11 @@ static bool history_push(cg__lbfgs *s, cg_tensor *y, cg_tensor *st, double ro, i
     }
     if (s->nold == s->cap) {
         size_t cap = s->cap ? 2 * s->cap : 8;
-        cg_tensor **a = realloc(s->old_dirs, cap * sizeof *a);
+        cg_tensor **a = cg__realloc(s->old_dirs, cap * sizeof *a);
         if (a) s->old_dirs = a;
-        cg_tensor **b = realloc(s->old_stps, cap * sizeof *b);
+        cg_tensor **b = cg__realloc(s->old_stps, cap * sizeof *b);
         if (b) s->old_stps = b;
-        double *r = realloc(s->ro, cap * sizeof *r);
+        double *r = cg__realloc(s->ro, cap * sizeof *r);
         if (r) s->ro = r;
         if (!a || !b || !r) return false;
         s->cap = cap;
@@ -398,7 +398,7 @@ float cg__lbfgs_step(cg__lbfgs *s, const cg_optim_options *o, cg_closure_fn clos
                 cg__tensor_destroy(st);
             }
             /* the two-loop recursion: d = -H g */
-            double *al = calloc(s->nold + 1, sizeof *al);
+            double *al = cg__calloc(s->nold + 1, sizeof *al);
             cg_tensor *q = s->d; /* d is rebuilt in place */
             vscale(s, q, s->flat_grad, -1.0);
             for (size_t i = s->nold; i-- > 0;) {

@@ -86,8 +86,8 @@ cg_mlp *cg_mlp_create(cg_context *ctx, const size_t *sizes, size_t nsizes,
                  (int)activation);
         return NULL;
     }
-    cg_mlp *mlp = calloc(1, sizeof *mlp);
-    if (mlp) mlp->layers = calloc(nsizes - 1, sizeof *mlp->layers);
+    cg_mlp *mlp = cg__calloc(1, sizeof *mlp);
+    if (mlp) mlp->layers = cg__calloc(nsizes - 1, sizeof *mlp->layers);
     if (!mlp || !mlp->layers) {
         free(mlp);
         cg__fail(ctx, CG_ERROR_NO_MEMORY, "cg_mlp_create: out of memory");

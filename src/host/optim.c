@@ -88,7 +88,7 @@ static int add_group(cg_optimizer *opt, cg_tensor *const *params, size_t count,
                     return -1;
                 }
     }
-    group *groups = realloc(opt->groups, (opt->ngroups + 1) * sizeof *groups);
+    group *groups = cg__realloc(opt->groups, (opt->ngroups + 1) * sizeof *groups);
     if (!groups) {
         cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory", what);
         return -1;
@@ -99,11 +99,13 @@ static int add_group(cg_optimizer *opt, cg_tensor *const *params, size_t count,
     g->o = o;
     cg__optim_base(&o, g->base, &g->flags);
     g->count = count;
-    g->params = malloc(count * sizeof *g->params);
-    g->state = calloc(count * CG_OPT_STATE_SLOTS, sizeof *g->state);
-    g->steps = calloc(count, sizeof *g->steps);
+    g->params = cg__malloc(count * sizeof *g->params);
+    g->state = cg__calloc(count * CG_OPT_STATE_SLOTS, sizeof *g->state);
+    g->steps = cg__calloc(count, sizeof *g->steps);
     if (!g->params || !g->state || !g->steps) {
-        cg__group_free(ctx, g);
+        free(g->params); /* nothing else is made yet, and params is not filled */
+        free(g->state);
+        free(g->steps);
         cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory", what);
         return -1;
     }
@@ -159,7 +161,7 @@ cg_optimizer *cg_optimizer_create(cg_context *ctx, cg_optim_kind kind, cg_tensor
                  (int)kind);
         return NULL;
     }
-    cg_optimizer *opt = calloc(1, sizeof *opt);
+    cg_optimizer *opt = cg__calloc(1, sizeof *opt);
     if (!opt) {
         cg__fail(ctx, CG_ERROR_NO_MEMORY, "cg_optimizer_create: out of memory");
         return NULL;

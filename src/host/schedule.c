@@ -128,12 +128,12 @@ cg_scheduler *cg_scheduler_create(cg_optimizer *opt, const cg_scheduler_options 
         cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: %s", what, bad);
         return NULL;
     }
-    cg_scheduler *s = calloc(1, sizeof *s);
+    cg_scheduler *s = cg__calloc(1, sizeof *s);
     size_t ng = cg_optimizer_groups(opt);
     if (s) {
-        s->lr = calloc(ng, sizeof *s->lr);
-        s->base_lr = calloc(ng, sizeof *s->base_lr);
-        s->milestones = calloc(o->nmilestones + 1, sizeof *s->milestones);
+        s->lr = cg__calloc(ng, sizeof *s->lr);
+        s->base_lr = cg__calloc(ng, sizeof *s->base_lr);
+        s->milestones = cg__calloc(o->nmilestones + 1, sizeof *s->milestones);
     }
     if (!s || !s->lr || !s->base_lr || !s->milestones) {
         cg_scheduler_free(s);

@@ -188,7 +188,7 @@ cg_tensor *cg_concat(cg_tensor *const *xs, size_t count, int axis)
     }
     cg__node *node = cg__record(ctx, out, concat_backward_rule, NULL, NULL);
     if (node) {
-        node->many = malloc(count * sizeof *node->many);
+        node->many = cg__malloc(count * sizeof *node->many);
         if (!node->many) {
             cg__fail(ctx, CG_ERROR_NO_MEMORY, "cg_concat: out of memory");
             return NULL;

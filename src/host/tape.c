@@ -48,7 +48,7 @@ cg__node *cg__record(cg_context *ctx, cg_tensor *out, cg__backward_fn backward, 
     cg__tape *tape = &ctx->tape;
     if (tape->count == tape->capacity) {
         size_t cap = tape->capacity ? 2 * tape->capacity : 64;
-        cg__node *nodes = realloc(tape->nodes, cap * sizeof *nodes);
+        cg__node *nodes = cg__realloc(tape->nodes, cap * sizeof *nodes);
         if (!nodes) {
             cg__fail(ctx, CG_ERROR_NO_MEMORY, "clgrad: out of memory recording an op");
             return NULL;
@@ -80,7 +80,7 @@ bool cg__tape_adopt(cg_tensor *t)
     if (tape->count == 0 || t->tape_gen != tape->generation + 1) return false;
     if (tape->nowned == tape->owned_capacity) {
         size_t cap = tape->owned_capacity ? 2 * tape->owned_capacity : 64;
-        cg_tensor **owned = realloc(tape->owned, cap * sizeof *owned);
+        cg_tensor **owned = cg__realloc(tape->owned, cap * sizeof *owned);
         if (!owned) { /* a leak until the context goes beats a use after free */
             cg__fail(ctx, CG_ERROR_NO_MEMORY, "cg_tensor_free: out of memory");
             return true;
@@ -110,7 +110,7 @@ cg_tensor *cg__grad(cg_tensor *t)
     if (!t || !t->requires_grad) return NULL;
     if (!t->grad && (t->grad_home || t->grad_home_host)) {
         /* An optimizer keeps this parameter's gradient in its arena. */
-        cg_tensor *g = calloc(1, sizeof *g);
+        cg_tensor *g = cg__calloc(1, sizeof *g);
         if (!g) {
             cg__fail(t->ctx, CG_ERROR_NO_MEMORY, "cg_backward: out of memory");
             return NULL;

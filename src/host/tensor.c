@@ -84,7 +84,7 @@ cg_tensor *cg__tensor_new(cg_context *ctx, cg_shape shape, bool tape_owned, cons
     if (ctx->status) return NULL;
     size_t numel;
     if (!shape_valid(ctx, shape, what, &numel)) return NULL;
-    cg_tensor *t = calloc(1, sizeof *t);
+    cg_tensor *t = cg__calloc(1, sizeof *t);
     if (!t) {
         cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory", what);
         return NULL;
@@ -107,7 +107,7 @@ cg_tensor *cg__tensor_new(cg_context *ctx, cg_shape shape, bool tape_owned, cons
         cg__tape *tape = &ctx->tape;
         if (tape->nowned == tape->owned_capacity) {
             size_t cap = tape->owned_capacity ? 2 * tape->owned_capacity : 64;
-            cg_tensor **owned = realloc(tape->owned, cap * sizeof *owned);
+            cg_tensor **owned = cg__realloc(tape->owned, cap * sizeof *owned);
             if (!owned) {
                 cg__tensor_destroy(t);
                 cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory", what);
