@@ -166,6 +166,19 @@ Test(csv, nul_byte_names_line_and_column)
     expect_error_bytes(data, sizeof data - 1, CG_ERROR_PARSE, ":3:4:", "NUL");
     static const char header[] = "xy,\0z\n1,2\n";
     expect_error_bytes(header, sizeof header - 1, CG_ERROR_PARSE, ":1:4:", "NUL");
+    static const char bom[] = "\xEF\xBB\xBFxy\0,z\n1,2\n";
+    expect_error_bytes(bom, sizeof bom - 1, CG_ERROR_PARSE, ":1:3:", "NUL");
+    expect_error_bytes("\0", 1, CG_ERROR_PARSE, ":1:1:", "NUL");
+}
+
+/* Item 17's file of NULs: refused at its first byte, not read as a line. */
+Test(csv, a_stream_of_nuls_fails_at_once)
+{
+    size_t n = 3u << 20;
+    char *zeros = calloc(n, 1);
+    cr_assert_not_null(zeros);
+    expect_error_bytes(zeros, n, CG_ERROR_PARSE, ":1:1: NUL", NULL);
+    free(zeros);
 }
 
 /* Item 23. */

@@ -163,6 +163,7 @@ typedef struct reader {
     size_t mem_size, mem_pos;
     limits lim;
     size_t total;   /* bytes read so far */
+    unsigned char head[2]; /* the first two */
     size_t line_no; /* of the line in buf */
     char *buf;
     size_t cap, len;
@@ -170,7 +171,7 @@ typedef struct reader {
 
 static int next_byte(reader *r)
 {
-    if (r->f) return getc(r->f);
+    if (r->f) return getc_unlocked(r->f); /* the FILE is this call's alone */
     return r->mem_pos < r->mem_size ? r->mem[r->mem_pos++] : EOF;
 }
 
@@ -178,6 +179,35 @@ static void fail_oom(reader *r)
 {
     cg__fail(r->ctx, CG_ERROR_NO_MEMORY, "%s: out of memory reading %s (line %zu)", fn, r->path,
              r->line_no + 1);
+}
+
+/* UTF-16, by its byte-order mark or by a NUL before or after the first
+ * character, is refused by name rather than as NUL bytes. */
+static cg_status check_utf16(reader *r)
+{
+    const unsigned char *b = r->head;
+    const char *order = NULL, *how = "its byte-order mark";
+    if (b[0] == 0xFF && b[1] == 0xFE) order = "little";
+    else if (b[0] == 0xFE && b[1] == 0xFF) order = "big";
+    else if (b[0] != 0 && b[1] == 0) order = "little", how = "NUL bytes between characters";
+    else if (b[0] == 0 && b[1] != 0) order = "big", how = "NUL bytes between characters";
+    if (!order) return CG_OK;
+    return cg__fail(r->ctx, CG_ERROR_UNSUPPORTED,
+                    "%s: %s is UTF-16 (%s-endian, by %s), which is not supported; convert it "
+                    "to UTF-8, e.g. iconv -f UTF-16 -t UTF-8",
+                    fn, r->path, order, how);
+}
+
+/* A NUL would end the line early for the C string functions of the parser,
+ * hiding the rest of the row; it is refused where it is read, so that a
+ * stream of NULs fails at once. col counts from 1, after a UTF-8 BOM. */
+static cg_status fail_nul(reader *r, size_t col)
+{
+    if (r->line_no == 0 && col > 3 && memcmp(r->buf, "\xEF\xBB\xBF", 3) == 0) col -= 3;
+    return cg__fail(r->ctx, CG_ERROR_PARSE,
+                    "%s: %s:%zu:%zu: NUL byte; a CSV file is text (is this a binary or UTF-16 "
+                    "file?)",
+                    fn, r->path, r->line_no + 1, col);
 }
 
 /* Reads the next line, its '\n' kept, into buf (len bytes, then a '\0').
@@ -207,6 +237,16 @@ static int read_line(reader *r)
             r->cap = ncap;
         }
         r->buf[len++] = (char)c;
+        if (r->total <= 2) {
+            /* A NUL first may be UTF-16's: decided by the second byte. */
+            r->head[r->total - 1] = (unsigned char)c;
+            if (r->total == 2 && check_utf16(r)) return -1;
+            if (r->total == 2 && r->head[0] == 0) {
+                fail_nul(r, 1);
+                return -1;
+            }
+        }
+        if (c == '\0' && r->total > 1 && fail_nul(r, len)) return -1;
         if (c == '\n') break;
         if (len > r->lim.line) {
             cg__fail(r->ctx, CG_ERROR_PARSE,
@@ -221,6 +261,10 @@ static int read_line(reader *r)
         return -1;
     }
     if (len == 0) return 0;
+    if (r->total == 1 && r->head[0] == 0) {
+        fail_nul(r, 1);
+        return -1;
+    }
     r->buf[len] = '\0';
     r->len = len;
     r->line_no++;
@@ -266,41 +310,6 @@ static size_t split(char *line, char **fields, size_t cap)
     }
 }
 
-/* The first line's encoding: a UTF-8 byte-order mark is skipped (*skip);
- * UTF-16, by its mark or by NULs between ASCII characters, is refused. */
-static cg_status check_encoding(reader *r, size_t *skip)
-{
-    const unsigned char *b = (const unsigned char *)r->buf;
-    size_t n = r->len;
-    *skip = 0;
-    if (n >= 3 && b[0] == 0xEF && b[1] == 0xBB && b[2] == 0xBF) {
-        *skip = 3;
-        return CG_OK;
-    }
-    const char *order = NULL, *how = "its byte-order mark";
-    if (n >= 2 && b[0] == 0xFF && b[1] == 0xFE) order = "little";
-    else if (n >= 2 && b[0] == 0xFE && b[1] == 0xFF) order = "big";
-    else if (n >= 2 && b[0] != 0 && b[1] == 0) order = "little", how = "NUL bytes between characters";
-    else if (n >= 2 && b[0] == 0 && b[1] != 0) order = "big", how = "NUL bytes between characters";
-    if (!order) return CG_OK;
-    return cg__fail(r->ctx, CG_ERROR_UNSUPPORTED,
-                    "%s: %s is UTF-16 (%s-endian, by %s), which is not supported; convert it "
-                    "to UTF-8, e.g. iconv -f UTF-16 -t UTF-8",
-                    fn, r->path, order, how);
-}
-
-/* A NUL would end the line early for the C string functions below, hiding
- * the rest of the row. */
-static cg_status check_nul(reader *r, const char *line, size_t len)
-{
-    const char *nul = memchr(line, '\0', len);
-    if (!nul) return CG_OK;
-    return cg__fail(r->ctx, CG_ERROR_PARSE,
-                    "%s: %s:%zu:%zu: NUL byte; a CSV file is text (is this a binary or UTF-16 "
-                    "file?)",
-                    fn, r->path, r->line_no, (size_t)(nul - line) + 1);
-}
-
 typedef struct named {
     const char *name;
     size_t index;
@@ -344,12 +353,10 @@ static cg_status parse_header(reader *r, cg_table *out, char ***fields)
 {
     int got;
     size_t skip = 0;
-    /* The header: the first non-blank line. */
+    /* The header: the first non-blank line, after a UTF-8 byte-order mark. */
     while ((got = read_line(r)) == 1) {
-        if (r->line_no == 1 && check_encoding(r, &skip)) return r->ctx->status;
-        if (check_nul(r, r->buf + skip, r->len - skip)) return r->ctx->status;
+        skip = r->line_no == 1 && r->len >= 3 && memcmp(r->buf, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
         if (!blank(r->buf + skip)) break;
-        skip = 0;
     }
     if (got < 0) return r->ctx->status;
     if (got == 0)
@@ -429,7 +436,6 @@ static cg_status parse(reader *r, cg_table *out)
     int got = -1;
     if (parse_header(r, out, &fields)) goto done;
     while ((got = read_line(r)) == 1) {
-        if (check_nul(r, r->buf, r->len)) goto done;
         if (blank(r->buf)) continue;
         if (parse_row(r, out, fields, &rows_cap)) goto done;
     }
