@@ -687,7 +687,12 @@ typedef struct cg_table {
 } cg_table;
 
 /* Reads a CSV; errors (missing file, ragged rows, a non-numeric cell, NaN or
- * inf) name the file, line and column. *out is zeroed first. */
+ * inf, a NUL byte, duplicate column names, UTF-16) name the file, line and
+ * column. *out is emptied first, whatever the status. A UTF-8 byte-order
+ * mark is skipped. Input is bounded: a line by CLGRAD_CSV_MAX_LINE bytes
+ * (default 1M), the whole input by CLGRAD_CSV_MAX_BYTES (default 4G); both
+ * take a byte count with an optional K, M, G or T suffix. Character and block
+ * devices are refused; pipes, FIFOs, /dev/fd/N and /dev/stdin are read. */
 cg_status cg_table_read_csv(cg_context *ctx, const char *path, cg_table *out);
 /* The lecture's eleven thermometer readings, columns t_u, t_c. No context:
  * the status is returned only. */

@@ -64,6 +64,8 @@ check() { # name, command...
         status=1
     fi
 }
+# Every libFuzzer harness in tests/fuzz, a fixed number of runs from a fixed seed.
+check "fuzz" tools/fuzz-all.sh
 # The GPU bundle, relocated and run from an empty environment on PoCL.
 BUILD_DIR=build-test check "bundle" tests/test_bundle.sh
 
