@@ -486,8 +486,13 @@ typedef enum cg_fit_path {
 
 typedef struct cg_linreg cg_linreg;
 
+/* The widest model the fused linear path takes: the feature count is a
+ * compile-time constant of its kernels. Wider models train through the tape. */
+#define CG_LINREG_MAX_FEATURES 64
+
 /* Binds data already on the device: X of shape [n] (one feature) or [n, F],
- * y of shape [n]. The model keeps references; X and y must outlive it. */
+ * y of shape [n]; F above CG_LINREG_MAX_FEATURES is CG_ERROR_UNSUPPORTED.
+ * The model keeps references; X and y must outlive it. */
 cg_linreg *cg_linreg_create(cg_context *ctx, const cg_tensor *X, const cg_tensor *y);
 void cg_linreg_free(cg_linreg *model);
 size_t cg_linreg_features(const cg_linreg *model);
@@ -555,8 +560,11 @@ typedef struct cg_fit_result {
 } cg_fit_result;
 
 /* Trains the model; fills *result (free it with cg_fit_result_free). A
- * diverging run is not an error: result->diverged says so and the status is
- * CG_OK. */
+ * diverging run is not an error: result->diverged says so, with the cause in
+ * result->message, and the status is CG_OK. A run diverged when any loss,
+ * the final one included, is inf or NaN, and (CG_GRAD_NUMERIC) when its
+ * central differences vanished in float32 rounding. NaN or inf in X or y is
+ * CG_ERROR_INVALID_DATA naming the row and column. */
 cg_status cg_linreg_fit(cg_linreg *model, const cg_fit_options *options, cg_fit_result *result);
 void cg_fit_result_free(cg_fit_result *result);
 
