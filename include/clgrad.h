@@ -585,9 +585,15 @@ typedef struct cg_normalizer {
     float *scale;
 } cg_normalizer;
 
-/* Fits a normalizer to X (n rows of F features, row-major). Fails with
- * CG_ERROR_INVALID_DATA when a feature is constant (standard, minmax),
- * naming the feature; the message is on ctx. */
+/* Fits a normalizer to X (n rows of F features, row-major). NaN or inf in X
+ * is CG_ERROR_INVALID_DATA naming the row and column, and so is standard
+ * normalization of a single row. A feature without a usable spread (standard,
+ * minmax) keeps scale 1, as in scikit-learn, with a one-line notice naming it
+ * through the log callback ("feature J has no spread ..."): a spread of 0, one
+ * within the rounding error of its magnitude (std <= about n * |mean| *
+ * DBL_EPSILON, scikit-learn's _is_constant_feature; range <= about n *
+ * max(|min|, |max|) * DBL_EPSILON), or one whose reciprocal overflows float32.
+ * Its shift (mean or min) still applies. */
 cg_status cg_normalizer_fit(cg_context *ctx, cg_norm_kind kind, float factor, const float *X,
                             size_t n, size_t features, cg_normalizer *out);
 void cg_normalizer_free(cg_normalizer *norm);
