@@ -12,44 +12,53 @@
 #define ALL_BUT(x) (0x1FFu & ~(1u << (x)))
 #define K(x) (1u << (x))
 
+/* Each flag: its id, its name, and the optimizers that own it (a bit per
+ * optimizer id; 0: every optimizer). One list, so that the option table
+ * below needs no name twice and stays a constant initializer. */
+#define CLI_FLAGS(X)                                                                       \
+    X(F_MOMENTUM, "momentum", K(CG_OPTIM_SGD) | K(CG_OPTIM_RMSPROP))                       \
+    X(F_DAMPENING, "dampening", K(CG_OPTIM_SGD))                                           \
+    X(F_NESTEROV, "nesterov", K(CG_OPTIM_SGD))                                             \
+    X(F_WEIGHT_DECAY, "weight-decay", ALL_BUT(CG_OPTIM_RPROP))                             \
+    X(F_AMSGRAD, "amsgrad", K(CG_OPTIM_ADAM) | K(CG_OPTIM_ADAMW))                          \
+    X(F_MAXIMIZE, "maximize", 0x1FFu)                                                      \
+    X(F_LR_DECAY, "lr-decay", K(CG_OPTIM_ADAGRAD))                                         \
+    X(F_INITIAL_ACC, "initial-accumulator-value", K(CG_OPTIM_ADAGRAD))                     \
+    X(F_RHO, "rho", K(CG_OPTIM_ADADELTA))                                                  \
+    X(F_ALPHA, "alpha", K(CG_OPTIM_RMSPROP) | K(CG_OPTIM_ASGD))                            \
+    X(F_CENTERED, "centered", K(CG_OPTIM_RMSPROP))                                         \
+    X(F_ETAS, "etas", K(CG_OPTIM_RPROP))                                                   \
+    X(F_STEP_SIZES, "step-sizes", K(CG_OPTIM_RPROP))                                       \
+    X(F_LAMBD, "lambd", K(CG_OPTIM_ASGD))                                                  \
+    X(F_T0, "t0", K(CG_OPTIM_ASGD))                                                        \
+    X(F_MAX_ITER, "max-iter", K(CLI_LBFGS))                                                \
+    X(F_MAX_EVAL, "max-eval", K(CLI_LBFGS))                                                \
+    X(F_TOL_GRAD, "tolerance-grad", K(CLI_LBFGS))                                          \
+    X(F_TOL_CHANGE, "tolerance-change", K(CLI_LBFGS))                                      \
+    X(F_HISTORY, "history-size", K(CLI_LBFGS))                                             \
+    X(F_LINE_SEARCH, "line-search", K(CLI_LBFGS))                                          \
+    X(F_BETAS, "betas", K(CG_OPTIM_ADAM) | K(CG_OPTIM_ADAMW) | K(CG_OPTIM_ADAMAX))         \
+    X(F_EPS, "eps",                                                                        \
+      K(CG_OPTIM_ADAM) | K(CG_OPTIM_ADAMW) | K(CG_OPTIM_ADAMAX) | K(CG_OPTIM_ADAGRAD) |    \
+          K(CG_OPTIM_ADADELTA) | K(CG_OPTIM_RMSPROP))                                      \
+    X(F_SCHEDULER, "scheduler", 0)                                                         \
+    X(F_CLIP_NORM, "clip-grad-norm", 0)                                                    \
+    X(F_CLIP_VALUE, "clip-grad-value", 0)
+
 enum flag {
-    F_MOMENTUM, F_DAMPENING, F_NESTEROV, F_WEIGHT_DECAY, F_AMSGRAD, F_MAXIMIZE, F_LR_DECAY,
-    F_INITIAL_ACC, F_RHO, F_ALPHA, F_CENTERED, F_ETAS, F_STEP_SIZES, F_LAMBD, F_T0, F_MAX_ITER,
-    F_MAX_EVAL, F_TOL_GRAD, F_TOL_CHANGE, F_HISTORY, F_LINE_SEARCH, F_BETAS, F_EPS,
-    F_SCHEDULER, F_CLIP_NORM, F_CLIP_VALUE, F_COUNT
+#define CLI_ID(id, name, owners) id,
+    CLI_FLAGS(CLI_ID)
+#undef CLI_ID
+    F_COUNT
 };
 
 static const struct {
     const char *name;
-    unsigned owners; /* bit per optimizer id; 0: every optimizer */
+    unsigned owners;
 } flags[F_COUNT] = {
-    [F_MOMENTUM] = {"momentum", K(CG_OPTIM_SGD) | K(CG_OPTIM_RMSPROP)},
-    [F_DAMPENING] = {"dampening", K(CG_OPTIM_SGD)},
-    [F_NESTEROV] = {"nesterov", K(CG_OPTIM_SGD)},
-    [F_WEIGHT_DECAY] = {"weight-decay", ALL_BUT(CG_OPTIM_RPROP)},
-    [F_AMSGRAD] = {"amsgrad", K(CG_OPTIM_ADAM) | K(CG_OPTIM_ADAMW)},
-    [F_MAXIMIZE] = {"maximize", 0x1FFu},
-    [F_LR_DECAY] = {"lr-decay", K(CG_OPTIM_ADAGRAD)},
-    [F_INITIAL_ACC] = {"initial-accumulator-value", K(CG_OPTIM_ADAGRAD)},
-    [F_RHO] = {"rho", K(CG_OPTIM_ADADELTA)},
-    [F_ALPHA] = {"alpha", K(CG_OPTIM_RMSPROP) | K(CG_OPTIM_ASGD)},
-    [F_CENTERED] = {"centered", K(CG_OPTIM_RMSPROP)},
-    [F_ETAS] = {"etas", K(CG_OPTIM_RPROP)},
-    [F_STEP_SIZES] = {"step-sizes", K(CG_OPTIM_RPROP)},
-    [F_LAMBD] = {"lambd", K(CG_OPTIM_ASGD)},
-    [F_T0] = {"t0", K(CG_OPTIM_ASGD)},
-    [F_MAX_ITER] = {"max-iter", K(CLI_LBFGS)},
-    [F_MAX_EVAL] = {"max-eval", K(CLI_LBFGS)},
-    [F_TOL_GRAD] = {"tolerance-grad", K(CLI_LBFGS)},
-    [F_TOL_CHANGE] = {"tolerance-change", K(CLI_LBFGS)},
-    [F_HISTORY] = {"history-size", K(CLI_LBFGS)},
-    [F_LINE_SEARCH] = {"line-search", K(CLI_LBFGS)},
-    [F_BETAS] = {"betas", K(CG_OPTIM_ADAM) | K(CG_OPTIM_ADAMW) | K(CG_OPTIM_ADAMAX)},
-    [F_EPS] = {"eps", K(CG_OPTIM_ADAM) | K(CG_OPTIM_ADAMW) | K(CG_OPTIM_ADAMAX) |
-                          K(CG_OPTIM_ADAGRAD) | K(CG_OPTIM_ADADELTA) | K(CG_OPTIM_RMSPROP)},
-    [F_SCHEDULER] = {"scheduler", 0},
-    [F_CLIP_NORM] = {"clip-grad-norm", 0},
-    [F_CLIP_VALUE] = {"clip-grad-value", 0},
+#define CLI_ROW(id, name, owners) [id] = {name, owners},
+    CLI_FLAGS(CLI_ROW)
+#undef CLI_ROW
 };
 
 static bool takes_value(int f)
@@ -58,15 +67,10 @@ static bool takes_value(int f)
 }
 
 const struct option cli_optim_options[] = {
-#define CG__OPT(f) {flags[f].name, 0, 0, CLI_OPTIM_CODE + f}
-    CG__OPT(F_MOMENTUM), CG__OPT(F_DAMPENING), CG__OPT(F_NESTEROV), CG__OPT(F_WEIGHT_DECAY),
-    CG__OPT(F_AMSGRAD), CG__OPT(F_MAXIMIZE), CG__OPT(F_LR_DECAY), CG__OPT(F_INITIAL_ACC),
-    CG__OPT(F_RHO), CG__OPT(F_ALPHA), CG__OPT(F_CENTERED), CG__OPT(F_ETAS),
-    CG__OPT(F_STEP_SIZES), CG__OPT(F_LAMBD), CG__OPT(F_T0), CG__OPT(F_MAX_ITER),
-    CG__OPT(F_MAX_EVAL), CG__OPT(F_TOL_GRAD), CG__OPT(F_TOL_CHANGE), CG__OPT(F_HISTORY),
-    CG__OPT(F_LINE_SEARCH), CG__OPT(F_BETAS), CG__OPT(F_EPS), CG__OPT(F_SCHEDULER),
-    CG__OPT(F_CLIP_NORM), CG__OPT(F_CLIP_VALUE), {0, 0, 0, 0},
-#undef CG__OPT
+#define CLI_OPT(id, name, owners) {name, 0, 0, CLI_OPTIM_CODE + id},
+    CLI_FLAGS(CLI_OPT)
+#undef CLI_OPT
+    {0, 0, 0, 0},
 };
 
 const char cli_optim_usage[] =
