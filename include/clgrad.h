@@ -571,8 +571,13 @@ typedef enum cg_fit_path {
 
 typedef struct cg_linreg cg_linreg;
 
+/* The widest model the fused linear path takes: the feature count is a
+ * compile-time constant of its kernels. Wider models train through the tape. */
+#define CG_LINREG_MAX_FEATURES 64
+
 /* Binds data already on the device: X of shape [n] (one feature) or [n, F],
- * y of shape [n]. The model keeps references; X and y must outlive it. */
+ * y of shape [n]; F above CG_LINREG_MAX_FEATURES is CG_ERROR_UNSUPPORTED.
+ * The model keeps references; X and y must outlive it. */
 cg_linreg *cg_linreg_create(cg_context *ctx, const cg_tensor *X, const cg_tensor *y);
 void cg_linreg_free(cg_linreg *model);
 size_t cg_linreg_features(const cg_linreg *model);
@@ -644,7 +649,11 @@ typedef struct cg_fit_result {
 
 /* Trains the model; fills *result (zeroed first; free it with
  * cg_fit_result_free). options NULL: cg_fit_defaults(). A diverging run is
- * not an error: result->diverged says so and the status is CG_OK. */
+ * not an error: result->diverged says so, with the cause in result->message,
+ * and the status is CG_OK. A run diverged when any loss, the final one
+ * included, is inf or NaN, and (CG_GRAD_NUMERIC) when its central differences
+ * vanished in float32 rounding. NaN or inf in X or y is CG_ERROR_INVALID_DATA
+ * naming the row and column. */
 cg_status cg_linreg_fit(cg_linreg *model, const cg_fit_options *options, cg_fit_result *result);
 void cg_fit_result_free(cg_fit_result *result);
 
@@ -665,9 +674,16 @@ typedef struct cg_normalizer {
     float *scale;
 } cg_normalizer;
 
-/* Fits a normalizer to X (n rows of F features, row-major). Fails with
- * CG_ERROR_INVALID_DATA when a feature is constant (standard, minmax),
- * naming the feature; the message is on ctx. *out is zeroed first. */
+/* Fits a normalizer to X (n rows of F features, row-major); *out is zeroed
+ * first. NaN or inf in X is CG_ERROR_INVALID_DATA naming the row and column,
+ * and so is standard normalization of a single row. A feature without a
+ * usable spread (standard, minmax) keeps scale 1, as in scikit-learn, with a
+ * one-line notice naming it through the log callback ("feature J has no
+ * spread ..."): a spread of 0, one within the rounding error of its magnitude
+ * (std <= about n * |mean| * DBL_EPSILON, scikit-learn's
+ * _is_constant_feature; range <= about n * max(|min|, |max|) * DBL_EPSILON),
+ * or one whose reciprocal overflows float32. Its shift (mean or min) still
+ * applies. */
 cg_status cg_normalizer_fit(cg_context *ctx, cg_norm_kind kind, float factor, const float *X,
                             size_t n, size_t features, cg_normalizer *out);
 void cg_normalizer_free(cg_normalizer *norm);

@@ -127,8 +127,8 @@ Test(cli, bad_flags)
     expect_usage_error("fit --lr 0", "--lr must be a positive number");
     expect_usage_error("fit --lr -1e-2", "--lr must be a positive number");
     expect_usage_error("fit --lr abc", "--lr must be a positive number");
-    expect_usage_error("fit --epochs 0", "--epochs must be a positive integer");
-    expect_usage_error("fit --epochs -5", "--epochs must be a positive integer");
+    expect_usage_error("fit --epochs 0", "--epochs must be an integer from 1 to 2147483647");
+    expect_usage_error("fit --epochs -5", "--epochs must be an integer from 1 to 2147483647");
     expect_usage_error("fit --delta 0", "--delta must be a positive number");
     expect_usage_error("fit --optimizer lbfgsx", "unknown --optimizer 'lbfgsx'");
     expect_usage_error("fit --loss huber2", "unknown --loss 'huber2'");
@@ -163,9 +163,9 @@ Test(cli, bad_tape_flags)
     expect_usage_error("fit --model mlp:4 --activation swish", "unknown --activation 'swish'");
     expect_usage_error("fit --activation relu", "--activation belongs to --model mlp");
     expect_usage_error("fit --shuffle", "--shuffle reorders minibatches");
-    expect_usage_error("fit --batch-size 0", "--batch-size must be a positive integer");
+    expect_usage_error("fit --batch-size 0", "--batch-size must be an integer from 1 to");
     expect_usage_error("fit --model mlp:4 --grad numeric", "--grad numeric belongs to the linear");
-    expect_usage_error("fit --seed -1", "--seed must be an integer >= 0");
+    expect_usage_error("fit --seed -1", "--seed must be an integer from 0 to");
     expect_usage_error("fit --model mlp:4 --plot f.png", "--plot draws the fitted line");
 }
 
@@ -233,7 +233,7 @@ Test(cli, optimizer_flags_belong_to_their_optimizers)
     expect_usage_error("fit --optimizer sgd --momentum 0.9 --dampening 0.1 --nesterov", "dampening 0.1");
     expect_usage_error("fit --optimizer lbfgs --batch-size 4", "lbfgs takes full batches");
     expect_usage_error("fit --optimizer lbfgs --line-search armijo", "unknown --line-search");
-    expect_usage_error("fit --optimizer lbfgs --history-size 0", "--history-size must be a positive");
+    expect_usage_error("fit --optimizer lbfgs --history-size 0", "--history-size must be an integer from 1 to 1000000");
     expect_usage_error("fit --optimizer nadam", "unknown --optimizer 'nadam'");
     expect_usage_error("fit --optimizer adam --betas 0.9,1.5", "--betas takes B1,B2, each in [0, 1)");
     expect_usage_error("fit --scheduler bogus:1", "unknown --scheduler 'bogus:1'");
@@ -437,4 +437,342 @@ Test(cli, a_second_process_reuses_the_kernel_cache)
     cr_assert_eq(stat(path, &after), 0);
     cr_assert_eq(before.st_mtim.tv_sec, after.st_mtim.tv_sec);
     cr_assert_eq(before.st_mtim.tv_nsec, after.st_mtim.tv_nsec, "the binary was not rewritten");
+}
+
+/* ---- issue 7: reliability -------------------------------------------------- */
+
+/* Runs `clgrad ARGS` with stdout going to `out_redirect` (a shell target). */
+static void run_cli_to(run_result *r, const char *args, const char *out_redirect)
+{
+    const char *exe = getenv("CLGRAD_EXE");
+    char dir[64], cmd[8192], err[128];
+    temp_dir(dir, sizeof dir);
+    snprintf(err, sizeof err, "%s/err", dir);
+    snprintf(cmd, sizeof cmd, "%s %s >%s 2>%s </dev/null", exe, args, out_redirect, err);
+    int st = system(cmd);
+    cr_assert(WIFEXITED(st), "%s did not exit normally", cmd);
+    r->status = WEXITSTATUS(st);
+    r->out[0] = '\0';
+    slurp(err, r->err, sizeof r->err);
+}
+
+static bool on_ref(void)
+{
+    const char *d = getenv("CLGRAD_DEVICE");
+    return d && strcmp(d, "ref") == 0;
+}
+
+/* Item 6: the lecture's 11th update overflows; with 10 epochs every epoch's
+ * loss is finite but the final loss is inf. Fused (single launch, and per
+ * epoch on data too large for one launch), tape, and MLP alike. */
+Test(cli, a_non_finite_final_loss_exits_1)
+{
+    const char *runs[] = {"fit --normalize none --epochs 10 --json",
+                          "fit --normalize none --epochs 10 --json --grad autograd",
+                          "fit --normalize none --epochs 1 --json --model mlp:4 --lr 1e30"};
+    for (size_t i = 0; i < 3; i++) {
+        run_result r;
+        run_cli(&r, NULL, runs[i]);
+        cr_assert_eq(r.status, 1, "%s: status %d: %s", runs[i], r.status, r.err);
+        cr_assert(strstr(r.out, "\"diverged\": true") && strstr(r.out, "\"final_loss\": null"),
+                  "%s: %s", runs[i], r.out);
+        cr_assert(strstr(r.err, "training diverged after the last update"), "%s: %s", runs[i],
+                  r.err);
+    }
+    /* 70400 rows: past the single launch's size on every OpenCL device. */
+    char dir[64], path[128], args[256];
+    temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/big.csv", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    cg_table t;
+    cg_table_lecture(&t);
+    fputs("t_u,t_c\n", f);
+    for (int k = 0; k < 6400; k++)
+        for (int i = 0; i < 11; i++) fprintf(f, "%g,%g\n", t.values[2 * i], t.values[2 * i + 1]);
+    fclose(f);
+    cg_table_free(&t);
+    /* Float partial sums over 70400 rows overflow an epoch earlier than the
+     * lecture's mean: find the first inf epoch, then stop just before it. */
+    snprintf(args, sizeof args, "fit --data %s --normalize none --epochs 30 --json", path);
+    run_result r;
+    run_cli(&r, NULL, args);
+    cr_assert_eq(r.status, 1, "status %d: %s", r.status, r.err);
+    long first_inf = (long)json_number(r.out, "epochs_run");
+    cr_assert_gt(first_inf, 2, "%s", r.out);
+    snprintf(args, sizeof args, "fit --data %s --normalize none --epochs %ld --log-every 0", path,
+             first_inf - 1);
+    run_cli(&r, NULL, args);
+    cr_assert_eq(r.status, 1, "status %d: %s", r.status, r.err);
+    cr_assert(strstr(r.out, on_ref() ? "reference loops" : "per-epoch launches"), "%s", r.out);
+    char want[64];
+    snprintf(want, sizeof want, "diverged after the last update (epoch %ld)", first_inf - 1);
+    cr_assert(strstr(r.err, want), "%s", r.err);
+}
+
+/* A CSV of `cols` features c0.. and y = sum((j % 5 - 2) x_j) + 3. */
+static void wide_csv(char *path, size_t cap, int cols)
+{
+    char dir[64];
+    temp_dir(dir, sizeof dir);
+    snprintf(path, cap, "%s/wide.csv", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    for (int j = 0; j < cols; j++) fprintf(f, "c%d,", j);
+    fputs("y\n", f);
+    test_rng rng = {12345};
+    for (int i = 0; i < 100; i++) {
+        double y = 3;
+        for (int j = 0; j < cols; j++) {
+            double x = rng_uniform(&rng) * 2 - 1;
+            y += (j % 5 - 2) * x;
+            fprintf(f, "%.6f,", x);
+        }
+        fprintf(f, "%.6f\n", y);
+    }
+    fclose(f);
+}
+
+static size_t count_char(const char *from, const char *to, char c)
+{
+    size_t n = 0;
+    for (; from < to; from++) n += *from == c;
+    return n;
+}
+
+/* Item 8: without --x every feature column is used, 64 or not. */
+Test(cli, without_x_every_feature_column_is_used)
+{
+    char path[128], args[256];
+    wide_csv(path, sizeof path, 70);
+    snprintf(args, sizeof args, "fit --data %s --json --epochs 300", path);
+    run_result r;
+    run_cli(&r, NULL, args);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    const char *w = strstr(r.out, "\"params\": {\"w\": [");
+    cr_assert_not_null(w, "%s", r.out);
+    cr_assert_eq(count_char(w, strchr(w, ']'), ',') + 1, 70, "70 weights: %s", r.out);
+    cr_assert_eq(json_number(r.out, "parameter_count"), 71);
+    cr_assert(strstr(r.err, "70 feature columns") && strstr(r.err, "at most 64") &&
+                  strstr(r.err, "autograd tape"),
+              "a notice says why the tape trains it: %s", r.err);
+    cr_assert_lt(json_number(r.out, "final_loss"), 1.0, "%s", r.out);
+
+    snprintf(args, sizeof args, "fit --data %s --json --epochs 3 --model mlp:4", path);
+    run_cli(&r, NULL, args);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_eq(json_number(r.out, "parameter_count"), 70 * 4 + 4 + 4 + 1, "%s", r.out);
+
+    /* Central differences exist only on the fused path: refused, naming the
+     * limit and what would be left out. */
+    snprintf(args, sizeof args, "fit --data %s --grad numeric", path);
+    run_cli(&r, NULL, args);
+    cr_assert_eq(r.status, 2, "%s", r.err);
+    cr_assert(strstr(r.err, "at most 64") && strstr(r.err, "c64, c65, c66, c67, c68, c69"), "%s",
+              r.err);
+}
+
+/* Item 9: no user string is cut. A --x list past 1023 characters used to be
+ * truncated into the name of another column. */
+Test(cli, long_strings_are_never_cut)
+{
+    char dir[64], path[128];
+    temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/d.csv", dir);
+    char a[1001], b22[23], b30[31];
+    memset(a, 'a', 1000);
+    a[1000] = '\0';
+    memset(b22, 'b', 22);
+    b22[22] = '\0';
+    memset(b30, 'b', 30);
+    b30[30] = '\0';
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "%s,%s,y\n", a, b22);
+    for (int i = 0; i < 11; i++) fprintf(f, "%d,%d,%d\n", i, i * i % 7, 3 * i + 1);
+    fclose(f);
+    /* "A,bbb...(30)" is 1031 characters; cut at 1023 it named column b22. */
+    char *args = malloc(2048);
+    snprintf(args, 2048, "fit --data %s --x %s,%s --epochs 5", path, a, b30);
+    run_result r;
+    run_cli(&r, NULL, args);
+    cr_assert_eq(r.status, 2, "status %d: %s", r.status, r.err);
+    cr_assert(strstr(r.err, "no column named 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb' for --x"), "%s",
+              r.err);
+    free(args);
+
+    /* A number of 70 characters is a number. */
+    run_cli(&r, NULL, "fit --epochs 5 --init "
+                      "1.000000000000000000000000000000000000000000000000000000000000000000000,0");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+
+    /* A plot directory whose path is past 1024 characters. */
+    char *deep = malloc(2048), *cmd = malloc(4096);
+    snprintf(deep, 2048, "%s", dir);
+    for (int i = 0; i < 6; i++) {
+        size_t len = strlen(deep);
+        deep[len] = '/';
+        memset(deep + len + 1, 'd', 200);
+        deep[len + 201] = '\0';
+    }
+    snprintf(cmd, 4096, "mkdir -p %s", deep);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(cmd, 4096, "demo --plot-dir %s", deep);
+    run_cli(&r, NULL, cmd);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    snprintf(cmd, 4096, "%s/fit.png", deep);
+    struct stat st;
+    cr_assert_eq(stat(cmd, &st), 0, "the plot is where it was asked for");
+    free(deep);
+    free(cmd);
+}
+
+/* Item 10: integers are range-checked, never narrowed (4294967296 is not 0). */
+Test(cli, integers_out_of_range_are_refused_naming_the_range)
+{
+    expect_usage_error("fit --epochs 4294967296", "from 1 to 2147483647 (got '4294967296')");
+    expect_usage_error("fit --scheduler 'multistep:5;4294967296,0.5'", "from 1 to 2147483647");
+    expect_usage_error("fit --scheduler step:4294967296,0.5", "from 1 to 2147483647");
+    expect_usage_error("fit --scheduler cosine:4294967297", "from 1 to 2147483647");
+    expect_usage_error("fit --scheduler plateau:0.5,4294967296", "from 0 to 2147483647");
+    expect_usage_error("fit --device 4294967296:0", "P:D indices go from 0 to 2147483647");
+    expect_usage_error("fit --device 0:4294967296", "P:D indices go from 0 to 2147483647");
+    expect_usage_error("fit --seed 18446744073709551616", "--seed must be an integer from 0 to");
+    expect_usage_error("fit --model mlp:4294967297", "from 1 to 1048576");
+    expect_usage_error("fit --model mlp:1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1", "at most 16 hidden");
+    expect_usage_error("fit --batch-size 1e3", "--batch-size must be an integer");
+    expect_usage_error("fit --log-every -1", "--log-every must be an integer from 0");
+    expect_usage_error("fit --epochs ' 5'", "--epochs must be an integer");
+    run_result r;
+    run_cli(&r, "CLGRAD_DEVICE=4294967296:0", "fit --epochs 1");
+    cr_assert_eq(r.status, 2, "%s", r.err);
+    cr_assert(strstr(r.err, "CLGRAD_DEVICE '4294967296:0'"), "%s", r.err);
+}
+
+/* Item 14: --grad numeric where p +- delta rounds to p. */
+Test(cli, a_vanished_numeric_gradient_is_not_a_trained_model)
+{
+    run_result r;
+    run_cli(&r, NULL, "fit --normalize none --grad numeric --json");
+    cr_assert_eq(r.status, 1, "it used to 'train' at a loss of 1.9e17: %s", r.out);
+    cr_assert(strstr(r.out, "\"diverged\": true"), "%s", r.out);
+    cr_assert(strstr(r.err, "numeric gradient vanished") && strstr(r.err, "delta"), "%s", r.err);
+    expect_usage_error("fit --grad numeric --init 1e10,0", "delta");
+    expect_usage_error("fit --grad numeric --delta 1e-9", "rounds to");
+}
+
+/* Item 18: a result that could not be written is a failure. */
+Test(cli, a_failed_write_of_the_results_exits_3)
+{
+    const char *runs[] = {"fit --json", "fit --epochs 100", "fit --help", "devices"};
+    for (int i = 0; i < 4; i++) {
+        run_result r;
+        run_cli_to(&r, runs[i], "/dev/full");
+        cr_assert_eq(r.status, 3, "%s: status %d", runs[i], r.status);
+        cr_assert(strstr(r.err, "No space left on device"), "%s: %s", runs[i], r.err);
+    }
+}
+
+/* Item 19: plot destinations are checked before training, with errno's text. */
+Test(cli, plot_destinations_are_checked_before_training)
+{
+    expect_usage_error("fit --plot /nonexistent-clgrad-dir/fit.png",
+                       "/nonexistent-clgrad-dir: No such file or directory");
+    expect_usage_error("fit --loss-plot /dev/null/loss.svg", "Not a directory");
+    char dir[64], target[128], args[256];
+    temp_dir(dir, sizeof dir);
+    snprintf(target, sizeof target, "%s/loss.png", dir);
+    cr_assert_eq(mkdir(target, 0755), 0);
+    snprintf(args, sizeof args, "fit --loss-plot %s", target);
+    expect_usage_error(args, "Is a directory");
+    expect_usage_error("demo --plot-dir /nonexistent-clgrad-dir",
+                       "--plot-dir /nonexistent-clgrad-dir: cannot write there: No such file");
+}
+
+/* Item 21: the hint fits the cause. */
+Test(cli, divergence_hints_fit_the_cause)
+{
+    char path[128];
+    /* y around 3e19: its squared error overflows before any update. */
+    char text[1024] = "x,y\n";
+    for (int i = 0; i < 11; i++) {
+        char row[64];
+        snprintf(row, sizeof row, "%d,%g\n", i, 3e19 + i * 1e18);
+        strcat(text, row);
+    }
+    csv_file(path, sizeof path, text);
+    char args[256];
+    snprintf(args, sizeof args, "fit --data %s --epochs 100", path);
+    run_result r;
+    run_cli(&r, NULL, args);
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert(strstr(r.err, "targets (y) reach") && strstr(r.err, "never y"), "%s", r.err);
+    cr_assert_null(strstr(r.err, "learning rate"), "%s", r.err);
+    cr_assert_null(strstr(r.err, "(--normalize standard)"), "%s", r.err);
+
+    run_cli(&r, NULL, "fit --init 3e38,0 --epochs 100");
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert(strstr(r.err, "--init"), "%s", r.err);
+    cr_assert_null(strstr(r.err, "learning rate"), "%s", r.err);
+
+    /* An overshoot with standard normalization on: no advice to turn it on. */
+    run_cli(&r, NULL, "fit --lr 50 --epochs 100");
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert(strstr(r.err, "smaller learning rate than 50"), "%s", r.err);
+    cr_assert(strstr(r.err, "does not touch y"), "%s", r.err);
+    cr_assert_null(strstr(r.err, "(--normalize standard)"), "%s", r.err);
+}
+
+/* Item 22: a feature without spread keeps scale 1, with a notice naming the
+ * column, never an internal function's name. */
+Test(cli, features_without_spread_are_left_unscaled_with_a_notice)
+{
+    char path[128], args[256];
+    csv_file(path, sizeof path, "a,c,y\n1,5,2\n2,5,4\n3,5,7\n4,5,8\n");
+    const char *kinds[] = {"standard", "minmax"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(args, sizeof args, "fit --data %s --epochs 200 --normalize %s", path, kinds[k]);
+        run_result r;
+        run_cli(&r, NULL, args);
+        cr_assert_eq(r.status, 0, "%s: %s", kinds[k], r.err);
+        cr_assert(strstr(r.err, "column 'c' has no spread") && strstr(r.err, "scale 1"), "%s",
+                  r.err);
+        cr_assert_null(strstr(r.err, "cg_"), "no internal names: %s", r.err);
+    }
+    csv_file(path, sizeof path, "a,y\n1e-39,1\n2e-39,2\n3e-39,3\n");
+    snprintf(args, sizeof args, "fit --data %s --epochs 10", path);
+    run_result r;
+    run_cli(&r, NULL, args);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.err, "column 'a'") && strstr(r.err, "too small"), "%s", r.err);
+    cr_assert_null(strstr(r.err, "cg_linreg_set_transform"), "%s", r.err);
+}
+
+/* Item 25: the option that is unknown, and limits named in refusals. */
+Test(cli, refusals_name_the_option_and_the_limit)
+{
+    expect_usage_error("fit -zq", "unknown option '-zq'");
+    expect_usage_error("fit --epochs 5 -q", "unknown option '-q'");
+    expect_usage_error("fit --json=yes", "'--json=yes' takes no value");
+    expect_usage_error("fit --optimizer lbfgs --max-iter 2000000", "from 1 to 1000000");
+    expect_usage_error("fit --x a,,b", "empty column name");
+    expect_usage_error("fit --x t_u,t_u", "--x names 't_u' twice");
+}
+
+/* Exit status 3: a failure that is not the user's input (here the device or
+ * host memory for a 4 TiB layer), and every --help documents 0 to 3. */
+Test(cli, runtime_failures_exit_3_and_help_documents_it)
+{
+    run_result r;
+    run_cli(&r, "ASAN_OPTIONS=allocator_may_return_null=1",
+            "fit --model mlp:1048576,1048576 --epochs 1");
+    cr_assert_eq(r.status, 3, "status %d: %s", r.status, r.err);
+    const char *helps[] = {"--help", "fit --help", "demo --help", "devices --help"};
+    for (int i = 0; i < 4; i++) {
+        run_cli(&r, NULL, helps[i]);
+        cr_assert_eq(r.status, 0);
+        cr_assert(strstr(r.out, "exit status: 0 success; 1 training diverged") &&
+                      strstr(r.out, "2 bad input or usage; 3 a runtime failure"),
+                  "%s: %s", helps[i], r.out);
+    }
 }

@@ -219,3 +219,38 @@ Test(linreg, eval_rejects_bad_delta_and_modes)
     unbind(&b);
     cg_context_free(ctx);
 }
+
+/* Issue 7, item 20: NaN or inf in the data is bad data, named by row and
+ * column, never a divergence. */
+Test(linreg, non_finite_data_is_invalid_data_naming_row_and_column)
+{
+    cg_context *ctx = test_context();
+    float X[2 * 8], y[8];
+    for (int i = 0; i < 8; i++) {
+        X[2 * i] = (float)i;
+        X[2 * i + 1] = (float)(i % 3);
+        y[i] = (float)(2 * i + 1);
+    }
+    X[2 * 5 + 1] = NAN;
+    bound b = bind(ctx, X, y, 8, 2);
+    cg_fit_options o = cg_fit_defaults();
+    o.epochs = 20;
+    cg_fit_result r;
+    cr_assert_eq(cg_linreg_fit(b.model, &o, &r), CG_ERROR_INVALID_DATA, "%s",
+                 cg_error_message(ctx));
+    cr_assert(strstr(cg_error_message(ctx), "row 5") && strstr(cg_error_message(ctx), "column 1"),
+              "%s", cg_error_message(ctx));
+    cr_assert_null(r.params);
+    cg_clear_error(ctx);
+    unbind(&b);
+
+    X[2 * 5 + 1] = 1.0f;
+    y[3] = INFINITY;
+    b = bind(ctx, X, y, 8, 2);
+    cr_assert_eq(cg_linreg_fit(b.model, &o, &r), CG_ERROR_INVALID_DATA, "%s",
+                 cg_error_message(ctx));
+    cr_assert(strstr(cg_error_message(ctx), "y") && strstr(cg_error_message(ctx), "row 3"), "%s",
+              cg_error_message(ctx));
+    unbind(&b);
+    cg_context_free(ctx);
+}

@@ -312,3 +312,153 @@ Test(train, rejects_bad_options_with_a_message_naming_them)
     }
     lecture_close(&l);
 }
+
+/* Issue 7, item 6: the lecture at lr 1e-2 overflows in its 11th update; 10
+ * epochs end with finite epoch losses but an inf loss at the final params. */
+Test(train, non_finite_final_loss_is_a_divergence)
+{
+    lecture l = lecture_open();
+    for (int i = 0; i < 2; i++) {
+        cg_fit_result r = lecture_fit(&l, 10, 1e-2f, 1.0f, CG_OPTIM_SGD, paths[i]);
+        cr_assert(isfinite(history_at(&r, 10)), "path %d: epoch 10's loss is finite", i);
+        cr_assert_not(isfinite(r.final_loss), "path %d: final loss %g", i, r.final_loss);
+        cr_assert(r.diverged, "path %d: a non-finite final loss is a divergence", i);
+        cr_assert_eq(r.epochs_run, 10);
+        cr_assert(strstr(r.message, "epoch 10") && strstr(r.message, "learning rate"),
+                  "path %d: %s", i, r.message);
+        cg_fit_result_free(&r);
+    }
+    lecture_close(&l);
+}
+
+/* A model of 11 rows: x in [-1, 1], y = y0 + x. */
+static lecture scaled_targets_open(double y0)
+{
+    lecture l;
+    l.ctx = test_context();
+    float x[11], y[11];
+    for (int i = 0; i < 11; i++) {
+        x[i] = (float)(i - 5) / 5.0f;
+        y[i] = (float)(y0 + x[i]);
+    }
+    l.t_u = cg_tensor_from(l.ctx, x, CG_SHAPE(11));
+    l.t_c = cg_tensor_from(l.ctx, y, CG_SHAPE(11));
+    l.model = cg_linreg_create(l.ctx, l.t_u, l.t_c);
+    cr_assert_eq(cg_status(l.ctx), CG_OK, "%s", cg_error_message(l.ctx));
+    return l;
+}
+
+/* Issue 7, item 21: overflow from the data's scale is not the learning rate's
+ * fault, and normalizing the inputs cannot help y. */
+Test(train, overflow_from_huge_targets_blames_y_not_the_learning_rate)
+{
+    lecture l = scaled_targets_open(3e19);
+    const float shift = 0.0f, scale = 1.6f; /* a transform is set: inputs normalized */
+    cg_linreg_set_transform(l.model, &shift, &scale);
+    cg_fit_options o = cg_fit_defaults();
+    o.epochs = 100;
+    cg_fit_result r;
+    cr_assert_eq(cg_linreg_fit(l.model, &o, &r), CG_OK, "%s", cg_error_message(l.ctx));
+    cr_assert(r.diverged);
+    cr_assert_eq(r.epochs_run, 1);
+    cr_assert(strstr(r.message, "targets") && strstr(r.message, "3e+19"), "%s", r.message);
+    cr_assert(strstr(r.message, "does not touch"), "%s", r.message);
+    cr_assert_null(strstr(r.message, "learning rate"), "%s", r.message);
+    cr_assert_null(strstr(r.message, "normalized inputs"), "%s", r.message);
+    cg_fit_result_free(&r);
+    lecture_close(&l);
+}
+
+Test(train, overflow_from_huge_initial_params_blames_them)
+{
+    lecture l = lecture_open();
+    const float init[2] = {3e38f, 0.0f};
+    cg_fit_options o = cg_fit_defaults();
+    o.epochs = 100;
+    o.init = init;
+    cg_fit_result r;
+    cr_assert_eq(cg_linreg_fit(l.model, &o, &r), CG_OK, "%s", cg_error_message(l.ctx));
+    cr_assert(r.diverged);
+    cr_assert_eq(r.epochs_run, 1);
+    cr_assert(strstr(r.message, "initial parameters"), "%s", r.message);
+    cr_assert_null(strstr(r.message, "learning rate"), "%s", r.message);
+    cg_fit_result_free(&r);
+    lecture_close(&l);
+}
+
+Test(train, overshoot_with_normalized_inputs_does_not_suggest_normalizing)
+{
+    lecture l = lecture_open();
+    const float shift = 45.0f, scale = 0.06f; /* roughly standardized t_u */
+    cg_linreg_set_transform(l.model, &shift, &scale);
+    cg_fit_options o = cg_fit_defaults();
+    o.lr = 50.0f;
+    o.epochs = 1000;
+    cg_fit_result r;
+    cr_assert_eq(cg_linreg_fit(l.model, &o, &r), CG_OK, "%s", cg_error_message(l.ctx));
+    cr_assert(r.diverged);
+    cr_assert_gt(r.epochs_run, 1);
+    cr_assert(strstr(r.message, "smaller learning rate than 50"), "%s", r.message);
+    cr_assert_null(strstr(r.message, "normalized inputs"), "%s", r.message);
+    cg_fit_result_free(&r);
+    lecture_close(&l);
+}
+
+/* Issue 7, item 14: on raw t_u at lr 1e-2 the parameters grow until w + 0.1
+ * rounds to w in float32; the central difference is then exactly 0 and the
+ * run used to "train" on at a loss of 1.9e17. */
+Test(train, numeric_gradient_that_vanishes_in_rounding_is_reported)
+{
+    lecture l = lecture_open();
+    for (int i = 0; i < 2; i++) {
+        cg_fit_options o = cg_fit_defaults();
+        o.grad = CG_GRAD_NUMERIC;
+        o.epochs = 500;
+        o.path = paths[i];
+        cg_fit_result r;
+        cr_assert_eq(cg_linreg_fit(l.model, &o, &r), CG_OK, "%s", cg_error_message(l.ctx));
+        cr_assert(r.diverged, "path %d: final loss %g, w %g", i, r.final_loss, r.params[0]);
+        cr_assert(strstr(r.message, "numeric gradient") && strstr(r.message, "delta") &&
+                      strstr(r.message, "rounds"),
+                  "path %d: %s", i, r.message);
+        cg_fit_result_free(&r);
+    }
+    lecture_close(&l);
+}
+
+/* The loss of 1e30 has a float32 spacing of 7e22: no step of delta moves it,
+ * so every difference quotient is 0 although the bias is far off. */
+Test(train, numeric_gradient_lost_in_a_huge_loss_is_reported)
+{
+    lecture l = scaled_targets_open(1e15);
+    cg_fit_options o = cg_fit_defaults();
+    o.grad = CG_GRAD_NUMERIC;
+    o.epochs = 50;
+    cg_fit_result r;
+    cr_assert_eq(cg_linreg_fit(l.model, &o, &r), CG_OK, "%s", cg_error_message(l.ctx));
+    cr_assert(r.diverged, "final loss %g, b %g", r.final_loss, r.params[1]);
+    cr_assert(strstr(r.message, "numeric gradient"), "%s", r.message);
+    cg_fit_result_free(&r);
+    lecture_close(&l);
+}
+
+Test(train, numeric_gradient_refuses_params_below_delta_resolution)
+{
+    lecture l = lecture_open();
+    const float init[2] = {1e10f, 0.0f};
+    cg_fit_options o = cg_fit_defaults();
+    o.grad = CG_GRAD_NUMERIC;
+    o.init = init;
+    cg_fit_result r;
+    cr_assert_eq(cg_linreg_fit(l.model, &o, &r), CG_ERROR_INVALID_ARGUMENT);
+    cr_assert(strstr(cg_error_message(l.ctx), "delta") &&
+                  strstr(cg_error_message(l.ctx), "init[0]"),
+              "%s", cg_error_message(l.ctx));
+    cr_assert_null(r.params);
+    cg_clear_error(l.ctx);
+    o.init = NULL;
+    o.delta = 1e-9f; /* 1 +- 1e-9 is 1 in float32 */
+    cr_assert_eq(cg_linreg_fit(l.model, &o, &r), CG_ERROR_INVALID_ARGUMENT);
+    cr_assert(strstr(cg_error_message(l.ctx), "delta"), "%s", cg_error_message(l.ctx));
+    lecture_close(&l);
+}

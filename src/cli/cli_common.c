@@ -1,48 +1,105 @@
-/* Number parsing, torch-style value formatting and the epoch log line. */
+/* Number parsing, exit statuses, output checks, torch-style value
+ * formatting and the epoch log line. */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli_common.h"
 
-bool cli_parse_float(const char *s, float *out)
+int cli_exit_for(cg_status status)
 {
-    if (!s || !*s) return false;
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (*end != '\0' || errno == ERANGE || !isfinite(v) || !isfinite((float)v)) return false;
-    *out = (float)v;
-    return true;
+    switch (status) {
+    case CG_OK: return CLI_OK;
+    case CG_ERROR_OPENCL:
+    case CG_ERROR_BUILD_FAILED:
+    case CG_ERROR_NO_MEMORY: return CLI_RUNTIME;
+    default: return CLI_USAGE;
+    }
 }
 
-bool cli_parse_long(const char *s, long *out)
+void cli_say(FILE *err, const char *prog, const char *fmt, ...)
 {
-    if (!s || !*s) return false;
+    if (!err) return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(err, "%s: ", prog);
+    vfprintf(err, fmt, ap);
+    fputc('\n', err);
+    va_end(ap);
+}
+
+bool cli_parse_float_n(const char *s, size_t len, float *out)
+{
+    if (!s || len == 0) return false;
+    /* strtod wants a terminated string: a copy of any length. */
+    char *copy = malloc(len + 1);
+    if (!copy) return false;
+    memcpy(copy, s, len);
+    copy[len] = '\0';
     char *end;
     errno = 0;
-    long v = strtol(s, &end, 10);
-    if (*end != '\0' || errno == ERANGE) return false;
+    double v = strtod(copy, &end);
+    bool ok = end == copy + len && errno != ERANGE && isfinite(v) && isfinite((float)v);
+    free(copy);
+    if (ok) *out = (float)v;
+    return ok;
+}
+
+bool cli_parse_float(const char *s, float *out)
+{
+    return s && cli_parse_float_n(s, strlen(s), out);
+}
+
+bool cli_parse_uint(const char *s, size_t len, unsigned long long lo, unsigned long long hi,
+                    unsigned long long *out)
+{
+    if (!s || len == 0) return false;
+    unsigned long long v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') return false;
+        unsigned d = (unsigned)(s[i] - '0');
+        if (v > (ULLONG_MAX - d) / 10) return false;
+        v = v * 10 + d;
+    }
+    if (v < lo || v > hi) return false;
     *out = v;
     return true;
 }
 
-int cli_parse_floats(const char *s, float *out, int cap)
+bool cli_uint_flag(FILE *err, const char *prog, const char *flag, const char *s,
+                   unsigned long long lo, unsigned long long hi, unsigned long long *out)
 {
-    int n = 0;
+    if (s && cli_parse_uint(s, strlen(s), lo, hi, out)) return true;
+    cli_say(err, prog, "%s must be an integer from %llu to %llu (got '%s')", flag, lo, hi,
+            s ? s : "");
+    return false;
+}
+
+float *cli_parse_floats(const char *s, char sep, size_t *count)
+{
+    *count = 0;
+    size_t n = 1;
+    for (const char *p = s; *p; p++) n += *p == sep;
+    float *v = malloc(n * sizeof *v);
+    if (!v) return NULL;
     const char *p = s;
-    for (;;) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        char item[64];
-        if (n == cap || len == 0 || len >= sizeof item) return -1;
-        memcpy(item, p, len);
-        item[len] = '\0';
-        if (!cli_parse_float(item, &out[n++])) return -1;
-        if (!comma) return n;
-        p = comma + 1;
+    for (size_t i = 0; i < n; i++) {
+        const char *q = strchr(p, sep);
+        size_t len = q ? (size_t)(q - p) : strlen(p);
+        if (!cli_parse_float_n(p, len, &v[i])) {
+            free(v);
+            return NULL;
+        }
+        p += len + 1;
     }
+    *count = n;
+    return v;
 }
 
 /* torch switches to scientific notation when the finite nonzero magnitudes
@@ -77,19 +134,118 @@ void cli_format_values(char *buf, size_t cap, const float *v, size_t n)
     if (len < cap) snprintf(buf + len, cap - len, "%s]", shown < n ? ", ..." : "");
 }
 
-cg_context *cli_context(const char *device, const char *prog)
+/* digits:digits, the form the library reads as platform and device indices. */
+static const char *indices_colon(const char *spec)
 {
+    const char *colon = strchr(spec, ':');
+    if (!colon || colon == spec || !colon[1]) return NULL;
+    for (const char *p = spec; *p; p++)
+        if (p != colon && (*p < '0' || *p > '9')) return NULL;
+    return colon;
+}
+
+int cli_context(const char *device, const char *prog, cg_context **out)
+{
+    *out = NULL;
+    const char *spec = device && *device ? device : getenv("CLGRAD_DEVICE");
+    const char *colon = spec ? indices_colon(spec) : NULL;
+    unsigned long long p, d;
+    if (colon && (!cli_parse_uint(spec, (size_t)(colon - spec), 0, INT_MAX, &p) ||
+                  !cli_parse_uint(colon + 1, strlen(colon + 1), 0, INT_MAX, &d))) {
+        cli_say(stderr, prog,
+                "%s '%s': P:D indices go from 0 to %d (see clgrad devices for the values)",
+                device && *device ? "--device" : "CLGRAD_DEVICE", spec, INT_MAX);
+        return CLI_USAGE;
+    }
     cg_context *ctx = cg_context_create(device);
     if (!ctx) {
-        fprintf(stderr, "%s: out of memory\n", prog);
-        return NULL;
+        cli_say(stderr, prog, "out of memory");
+        return CLI_RUNTIME;
     }
     if (cg_status(ctx) != CG_OK) {
-        fprintf(stderr, "%s: %s\n", prog, cg_error_message(ctx));
+        cli_say(stderr, prog, "%s", cg_error_message(ctx));
+        int rc = cli_exit_for(cg_status(ctx));
         cg_context_free(ctx);
-        return NULL;
+        return rc;
     }
-    return ctx;
+    *out = ctx;
+    return -1;
+}
+
+/* 0 when dir is a directory that takes a new file, else errno's value. */
+static int probe_dir(const char *dir)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0) return errno;
+    if (!S_ISDIR(st.st_mode)) return ENOTDIR;
+    size_t cap = strlen(dir) + 64;
+    char *probe = malloc(cap);
+    if (!probe) return ENOMEM;
+    int e = 0;
+    for (unsigned i = 0;; i++) {
+        snprintf(probe, cap, "%s/.clgrad-probe.%ld.%u", dir, (long)getpid(), i);
+        int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            close(fd);
+            unlink(probe);
+            break;
+        }
+        if (errno != EEXIST || i == 99) {
+            e = errno;
+            break;
+        }
+    }
+    free(probe);
+    return e;
+}
+
+bool cli_check_output(const char *path, const char *prog, const char *flag)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        cli_say(stderr, prog, "%s %s: cannot write there: %s", flag, path, strerror(EISDIR));
+        return false;
+    }
+    const char *slash = strrchr(path, '/');
+    size_t len = !slash ? 0 : slash == path ? 1 : (size_t)(slash - path);
+    char *dir = len ? strndup(path, len) : strdup(".");
+    int e = dir ? probe_dir(dir) : ENOMEM;
+    if (e) cli_say(stderr, prog, "%s %s: cannot write there: %s: %s", flag, path,
+                   dir ? dir : ".", strerror(e));
+    free(dir);
+    return e == 0;
+}
+
+bool cli_check_output_dir(const char *dir, const char *prog, const char *flag)
+{
+    int e = probe_dir(dir);
+    if (e) cli_say(stderr, prog, "%s %s: cannot write there: %s", flag, dir, strerror(e));
+    return e == 0;
+}
+
+void cli_log_to_stderr(void *user, const char *message)
+{
+    (void)user;
+    fprintf(stderr, "%s\n", message);
+}
+
+int cli_finish_stdout(int rc)
+{
+    errno = 0;
+    bool failed = fflush(stdout) != 0;
+    int e = errno;
+    failed = ferror(stdout) || failed;
+    errno = 0;
+    if (fclose(stdout) != 0 && !failed) {
+        failed = true;
+        e = errno;
+    }
+    if (!failed) return rc;
+    if (e)
+        fprintf(stderr, "clgrad: writing the results to stdout failed: %s\n", strerror(e));
+    else
+        fprintf(stderr, "clgrad: writing the results to stdout failed\n");
+    return CLI_RUNTIME;
 }
 
 void cli_print_epoch(void *user, const cg_epoch_log *log)

@@ -1,5 +1,6 @@
 /* clgrad demo: the lecture, replayed on the device in its order and format. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli_common.h"
@@ -12,7 +13,8 @@ static const char demo_usage[] =
     "gradient descent diverging at lr 1e-2 on raw t_u, stalling at 1e-4, working on\n"
     "inputs scaled by 0.1; 5000 epochs; Adam at lr 1e-1 on raw t_u; and the plot of\n"
     "the fit (DIR/fit.png, default the current directory) with its loss curve\n"
-    "(DIR/loss.png).\n";
+    "(DIR/loss.png).\n"
+    "\n" CLI_EXIT_HELP;
 
 /* The epochs the lecture's training_loop prints. */
 static const long lecture_epochs[] = {1, 2, 3, 10, 11, 99, 100, 4000, 5000};
@@ -66,9 +68,26 @@ int cli_demo(int argc, char **argv)
             return CLI_USAGE;
         }
     }
+    /* Checked before the replay, so that it never ends on a directory it
+     * cannot write; the paths are as long as the directory's name. */
+    if (!cli_check_output_dir(plot_dir, "clgrad demo", "--plot-dir")) return CLI_USAGE;
+    size_t cap = strlen(plot_dir) + sizeof "/loss.png";
+    char *fit_path = malloc(cap), *loss_path = malloc(cap);
+    if (!fit_path || !loss_path) {
+        free(fit_path);
+        free(loss_path);
+        fprintf(stderr, "clgrad demo: out of memory\n");
+        return CLI_RUNTIME;
+    }
+    snprintf(fit_path, cap, "%s/fit.png", plot_dir);
+    snprintf(loss_path, cap, "%s/loss.png", plot_dir);
     demo d = {.log = {.out = stdout}};
-    d.ctx = cli_context(device, "clgrad demo");
-    if (!d.ctx) return CLI_USAGE;
+    int rc = cli_context(device, "clgrad demo", &d.ctx);
+    if (rc >= 0) {
+        free(fit_path);
+        free(loss_path);
+        return rc;
+    }
     cg_table t;
     cg_table_lecture(&t);
     float t_u[11], t_c[11];
@@ -81,7 +100,6 @@ int cli_demo(int argc, char **argv)
     cg_tensor *tc = cg_tensor_from(d.ctx, t_c, CG_SHAPE(11));
     d.model = cg_linreg_create(d.ctx, tu, tc);
     cg_fit_result r = {0};
-    int rc = CLI_USAGE;
     if (cg_status(d.ctx) != CG_OK) goto out;
 
     printf("clgrad demo on %s\n\n", cg_context_device(d.ctx)->name);
@@ -115,9 +133,6 @@ int cli_demo(int argc, char **argv)
     printf("# training_loop(n_epochs=5000, learning_rate=1e-2, print_params=False) on t_un\n");
     if (!training_loop(&d, 5000, 1e-2f, CG_OPTIM_SGD, 0.1f, false, 0, &r)) goto out;
     float w_raw = r.params[0] * 0.1f, b_raw = r.params[1];
-    char fit_path[1024], loss_path[1024];
-    snprintf(fit_path, sizeof fit_path, "%s/fit.png", plot_dir);
-    snprintf(loss_path, sizeof loss_path, "%s/loss.png", plot_dir);
     cg_plot_fit(d.ctx, fit_path, t_u, t_c, 11, w_raw, b_raw, "Temperature (\u00b0Fahrenheit)",
                 "Temperature (\u00b0Celsius)");
     cg_plot_loss(d.ctx, loss_path, r.curve_epochs, r.curve_loss, r.curve_count);
@@ -131,7 +146,14 @@ int cli_demo(int argc, char **argv)
     printf("# the plot of the fit: %s (loss curve: %s)\n", fit_path, loss_path);
     rc = CLI_OK;
 out:
-    if (rc != CLI_OK) fprintf(stderr, "clgrad demo: %s\n", cg_error_message(d.ctx));
+    if (rc != CLI_OK) {
+        cg_status s = cg_status(d.ctx);
+        fprintf(stderr, "clgrad demo: %s\n", cg_error_message(d.ctx));
+        /* The demo's input is its own: only the plots' directory is the user's. */
+        rc = s == CG_ERROR_IO || s == CG_ERROR_NO_MEMORY ? CLI_RUNTIME : cli_exit_for(s);
+    }
+    free(fit_path);
+    free(loss_path);
     cg_fit_result_free(&r);
     cg_linreg_free(d.model);
     cg_tensor_free(tu);

@@ -12,7 +12,8 @@ int cli_devices(int argc, char **argv)
                    "Lists every OpenCL platform and device: the value to pass to --device\n"
                    "or CLGRAD_DEVICE (P:D; a substring of the name works too), the device\n"
                    "type, compute units, global memory and OpenCL C version. 'ref', the\n"
-                   "scalar reference path, is always available.\n");
+                   "scalar reference path, is always available.\n"
+                   "\n" CLI_EXIT_HELP);
             return CLI_OK;
         }
         fprintf(stderr, "clgrad devices: unknown option '%s' (see --help)\n", argv[i]);
@@ -22,7 +23,7 @@ int cli_devices(int argc, char **argv)
     size_t count;
     if (cg_device_list(&list, &count) != CG_OK) {
         fprintf(stderr, "clgrad devices: out of memory\n");
-        return CLI_USAGE;
+        return CLI_RUNTIME;
     }
     printf("%-8s %-5s %4s %10s  %-16s %s\n", "DEVICE", "TYPE", "CUs", "MEMORY", "OPENCL C",
            "NAME (PLATFORM)");

@@ -2,6 +2,8 @@
  * belongs to the optimizers that have that option, and a flag given to
  * another optimizer is an error that names its owners. Also --scheduler and
  * the clipping flags. */
+#include <limits.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,44 +12,53 @@
 #define ALL_BUT(x) (0x1FFu & ~(1u << (x)))
 #define K(x) (1u << (x))
 
+/* Each flag: its id, its name, and the optimizers that own it (a bit per
+ * optimizer id; 0: every optimizer). One list, so that the option table
+ * below needs no name twice and stays a constant initializer. */
+#define CLI_FLAGS(X)                                                                       \
+    X(F_MOMENTUM, "momentum", K(CG_OPTIM_SGD) | K(CG_OPTIM_RMSPROP))                       \
+    X(F_DAMPENING, "dampening", K(CG_OPTIM_SGD))                                           \
+    X(F_NESTEROV, "nesterov", K(CG_OPTIM_SGD))                                             \
+    X(F_WEIGHT_DECAY, "weight-decay", ALL_BUT(CG_OPTIM_RPROP))                             \
+    X(F_AMSGRAD, "amsgrad", K(CG_OPTIM_ADAM) | K(CG_OPTIM_ADAMW))                          \
+    X(F_MAXIMIZE, "maximize", 0x1FFu)                                                      \
+    X(F_LR_DECAY, "lr-decay", K(CG_OPTIM_ADAGRAD))                                         \
+    X(F_INITIAL_ACC, "initial-accumulator-value", K(CG_OPTIM_ADAGRAD))                     \
+    X(F_RHO, "rho", K(CG_OPTIM_ADADELTA))                                                  \
+    X(F_ALPHA, "alpha", K(CG_OPTIM_RMSPROP) | K(CG_OPTIM_ASGD))                            \
+    X(F_CENTERED, "centered", K(CG_OPTIM_RMSPROP))                                         \
+    X(F_ETAS, "etas", K(CG_OPTIM_RPROP))                                                   \
+    X(F_STEP_SIZES, "step-sizes", K(CG_OPTIM_RPROP))                                       \
+    X(F_LAMBD, "lambd", K(CG_OPTIM_ASGD))                                                  \
+    X(F_T0, "t0", K(CG_OPTIM_ASGD))                                                        \
+    X(F_MAX_ITER, "max-iter", K(CLI_LBFGS))                                                \
+    X(F_MAX_EVAL, "max-eval", K(CLI_LBFGS))                                                \
+    X(F_TOL_GRAD, "tolerance-grad", K(CLI_LBFGS))                                          \
+    X(F_TOL_CHANGE, "tolerance-change", K(CLI_LBFGS))                                      \
+    X(F_HISTORY, "history-size", K(CLI_LBFGS))                                             \
+    X(F_LINE_SEARCH, "line-search", K(CLI_LBFGS))                                          \
+    X(F_BETAS, "betas", K(CG_OPTIM_ADAM) | K(CG_OPTIM_ADAMW) | K(CG_OPTIM_ADAMAX))         \
+    X(F_EPS, "eps",                                                                        \
+      K(CG_OPTIM_ADAM) | K(CG_OPTIM_ADAMW) | K(CG_OPTIM_ADAMAX) | K(CG_OPTIM_ADAGRAD) |    \
+          K(CG_OPTIM_ADADELTA) | K(CG_OPTIM_RMSPROP))                                      \
+    X(F_SCHEDULER, "scheduler", 0)                                                         \
+    X(F_CLIP_NORM, "clip-grad-norm", 0)                                                    \
+    X(F_CLIP_VALUE, "clip-grad-value", 0)
+
 enum flag {
-    F_MOMENTUM, F_DAMPENING, F_NESTEROV, F_WEIGHT_DECAY, F_AMSGRAD, F_MAXIMIZE, F_LR_DECAY,
-    F_INITIAL_ACC, F_RHO, F_ALPHA, F_CENTERED, F_ETAS, F_STEP_SIZES, F_LAMBD, F_T0, F_MAX_ITER,
-    F_MAX_EVAL, F_TOL_GRAD, F_TOL_CHANGE, F_HISTORY, F_LINE_SEARCH, F_BETAS, F_EPS,
-    F_SCHEDULER, F_CLIP_NORM, F_CLIP_VALUE, F_COUNT
+#define CLI_ID(id, name, owners) id,
+    CLI_FLAGS(CLI_ID)
+#undef CLI_ID
+    F_COUNT
 };
 
 static const struct {
     const char *name;
-    unsigned owners; /* bit per optimizer id; 0: every optimizer */
+    unsigned owners;
 } flags[F_COUNT] = {
-    [F_MOMENTUM] = {"momentum", K(CG_OPTIM_SGD) | K(CG_OPTIM_RMSPROP)},
-    [F_DAMPENING] = {"dampening", K(CG_OPTIM_SGD)},
-    [F_NESTEROV] = {"nesterov", K(CG_OPTIM_SGD)},
-    [F_WEIGHT_DECAY] = {"weight-decay", ALL_BUT(CG_OPTIM_RPROP)},
-    [F_AMSGRAD] = {"amsgrad", K(CG_OPTIM_ADAM) | K(CG_OPTIM_ADAMW)},
-    [F_MAXIMIZE] = {"maximize", 0x1FFu},
-    [F_LR_DECAY] = {"lr-decay", K(CG_OPTIM_ADAGRAD)},
-    [F_INITIAL_ACC] = {"initial-accumulator-value", K(CG_OPTIM_ADAGRAD)},
-    [F_RHO] = {"rho", K(CG_OPTIM_ADADELTA)},
-    [F_ALPHA] = {"alpha", K(CG_OPTIM_RMSPROP) | K(CG_OPTIM_ASGD)},
-    [F_CENTERED] = {"centered", K(CG_OPTIM_RMSPROP)},
-    [F_ETAS] = {"etas", K(CG_OPTIM_RPROP)},
-    [F_STEP_SIZES] = {"step-sizes", K(CG_OPTIM_RPROP)},
-    [F_LAMBD] = {"lambd", K(CG_OPTIM_ASGD)},
-    [F_T0] = {"t0", K(CG_OPTIM_ASGD)},
-    [F_MAX_ITER] = {"max-iter", K(CLI_LBFGS)},
-    [F_MAX_EVAL] = {"max-eval", K(CLI_LBFGS)},
-    [F_TOL_GRAD] = {"tolerance-grad", K(CLI_LBFGS)},
-    [F_TOL_CHANGE] = {"tolerance-change", K(CLI_LBFGS)},
-    [F_HISTORY] = {"history-size", K(CLI_LBFGS)},
-    [F_LINE_SEARCH] = {"line-search", K(CLI_LBFGS)},
-    [F_BETAS] = {"betas", K(CG_OPTIM_ADAM) | K(CG_OPTIM_ADAMW) | K(CG_OPTIM_ADAMAX)},
-    [F_EPS] = {"eps", K(CG_OPTIM_ADAM) | K(CG_OPTIM_ADAMW) | K(CG_OPTIM_ADAMAX) |
-                          K(CG_OPTIM_ADAGRAD) | K(CG_OPTIM_ADADELTA) | K(CG_OPTIM_RMSPROP)},
-    [F_SCHEDULER] = {"scheduler", 0},
-    [F_CLIP_NORM] = {"clip-grad-norm", 0},
-    [F_CLIP_VALUE] = {"clip-grad-value", 0},
+#define CLI_ROW(id, name, owners) [id] = {name, owners},
+    CLI_FLAGS(CLI_ROW)
+#undef CLI_ROW
 };
 
 static bool takes_value(int f)
@@ -56,15 +67,10 @@ static bool takes_value(int f)
 }
 
 const struct option cli_optim_options[] = {
-#define CG__OPT(f) {flags[f].name, 0, 0, CLI_OPTIM_CODE + f}
-    CG__OPT(F_MOMENTUM), CG__OPT(F_DAMPENING), CG__OPT(F_NESTEROV), CG__OPT(F_WEIGHT_DECAY),
-    CG__OPT(F_AMSGRAD), CG__OPT(F_MAXIMIZE), CG__OPT(F_LR_DECAY), CG__OPT(F_INITIAL_ACC),
-    CG__OPT(F_RHO), CG__OPT(F_ALPHA), CG__OPT(F_CENTERED), CG__OPT(F_ETAS),
-    CG__OPT(F_STEP_SIZES), CG__OPT(F_LAMBD), CG__OPT(F_T0), CG__OPT(F_MAX_ITER),
-    CG__OPT(F_MAX_EVAL), CG__OPT(F_TOL_GRAD), CG__OPT(F_TOL_CHANGE), CG__OPT(F_HISTORY),
-    CG__OPT(F_LINE_SEARCH), CG__OPT(F_BETAS), CG__OPT(F_EPS), CG__OPT(F_SCHEDULER),
-    CG__OPT(F_CLIP_NORM), CG__OPT(F_CLIP_VALUE), {0, 0, 0, 0},
-#undef CG__OPT
+#define CLI_OPT(id, name, owners) {name, 0, 0, CLI_OPTIM_CODE + id},
+    CLI_FLAGS(CLI_OPT)
+#undef CLI_OPT
+    {0, 0, 0, 0},
 };
 
 const char cli_optim_usage[] =
@@ -88,12 +94,23 @@ const char cli_optim_usage[] =
     "  --clip-grad-norm F    scale the gradients to a global 2-norm of at most F\n"
     "  --clip-grad-value F   clamp every gradient element into [-F, F]\n";
 
-static int fail(const char *fmt, const char *a, const char *b)
+static int fail(const cli_optim *c, const char *fmt, ...) CLI_PRINTF(2, 3);
+static int fail(const cli_optim *c, const char *fmt, ...)
 {
-    fprintf(stderr, "clgrad fit: ");
-    fprintf(stderr, fmt, a, b);
-    fprintf(stderr, "\n(see clgrad fit --help)\n");
+    if (!c->err) return CLI_USAGE;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(c->err, "clgrad fit: ");
+    vfprintf(c->err, fmt, ap);
+    fprintf(c->err, "\n(see clgrad fit --help)\n");
+    va_end(ap);
     return CLI_USAGE;
+}
+
+void cli_optim_free(cli_optim *c)
+{
+    free(c->milestones);
+    c->milestones = NULL;
 }
 
 static const char *const kind_names[] = {"sgd",     "adam",  "adamw", "adamax", "adagrad",
@@ -108,146 +125,204 @@ int cli_optim_kind(const char *name, cli_optim *c)
             c->kind = k;
             return -1;
         }
-    return fail("unknown --optimizer '%s' (expected gd, sgd, adam, adamw, adamax, adagrad, "
-                "adadelta, rmsprop, rprop, asgd or lbfgs)%s",
-                name, "");
+    return fail(c, "unknown --optimizer '%s' (expected gd, sgd, adam, adamw, adamax, adagrad, "
+                   "adadelta, rmsprop, rprop, asgd or lbfgs)",
+                name);
 }
 
-static int number(const char *flag, const char *v, float *out, bool positive)
+static int number(const cli_optim *c, const char *flag, const char *v, float *out,
+                  bool positive)
 {
     if (!cli_parse_float(v, out) || (positive ? !(*out > 0.0f) : !(*out >= 0.0f)))
-        return fail(positive ? "--%s must be a positive number (got '%s')"
-                             : "--%s must be a number >= 0 (got '%s')",
-                    flag, v);
+        return fail(c, "--%s must be a %s (got '%s')", flag,
+                    positive ? "positive number" : "number >= 0", v);
     return -1;
 }
 
-static int pair(const char *flag, const char *v, float *out)
+/* Exactly n floats separated by sep into out; false otherwise. */
+static bool floats(const char *v, char sep, float *out, size_t n)
 {
-    if (cli_parse_floats(v, out, 2) != 2) return fail("--%s takes A,B (got '%s')", flag, v);
+    size_t count;
+    float *f = cli_parse_floats(v, sep, &count);
+    bool ok = f && count == n;
+    if (ok) memcpy(out, f, n * sizeof *f);
+    free(f);
+    return ok;
+}
+
+static int pair(const cli_optim *c, const char *flag, const char *v, float *out)
+{
+    if (!floats(v, ',', out, 2)) return fail(c, "--%s takes A,B (got '%s')", flag, v);
     return -1;
+}
+
+/* A scheduler spec's fields, split on ','. */
+typedef struct fields {
+    const char *at[4];
+    size_t len[4], n;
+} fields;
+
+static fields split(const char *s)
+{
+    fields f = {{0}, {0}, 0};
+    for (const char *p = s;; p++) {
+        const char *q = strchr(p, ',');
+        size_t len = q ? (size_t)(q - p) : strlen(p);
+        if (f.n == 4) {
+            f.n++; /* too many: no spec takes more than 3 */
+            return f;
+        }
+        f.at[f.n] = p;
+        f.len[f.n++] = len;
+        if (!q) return f;
+        p = q;
+    }
+}
+
+static bool field_int(const fields *f, size_t i, unsigned long long lo, int *out)
+{
+    unsigned long long v;
+    if (i >= f->n || !cli_parse_uint(f->at[i], f->len[i], lo, INT_MAX, &v)) return false;
+    *out = (int)v;
+    return true;
+}
+
+static bool field_float(const fields *f, size_t i, float *out)
+{
+    return i < f->n && cli_parse_float_n(f->at[i], f->len[i], out);
 }
 
 static int scheduler(const char *v, cli_optim *c)
 {
     const char *colon = strchr(v, ':');
-    char kind[16] = "";
-    if (colon && (size_t)(colon - v) < sizeof kind) memcpy(kind, v, (size_t)(colon - v));
+    const size_t klen = colon ? (size_t)(colon - v) : strlen(v);
+#define KIND(name) (klen == sizeof(name) - 1 && strncmp(v, name, klen) == 0)
     const char *args = colon ? colon + 1 : "";
-    float a[3] = {0, 0, 0};
-    int n;
+    fields f = split(args);
     cg_scheduler_options *s = &c->sched;
     c->has_scheduler = true;
-    if (!strcmp(kind, "step")) {
+    if (KIND("step")) {
         *s = cg_scheduler_defaults(CG_SCHED_STEP);
-        if (cli_parse_floats(args, a, 2) != 2 || a[0] < 1 || a[0] != (int)a[0] || !(a[1] > 0))
-            return fail("--scheduler step:STEP,GAMMA needs an integer STEP >= 1 and GAMMA > 0 "
-                        "(got '%s')%s", v, "");
-        s->step_size = (int)a[0];
-        s->gamma = a[1];
-    } else if (!strcmp(kind, "multistep")) {
+        if (f.n != 2 || !field_int(&f, 0, 1, &s->step_size) || !field_float(&f, 1, &s->gamma) ||
+            !(s->gamma > 0))
+            return fail(c, "--scheduler step:STEP,GAMMA needs an integer STEP from 1 to %d "
+                           "and GAMMA > 0 (got '%s')",
+                        INT_MAX, v);
+    } else if (KIND("multistep")) {
         *s = cg_scheduler_defaults(CG_SCHED_MULTISTEP);
         const char *comma = strrchr(args, ',');
         if (!comma || !cli_parse_float(comma + 1, &s->gamma) || !(s->gamma > 0))
-            return fail("--scheduler multistep:M1;M2,GAMMA (got '%s')%s", v, "");
-        char list[256];
-        snprintf(list, sizeof list, "%.*s", (int)(comma - args), args);
+            return fail(c, "--scheduler multistep:M1;M2,GAMMA needs GAMMA > 0 (got '%s')", v);
+        size_t n = 1;
+        for (const char *p = args; p < comma; p++) n += *p == ';';
+        free(c->milestones);
+        c->milestones = malloc(n * sizeof *c->milestones);
+        if (!c->milestones) return fail(c, "out of memory");
         s->nmilestones = 0;
-        for (char *tok = strtok(list, ";"); tok; tok = strtok(NULL, ";")) {
-            long m;
-            if (!cli_parse_long(tok, &m) || m < 1 || s->nmilestones == 32 ||
-                (s->nmilestones && m < c->milestones[s->nmilestones - 1]))
-                return fail("--scheduler multistep: milestones are ascending positive "
-                            "integers, separated by ';' (got '%s')%s", v, "");
+        for (const char *p = args; s->nmilestones < n;) {
+            const char *q = memchr(p, ';', (size_t)(comma - p));
+            size_t len = q ? (size_t)(q - p) : (size_t)(comma - p);
+            unsigned long long m;
+            if (!cli_parse_uint(p, len, 1, INT_MAX, &m) ||
+                (s->nmilestones && (int)m < c->milestones[s->nmilestones - 1]))
+                return fail(c, "--scheduler multistep: milestones are ascending integers from 1 "
+                               "to %d, separated by ';' (got '%.*s' in '%s')",
+                            INT_MAX, (int)len, p, v);
             c->milestones[s->nmilestones++] = (int)m;
+            p += len + 1;
         }
-        if (!s->nmilestones) return fail("--scheduler multistep needs milestones (got '%s')%s", v, "");
         s->milestones = c->milestones;
-    } else if (!strcmp(kind, "exp")) {
+    } else if (KIND("exp")) {
         *s = cg_scheduler_defaults(CG_SCHED_EXP);
         if (!cli_parse_float(args, &s->gamma) || !(s->gamma > 0))
-            return fail("--scheduler exp:GAMMA needs GAMMA > 0 (got '%s')%s", v, "");
-    } else if (!strcmp(kind, "cosine")) {
+            return fail(c, "--scheduler exp:GAMMA needs GAMMA > 0 (got '%s')", v);
+    } else if (KIND("cosine")) {
         *s = cg_scheduler_defaults(CG_SCHED_COSINE);
-        n = cli_parse_floats(args, a, 2);
-        if (n < 1 || a[0] < 1 || a[0] != (int)a[0] || (n == 2 && !(a[1] >= 0)))
-            return fail("--scheduler cosine:T_MAX[,ETA_MIN] (got '%s')%s", v, "");
-        s->T_max = (int)a[0];
-        s->eta_min = n == 2 ? a[1] : 0.0f;
-    } else if (!strcmp(kind, "linear")) {
+        s->eta_min = 0.0f;
+        if (f.n < 1 || f.n > 2 || !field_int(&f, 0, 1, &s->T_max) ||
+            (f.n == 2 && (!field_float(&f, 1, &s->eta_min) || !(s->eta_min >= 0))))
+            return fail(c, "--scheduler cosine:T_MAX[,ETA_MIN] needs an integer T_MAX from 1 to "
+                           "%d and ETA_MIN >= 0 (got '%s')",
+                        INT_MAX, v);
+    } else if (KIND("linear")) {
         *s = cg_scheduler_defaults(CG_SCHED_LINEAR);
-        if (cli_parse_floats(args, a, 3) != 3 || a[2] < 1 || a[2] != (int)a[2] ||
-            !(a[0] > 0 && a[0] <= 1) || !(a[1] >= 0 && a[1] <= 1))
-            return fail("--scheduler linear:START,END,ITERS needs START in (0,1], END in [0,1], "
-                        "integer ITERS >= 1 (got '%s')%s", v, "");
-        s->start_factor = a[0];
-        s->end_factor = a[1];
-        s->total_iters = (int)a[2];
-    } else if (!strcmp(kind, "plateau")) {
+        if (f.n != 3 || !field_float(&f, 0, &s->start_factor) ||
+            !field_float(&f, 1, &s->end_factor) || !field_int(&f, 2, 1, &s->total_iters) ||
+            !(s->start_factor > 0 && s->start_factor <= 1) ||
+            !(s->end_factor >= 0 && s->end_factor <= 1))
+            return fail(c, "--scheduler linear:START,END,ITERS needs START in (0,1], END in "
+                           "[0,1], and an integer ITERS from 1 to %d (got '%s')",
+                        INT_MAX, v);
+    } else if (KIND("plateau")) {
         *s = cg_scheduler_defaults(CG_SCHED_PLATEAU);
-        if (cli_parse_floats(args, a, 2) != 2 || !(a[0] >= 0 && a[0] < 1) || a[1] < 0 ||
-            a[1] != (int)a[1])
-            return fail("--scheduler plateau:FACTOR,PATIENCE needs FACTOR in [0,1) and an "
-                        "integer PATIENCE >= 0 (got '%s')%s", v, "");
-        s->factor = a[0];
-        s->patience = (int)a[1];
+        if (f.n != 2 || !field_float(&f, 0, &s->factor) || !field_int(&f, 1, 0, &s->patience) ||
+            !(s->factor >= 0 && s->factor < 1))
+            return fail(c, "--scheduler plateau:FACTOR,PATIENCE needs FACTOR in [0,1) and an "
+                           "integer PATIENCE from 0 to %d (got '%s')",
+                        INT_MAX, v);
     } else {
-        return fail("unknown --scheduler '%s' (expected step:, multistep:, exp:, cosine:, "
-                    "linear: or plateau:)%s", v, "");
+        return fail(c, "unknown --scheduler '%s' (expected step:, multistep:, exp:, cosine:, "
+                       "linear: or plateau:)",
+                    v);
     }
+#undef KIND
     return -1;
 }
 
 int cli_optim_flag(int code, const char *v, cli_optim *c)
 {
     int f = code - CLI_OPTIM_CODE;
-    if (f < 0 || f >= F_COUNT) return fail("internal: unknown flag%s%s", "", "");
+    if (f < 0 || f >= F_COUNT) return fail(c, "internal: unknown flag");
     const char *name = flags[f].name;
-    if (takes_value(f) && !v) return fail("--%s needs a value%s", name, "");
+    if (takes_value(f) && !v) return fail(c, "--%s needs a value", name);
     c->given |= 1ul << f;
     cg_optim_options *o = &c->o;
     switch (f) {
-    case F_MOMENTUM: return number(name, v, &o->momentum, false);
-    case F_DAMPENING: return number(name, v, &o->dampening, false);
+    case F_MOMENTUM: return number(c, name, v, &o->momentum, false);
+    case F_DAMPENING: return number(c, name, v, &o->dampening, false);
     case F_NESTEROV: o->nesterov = true; return -1;
-    case F_WEIGHT_DECAY: return number(name, v, &o->weight_decay, false);
+    case F_WEIGHT_DECAY: return number(c, name, v, &o->weight_decay, false);
     case F_AMSGRAD: o->amsgrad = true; return -1;
     case F_MAXIMIZE: o->maximize = true; return -1;
-    case F_LR_DECAY: return number(name, v, &o->lr_decay, false);
-    case F_INITIAL_ACC: return number(name, v, &o->initial_accumulator_value, false);
-    case F_RHO: return number(name, v, &o->rho, false);
-    case F_ALPHA: return number(name, v, &o->alpha, false);
+    case F_LR_DECAY: return number(c, name, v, &o->lr_decay, false);
+    case F_INITIAL_ACC: return number(c, name, v, &o->initial_accumulator_value, false);
+    case F_RHO: return number(c, name, v, &o->rho, false);
+    case F_ALPHA: return number(c, name, v, &o->alpha, false);
     case F_CENTERED: o->centered = true; return -1;
-    case F_ETAS: return pair(name, v, o->etas);
-    case F_STEP_SIZES: return pair(name, v, o->step_sizes);
-    case F_LAMBD: return number(name, v, &o->lambd, false);
-    case F_T0: return number(name, v, &o->t0, false);
+    case F_ETAS: return pair(c, name, v, o->etas);
+    case F_STEP_SIZES: return pair(c, name, v, o->step_sizes);
+    case F_LAMBD: return number(c, name, v, &o->lambd, false);
+    case F_T0: return number(c, name, v, &o->t0, false);
     case F_BETAS:
-        if (cli_parse_floats(v, o->betas, 2) != 2 ||
+        if (!floats(v, ',', o->betas, 2) ||
             !(o->betas[0] >= 0 && o->betas[0] < 1 && o->betas[1] >= 0 && o->betas[1] < 1))
-            return fail("--betas takes B1,B2, each in [0, 1) (got '%s')%s", v, "");
+            return fail(c, "--betas takes B1,B2, each in [0, 1) (got '%s')", v);
         return -1;
-    case F_EPS: return number(name, v, &o->eps, false);
+    case F_EPS: return number(c, name, v, &o->eps, false);
     case F_SCHEDULER: return scheduler(v, c);
-    case F_CLIP_NORM: return number(name, v, &c->clip_norm, true);
-    case F_CLIP_VALUE: return number(name, v, &c->clip_value, true);
+    case F_CLIP_NORM: return number(c, name, v, &c->clip_norm, true);
+    case F_CLIP_VALUE: return number(c, name, v, &c->clip_value, true);
     case F_MAX_ITER:
     case F_MAX_EVAL:
     case F_HISTORY: {
-        long l;
-        if (!cli_parse_long(v, &l) || l < (f == F_MAX_EVAL ? 0 : 1) || l > 1000000)
-            return fail("--%s must be a positive integer (got '%s')", name, v);
+        /* LBFGS keeps history-size vectors and runs max-iter steps per epoch:
+         * a million of either is already beyond any use. */
+        unsigned long long l;
+        char flag[40];
+        snprintf(flag, sizeof flag, "--%s", name);
+        if (!cli_uint_flag(c->err, "clgrad fit", flag, v, f == F_MAX_EVAL ? 0 : 1, 1000000, &l))
+            return CLI_USAGE;
         if (f == F_MAX_ITER) o->max_iter = (int)l;
         else if (f == F_MAX_EVAL) o->max_eval = (int)l;
         else o->history_size = (int)l;
         return -1;
     }
-    case F_TOL_GRAD: return number(name, v, &o->tolerance_grad, false);
-    case F_TOL_CHANGE: return number(name, v, &o->tolerance_change, false);
+    case F_TOL_GRAD: return number(c, name, v, &o->tolerance_grad, false);
+    case F_TOL_CHANGE: return number(c, name, v, &o->tolerance_change, false);
     case F_LINE_SEARCH:
         if (!strcmp(v, "none")) o->strong_wolfe = false;
         else if (!strcmp(v, "strong_wolfe")) o->strong_wolfe = true;
-        else return fail("unknown --line-search '%s' (expected none or strong_wolfe)%s", v, "");
+        else return fail(c, "unknown --line-search '%s' (expected none or strong_wolfe)", v);
         return -1;
     default: return -1;
     }
@@ -266,7 +341,7 @@ int cli_optim_finish(cli_optim *c, bool lr_given, float lr, cg_optim_options *ou
             }
         char flag[200];
         snprintf(flag, sizeof flag, "--%s belongs to %s", flags[f].name, owners);
-        return fail("%s, not to --optimizer %s", flag, kind_names[c->kind]);
+        return fail(c, "%s, not to --optimizer %s", flag, kind_names[c->kind]);
     }
     cg_optim_options o = cg_optim_defaults((cg_optim_kind)c->kind);
     const cg_optim_options *g = &c->o;
@@ -295,8 +370,8 @@ int cli_optim_finish(cli_optim *c, bool lr_given, float lr, cg_optim_options *ou
     if (c->given & (1ul << F_TOL_CHANGE)) o.tolerance_change = g->tolerance_change;
     if (c->given & (1ul << F_LINE_SEARCH)) o.strong_wolfe = g->strong_wolfe;
     if (c->kind == CG_OPTIM_SPARSE_ADAM)
-        return fail("--optimizer sparse_adam updates row-sparse gradients (embeddings); "
-                    "clgrad fit's models have dense ones: use adam%s%s", "", "");
+        return fail(c, "--optimizer sparse_adam updates row-sparse gradients (embeddings); "
+                       "clgrad fit's models have dense ones: use adam");
     /* Combinations (nesterov without momentum, ...) are the library's to
      * check: it names the option before any training starts. */
     *out = o;

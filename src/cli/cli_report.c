@@ -53,7 +53,7 @@ static void json_stats(FILE *out, const cg_context *ctx)
             s.bytes_pooled, s.tape_nodes);
 }
 
-void cli_print_json(const report *rep)
+bool cli_print_json(const report *rep)
 {
     const cg_fit_result *r = rep->r;
     FILE *out = stdout;
@@ -89,9 +89,10 @@ void cli_print_json(const report *rep)
     fprintf(out, "], \"train_seconds\": %.6f", r->train_seconds);
     if (rep->stats) json_stats(out, rep->ctx);
     fputs("}\n", out);
+    return !ferror(out);
 }
 
-void cli_print_summary(const report *rep, const char *const *xnames, const char *yname,
+bool cli_print_summary(const report *rep, const char *const *xnames, const char *yname,
                        cg_norm_kind norm)
 {
     const cg_fit_result *r = rep->r;
@@ -123,5 +124,61 @@ void cli_print_summary(const report *rep, const char *const *xnames, const char 
                s.kernel_launches, s.programs_compiled, s.programs_from_cache, s.bytes_allocated,
                s.bytes_pooled, s.tape_nodes);
     }
+    return !ferror(stdout);
+}
+
+static const char *loss_name(float v) { return isnan(v) ? "nan" : v > 0 ? "inf" : "-inf"; }
+
+bool cli_print_divergence(const divergence *d)
+{
+    const cg_fit_result *r = d->r;
+    const float first = r->curve_count ? r->curve_loss[0] : r->final_loss;
+    const float last = r->history_count ? r->history_loss[r->history_count - 1] : first;
+    const bool normalized = d->norm == CG_NORM_STANDARD || d->norm == CG_NORM_MINMAX;
+    FILE *e = stderr;
+    if (isfinite(first) && isfinite(last) && isfinite(r->final_loss)) return false;
+    fputs("clgrad fit: training diverged ", e);
+    if (!isfinite(first)) {
+        /* Already at the initial parameters: the size of the data or of
+         * those parameters, not the learning rate. */
+        const double pred = d->mlp ? d->max_x : d->max_pred;
+        fprintf(e, "at epoch 1: the loss at the initial parameters is already %s: ",
+                loss_name(first));
+        if (d->max_y >= pred)
+            fprintf(e,
+                    "the targets (%s) reach %.3g and the loss overflows float32 (largest "
+                    "finite value 3.4e+38). Rescale %s before fitting: --normalize scales the "
+                    "inputs, never y\n",
+                    d->yname, d->max_y, d->yname);
+        else if (d->init_given)
+            fprintf(e,
+                    "with --init, the predictions reach %.3g and overflow float32. Start from "
+                    "smaller --init values\n",
+                    pred);
+        else if (!normalized)
+            fprintf(e,
+                    "the features reach %.3g and the predictions overflow float32. Normalize "
+                    "them (--normalize standard)\n",
+                    d->max_x);
+        else
+            fprintf(e, "the normalized features reach %.3g and the predictions overflow "
+                       "float32\n",
+                    d->max_x);
+        return true;
+    }
+    if (!isfinite(last))
+        fprintf(e, "at epoch %ld: the loss became %s", r->epochs_run, loss_name(last));
+    else
+        fprintf(e, "after the last update (epoch %ld): the final loss is %s", r->epochs_run,
+                loss_name(r->final_loss));
+    fprintf(e, ". The updates overshoot: try a smaller learning rate than %g (--lr)",
+            (double)d->lr);
+    if (!normalized)
+        fputs(", or normalized inputs (--normalize standard)", e);
+    else
+        fprintf(e, "; --normalize %s is on already, and it does not touch y (%s reaches %.3g)",
+                d->normalize, d->yname, d->max_y);
+    fputc('\n', e);
+    return true;
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli_fit_args.h"
 #include "cli_tape.h"
 
 #define CURVE_MAX_POINTS 100000
@@ -106,47 +107,45 @@ void tape_fit_free(tape_fit *t)
 static void log_epoch(const tape_fit *t, const model *m, long epoch, float loss)
 {
     if (!t->log) return;
-    float p[65], g[65];
     size_t P = m->F + 1;
-    cg_epoch_log log = {epoch, loss, p, g, P};
-    if (!m->mlp && (t->log->params || t->log->grad)) {
-        cg_tensor_read(m->params, p, P);
-        if (cg_grad(m->params))
-            cg_tensor_read(cg_grad(m->params), g, P);
-        else
-            memset(g, 0, sizeof g);
-    } else {
-        log.nparams = 0;
+    float *pg = NULL;
+    cg_epoch_log log = {epoch, loss, NULL, NULL, 0};
+    if (!m->mlp && (t->log->params || t->log->grad) && (pg = calloc(2 * P, sizeof *pg))) {
+        cg_tensor_read(m->params, pg, P);
+        if (cg_grad(m->params)) cg_tensor_read(cg_grad(m->params), pg + P, P);
+        log = (cg_epoch_log){epoch, loss, pg, pg + P, P};
     }
     cli_log_style style = *t->log;
-    if (m->mlp) style.params = style.grad = false;
+    if (!log.nparams) style.params = style.grad = false;
     cli_print_epoch(&style, &log);
+    free(pg);
 }
 
 int cli_fit_tape(cg_context *ctx, tape_fit *t)
 {
     const size_t n = t->n, F = t->F;
     model m = {NULL, NULL, F};
-    cg_tensor *X = NULL, *Y = NULL, *acc = NULL, *params[64];
+    cg_tensor *X = NULL, *Y = NULL, *acc = NULL, *params[2 * (CLI_MAX_HIDDEN + 1)];
     size_t nparams = 0;
     cg_optimizer *opt = NULL;
     cg_scheduler *sched = NULL;
     unsigned *idx = NULL;
-    int rc = 2;
+    float *init = NULL;
+    int rc = CLI_RUNTIME; /* out of memory, unless said otherwise */
 
     /* An MLP takes X [n, F] and y [n, 1]; the linear model X [n] or [n, F], y [n]. */
     X = cg_tensor_from(ctx, t->x, (F == 1 && !t->mlp) ? CG_SHAPE(n) : CG_SHAPE(n, F));
     Y = cg_tensor_from(ctx, t->y, t->mlp ? CG_SHAPE(n, 1) : CG_SHAPE(n));
     if (t->mlp) {
-        size_t sizes[18];
+        size_t sizes[CLI_MAX_HIDDEN + 2];
         sizes[0] = F;
         for (size_t i = 0; i < t->nhidden; i++) sizes[1 + i] = t->hidden[i];
         sizes[1 + t->nhidden] = 1;
         m.mlp = cg_mlp_create(ctx, sizes, t->nhidden + 2, t->activation, t->seed);
-        nparams = cg_mlp_parameters(m.mlp, params, 64);
+        nparams = cg_mlp_parameters(m.mlp, params, sizeof params / sizeof params[0]);
         t->parameter_count = cg_mlp_parameter_count(m.mlp);
     } else {
-        float init[65];
+        if (!(init = malloc((F + 1) * sizeof *init))) goto out;
         for (size_t k = 0; k <= F; k++) init[k] = t->init ? t->init[k] : (k < F ? 1.0f : 0.0f);
         m.params = cg_tensor_from(ctx, init, CG_SHAPE(F + 1));
         cg_set_requires_grad(m.params, true);
@@ -221,6 +220,8 @@ int cli_fit_tape(cg_context *ctx, tape_fit *t)
     cg_tape_reset(ctx);
     t->seconds = seconds_now() - t0;
     if (cg_status(ctx) != CG_OK) goto fail;
+    /* An overflow in the last update shows only here. */
+    if (!isfinite(t->final_loss)) t->diverged = true;
 
     t->nparams = t->parameter_count;
     t->params = malloc(t->nparams * sizeof *t->params);
@@ -236,8 +237,11 @@ int cli_fit_tape(cg_context *ctx, tape_fit *t)
     goto out;
 fail:
     fprintf(stderr, "clgrad fit: %s\n", cg_error_message(ctx));
-    rc = 2;
+    rc = cli_exit_for(cg_status(ctx));
 out:
+    if (rc == CLI_RUNTIME && cg_status(ctx) == CG_OK)
+        fprintf(stderr, "clgrad fit: out of memory\n");
+    free(init);
     free(idx);
     cg_scheduler_free(sched);
     cg_optimizer_free(opt);

@@ -22,18 +22,12 @@ static void usage(FILE *out)
             "environment:\n"
             "  CLGRAD_DEVICE     device to use: P:D indices, a name substring, or 'ref'\n"
             "  CLGRAD_CACHE_DIR  where compiled kernels are cached (default\n"
-            "                    $XDG_CACHE_HOME/clgrad or ~/.cache/clgrad)\n");
+            "                    $XDG_CACHE_HOME/clgrad or ~/.cache/clgrad)\n"
+            "\n" CLI_EXIT_HELP);
 }
 
-static void log_to_stderr(void *user, const char *message)
+static int dispatch(int argc, char **argv)
 {
-    (void)user;
-    fprintf(stderr, "%s\n", message);
-}
-
-int main(int argc, char **argv)
-{
-    cg_set_log_callback(log_to_stderr, NULL);
     if (argc < 2) {
         usage(stderr);
         return CLI_USAGE;
@@ -53,4 +47,11 @@ int main(int argc, char **argv)
     fprintf(stderr, "clgrad: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return CLI_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    cg_set_log_callback(cli_log_to_stderr, NULL);
+    /* Every result goes to stdout: a write that failed anywhere is exit 3. */
+    return cli_finish_stdout(dispatch(argc, argv));
 }

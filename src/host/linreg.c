@@ -8,6 +8,9 @@
 
 #include "linreg_internal.h"
 
+_Static_assert(CG__LINREG_MAX_FEATURES == CG_LINREG_MAX_FEATURES,
+               "the public limit is the kernels' limit");
+
 /* Small data runs every epoch inside one work-group: up to this many
  * elements (rows x (features + 1)) one compute unit beats two launches per
  * epoch. On PoCL (2 cores) the single launch was 2x faster at 32768 elements

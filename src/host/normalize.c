@@ -1,10 +1,31 @@
 /* Input normalization: per-feature statistics in double on the host, turned
  * into the transform x' = (x - shift) * scale that the kernels apply on the
  * fly, and the map of trained parameters back to raw-input units. */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 
 #include "internal.h"
+
+/* 1 / spread, or 1 with a notice for a feature without a usable spread:
+ * scikit-learn's rule (_is_constant_feature: a spread within the rounding
+ * error of summing n values of this magnitude is none), and a spread whose
+ * reciprocal overflows float32. */
+static double spread_scale(const char *fn, size_t j, size_t n, double spread, double magnitude,
+                           const char *what, double value)
+{
+    const double eps = DBL_EPSILON, s2 = spread * spread, bound = (double)n * magnitude * eps;
+    if (!(spread > 0.0))
+        cg__log("%s: feature %zu has no spread (every value is %g): left unscaled (scale 1)", fn,
+                j, value);
+    else if (s2 <= (double)n * eps * s2 + bound * bound || !isfinite((float)(1.0 / spread)))
+        cg__log("%s: feature %zu has a %s of %g, too small to divide by (values near %g): left "
+                "unscaled (scale 1)",
+                fn, j, what, spread, value);
+    else
+        return 1.0 / spread;
+    return 1.0;
+}
 
 cg_status cg_normalizer_fit(cg_context *ctx, cg_norm_kind kind, float factor, const float *X,
                             size_t n, size_t features, cg_normalizer *out)
@@ -32,6 +53,22 @@ cg_status cg_normalizer_fit(cg_context *ctx, cg_norm_kind kind, float factor, co
         cg_normalizer_free(out);
         return cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory", fn);
     }
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < features; j++)
+            if (!isfinite(X[i * features + j])) {
+                cg_normalizer_free(out);
+                return cg__fail(ctx, CG_ERROR_INVALID_DATA,
+                                "%s: X holds %s at row %zu, column %zu (0-based): the data must "
+                                "be finite",
+                                fn, isnan(X[i * features + j]) ? "nan" : "inf", i, j);
+            }
+    if (kind == CG_NORM_STANDARD && n < 2) {
+        cg_normalizer_free(out);
+        return cg__fail(ctx, CG_ERROR_INVALID_DATA,
+                        "%s: standard normalization needs at least 2 rows (got 1): a single "
+                        "value has zero variance; use none, scale or minmax",
+                        fn);
+    }
     for (size_t j = 0; j < features; j++) {
         double sum = 0.0, lo = INFINITY, hi = -INFINITY;
         for (size_t i = 0; i < n; i++) {
@@ -51,27 +88,12 @@ cg_status cg_normalizer_fit(cg_context *ctx, cg_norm_kind kind, float factor, co
         case CG_NORM_NONE: break;
         case CG_NORM_SCALE: scale = factor; break;
         case CG_NORM_STANDARD:
-            if (!(std > 0.0)) {
-                cg_normalizer_free(out);
-                return cg__fail(ctx, CG_ERROR_INVALID_DATA,
-                                "%s: feature %zu has zero variance (%zu row%s, all %g): "
-                                "standard normalization divides by its standard deviation; "
-                                "use --normalize none or scale:F",
-                                fn, j, n, n == 1 ? "" : "s", lo);
-            }
             shift = mean;
-            scale = 1.0 / std;
+            scale = spread_scale(fn, j, n, std, fabs(mean), "standard deviation", lo);
             break;
         case CG_NORM_MINMAX:
-            if (!(hi > lo)) {
-                cg_normalizer_free(out);
-                return cg__fail(ctx, CG_ERROR_INVALID_DATA,
-                                "%s: feature %zu is constant (%g): minmax normalization "
-                                "divides by its range; use --normalize none or scale:F",
-                                fn, j, lo);
-            }
             shift = lo;
-            scale = 1.0 / (hi - lo);
+            scale = spread_scale(fn, j, n, hi - lo, fmax(fabs(lo), fabs(hi)), "range", lo);
             break;
         }
         out->shift[j] = (float)shift;

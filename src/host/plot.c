@@ -1,11 +1,18 @@
 /* Plots with cairo: the fitted line over the data (the lecture's figure) and
- * the loss curve on a log scale. PNG or SVG, chosen by the file's extension. */
+ * the loss curve on a log scale. PNG or SVG, chosen by the file's extension.
+ * Each is written to a temporary file beside its path and renamed into place
+ * when complete: a failed write never leaves half a file under the name. */
 #include <cairo-svg.h>
 #include <cairo.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -26,6 +33,9 @@ typedef struct plot {
     cairo_t *cr;
     bool png;
     axis x, y;
+    char *tmp;       /* the temporary file beside the path */
+    FILE *f;
+    int write_errno; /* the first failed write's */
 } plot;
 
 static bool ends_with(const char *s, const char *suffix)
@@ -34,22 +44,85 @@ static bool ends_with(const char *s, const char *suffix)
     return n >= m && strcasecmp(s + n - m, suffix) == 0;
 }
 
+static cairo_status_t write_out(void *closure, const unsigned char *data, unsigned int len)
+{
+    plot *p = closure;
+    errno = 0;
+    if (fwrite(data, 1, len, p->f) == len) return CAIRO_STATUS_SUCCESS;
+    if (!p->write_errno) p->write_errno = errno ? errno : EIO;
+    return CAIRO_STATUS_WRITE_ERROR;
+}
+
+/* Creates DIR/.BASE.PID.N.tmp beside path, exclusively, with the mode fopen
+ * would give (0666 less the umask); sets errno and returns NULL on failure. */
+static FILE *open_temp(const char *path, char **tmp_out)
+{
+    static atomic_uint counter;
+    const char *slash = strrchr(path, '/');
+    const int dirlen = slash ? (int)(slash - path + 1) : 0;
+    const char *base = slash ? slash + 1 : path;
+    size_t cap = strlen(path) + 64;
+    char *tmp = malloc(cap);
+    if (!tmp) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    for (int attempt = 0; attempt < 100; attempt++) {
+        snprintf(tmp, cap, "%.*s.%s.%ld.%u.tmp", dirlen, path, base, (long)getpid(),
+                 atomic_fetch_add(&counter, 1u));
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd < 0) {
+            if (errno == EEXIST) continue;
+            break;
+        }
+        FILE *f = fdopen(fd, "wb");
+        if (f) {
+            *tmp_out = tmp;
+            return f;
+        }
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        errno = e;
+        break;
+    }
+    int e = errno;
+    free(tmp);
+    errno = e;
+    return NULL;
+}
+
+/* Removes the temporary file (when not renamed into place) and frees. */
+static void plot_discard(plot *p)
+{
+    if (p->f) fclose(p->f);
+    if (p->tmp) unlink(p->tmp);
+    free(p->tmp);
+    p->f = NULL;
+    p->tmp = NULL;
+}
+
 static cg_status plot_open(cg_context *ctx, plot *p, const char *path, const char *fn)
 {
     memset(p, 0, sizeof *p);
-    if (ends_with(path, ".png")) {
+    if (ends_with(path, ".png"))
         p->png = true;
-        p->surface = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, WIDTH, HEIGHT);
-    } else if (ends_with(path, ".svg")) {
-        p->surface = cairo_svg_surface_create(path, WIDTH, HEIGHT);
-    } else {
+    else if (!ends_with(path, ".svg"))
         return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
                         "%s: %s: the plot's file name must end in .png or .svg", fn, path);
-    }
-    if (cairo_surface_status(p->surface) != CAIRO_STATUS_SUCCESS) {
-        cairo_status_t st = cairo_surface_status(p->surface);
+    p->f = open_temp(path, &p->tmp);
+    if (!p->f)
+        return cg__fail(ctx, CG_ERROR_IO, "%s: cannot write %s: %s", fn, path, strerror(errno));
+    if (p->png)
+        p->surface = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, WIDTH, HEIGHT);
+    else
+        p->surface = cairo_svg_surface_create_for_stream(write_out, p, WIDTH, HEIGHT);
+    cairo_status_t st = cairo_surface_status(p->surface);
+    if (st != CAIRO_STATUS_SUCCESS) {
         cairo_surface_destroy(p->surface);
-        return cg__fail(ctx, CG_ERROR_IO, "%s: %s: %s", fn, path, cairo_status_to_string(st));
+        plot_discard(p);
+        return cg__fail(ctx, st == CAIRO_STATUS_NO_MEMORY ? CG_ERROR_NO_MEMORY : CG_ERROR_IO,
+                        "%s: %s: %s", fn, path, cairo_status_to_string(st));
     }
     p->cr = cairo_create(p->surface);
     cairo_set_source_rgb(p->cr, 1, 1, 1);
@@ -60,19 +133,37 @@ static cg_status plot_open(cg_context *ctx, plot *p, const char *path, const cha
     return CG_OK;
 }
 
+/* Finishes the drawing into the temporary file, makes it durable, and
+ * renames it onto path; any failure names path and errno's text. */
 static cg_status plot_close(cg_context *ctx, plot *p, const char *path, const char *fn)
 {
     cairo_destroy(p->cr);
     cairo_surface_flush(p->surface);
     cairo_status_t st = cairo_surface_status(p->surface);
-    if (st == CAIRO_STATUS_SUCCESS && p->png) st = cairo_surface_write_to_png(p->surface, path);
-    cairo_surface_finish(p->surface);
+    if (st == CAIRO_STATUS_SUCCESS && p->png)
+        st = cairo_surface_write_to_png_stream(p->surface, write_out, p);
+    cairo_surface_finish(p->surface); /* an SVG is written here */
     if (st == CAIRO_STATUS_SUCCESS) st = cairo_surface_status(p->surface);
     cairo_surface_destroy(p->surface);
-    if (st != CAIRO_STATUS_SUCCESS)
-        return cg__fail(ctx, CG_ERROR_IO, "%s: writing %s: %s", fn, path,
-                        cairo_status_to_string(st));
-    return CG_OK;
+    int err = st == CAIRO_STATUS_SUCCESS ? 0 : p->write_errno;
+    if (st == CAIRO_STATUS_SUCCESS) {
+        if (fflush(p->f) != 0 || fsync(fileno(p->f)) != 0) err = errno;
+        FILE *f = p->f;
+        p->f = NULL;
+        if (fclose(f) != 0 && !err) err = errno;
+        if (!err && rename(p->tmp, path) != 0) err = errno;
+        if (!err) {
+            free(p->tmp);
+            p->tmp = NULL;
+            return CG_OK;
+        }
+    }
+    plot_discard(p);
+    if (err)
+        return cg__fail(ctx, err == ENOMEM ? CG_ERROR_NO_MEMORY : CG_ERROR_IO,
+                        "%s: writing %s: %s", fn, path, strerror(err));
+    return cg__fail(ctx, st == CAIRO_STATUS_NO_MEMORY ? CG_ERROR_NO_MEMORY : CG_ERROR_IO,
+                    "%s: writing %s: %s", fn, path, cairo_status_to_string(st));
 }
 
 static double map_x(const plot *p, double v)

@@ -3,6 +3,7 @@
  * in a backend (linreg.c on a device, ref/linreg_ref.c on the reference). */
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,20 @@ cg_fit_options cg_fit_defaults(void)
         .log_every = 500,
         .path = CG_PATH_AUTO,
     };
+}
+
+/* True when p + delta or p - delta rounds to p in float32. */
+static bool delta_vanishes(float p, float delta)
+{
+    volatile float hi = p + delta, lo = p - delta;
+    return hi == p || lo == p;
+}
+
+/* The gap between p and the next float32 away from zero. */
+static float p_spacing(float p)
+{
+    float a = fabsf(p);
+    return nextafterf(a, INFINITY) - a;
 }
 
 static cg_status validate(cg_context *ctx, const cg_linreg *m, const cg_fit_options *o)
@@ -82,6 +97,17 @@ static cg_status validate(cg_context *ctx, const cg_linreg *m, const cg_fit_opti
             if (!isfinite(o->init[k]))
                 return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
                                 "%s: init[%zu] is not finite", fn, k);
+    /* Central differences need p + delta and p - delta to differ from p. */
+    if (o->grad == CG_GRAD_NUMERIC)
+        for (size_t k = 0; k <= m->features; k++) {
+            float p = o->init ? o->init[k] : (k < m->features ? 1.0f : 0.0f);
+            if (delta_vanishes(p, o->delta))
+                return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
+                                "%s: init[%zu] = %g: init[%zu] +- delta (%g) rounds to init[%zu] "
+                                "in float32, so its numeric gradient would be 0; use a delta of "
+                                "at least %g",
+                                fn, k, (double)p, k, (double)o->delta, k, (double)p_spacing(p));
+        }
     return CG_OK;
 }
 
@@ -219,18 +245,206 @@ static cg_status build_result(cg_context *ctx, const cg_linreg *m, const cg_fit_
         }
     }
     r->history_count = count;
-    if (r->diverged) {
-        const float *rec = run->records + (size_t)run->nlog * rec_len;
-        char loss[32], lr[32];
-        format_float(loss, sizeof loss, rec[0]);
-        format_float(lr, sizeof lr, o->lr);
-        snprintf(r->message, sizeof r->message,
-                 "training diverged at epoch %d: the loss became %s. The updates overshoot: "
-                 "try a smaller learning rate than %s, or normalized inputs "
-                 "(--normalize standard)",
-                 run->epochs_run, loss, lr);
+    return CG_OK;
+}
+
+/* ---- after a run: what a non-finite or stalled run means ---------------- */
+
+/* The model's data, read back to the host only to explain a failed run. */
+typedef struct host_data {
+    float *X, *y;
+    double max_y, max_x, max_pred; /* |y|, |x'| and |w.x' + b| at the initial params */
+} host_data;
+
+static cg_status read_data(cg_context *ctx, const cg_linreg *m, const float *init, host_data *d)
+{
+    const size_t n = m->n, F = m->features;
+    d->X = malloc(n * F * sizeof *d->X);
+    d->y = malloc(n * sizeof *d->y);
+    if (!d->X || !d->y) return cg__fail(ctx, CG_ERROR_NO_MEMORY, "cg_linreg_fit: out of memory");
+    if (cg_tensor_read(m->X, d->X, n * F) || cg_tensor_read(m->y, d->y, n)) return ctx->status;
+    for (size_t i = 0; i < n; i++) {
+        double pred = init ? init[F] : 0.0;
+        for (size_t j = 0; j < F; j++) {
+            double x = ((double)d->X[i * F + j] - m->shift[j]) * m->scale[j];
+            pred += (init ? init[j] : 1.0) * x;
+            d->max_x = fmax(d->max_x, fabs(x));
+        }
+        d->max_pred = fmax(d->max_pred, fabs(pred));
+        d->max_y = fmax(d->max_y, fabs((double)d->y[i]));
     }
     return CG_OK;
+}
+
+/* NaN or inf anywhere in the data; fails naming the first, in reading order. */
+static cg_status check_finite(cg_context *ctx, const cg_linreg *m, const host_data *d)
+{
+    const size_t F = m->features;
+    char v[32];
+    for (size_t i = 0; i < m->n; i++) {
+        for (size_t j = 0; j < F; j++)
+            if (!isfinite(d->X[i * F + j])) {
+                format_float(v, sizeof v, d->X[i * F + j]);
+                return cg__fail(ctx, CG_ERROR_INVALID_DATA,
+                                "cg_linreg_fit: X holds %s at row %zu, column %zu (0-based): the "
+                                "data must be finite",
+                                v, i, j);
+            }
+        if (!isfinite(d->y[i])) {
+            format_float(v, sizeof v, d->y[i]);
+            return cg__fail(ctx, CG_ERROR_INVALID_DATA,
+                            "cg_linreg_fit: y holds %s at row %zu (0-based): the data must be "
+                            "finite",
+                            v, i);
+        }
+    }
+    return CG_OK;
+}
+
+/* Appends to r->message (cut at its size: the cause comes first). */
+static void say(cg_fit_result *r, const char *fmt, ...) CG__PRINTF(2, 3);
+static void say(cg_fit_result *r, const char *fmt, ...)
+{
+    size_t len = strlen(r->message);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->message + len, sizeof r->message - len, fmt, ap);
+    va_end(ap);
+}
+
+static bool transform_is_identity(const cg_linreg *m)
+{
+    for (size_t j = 0; j < m->features; j++)
+        if (m->shift[j] != 0.0f || m->scale[j] != 1.0f) return false;
+    return true;
+}
+
+/* The message of a run whose loss became inf or NaN, fitted to the cause:
+ * a loss already non-finite at the initial parameters comes from the size
+ * of the data or of those parameters, not from the learning rate. */
+static void explain_divergence(const cg_linreg *m, const cg_fit_options *o, float first_loss,
+                               const host_data *d, cg_fit_result *r)
+{
+    char loss[32], lr[32];
+    format_float(loss, sizeof loss, r->final_loss);
+    format_float(lr, sizeof lr, optim_options(o).lr);
+    const bool identity = transform_is_identity(m);
+    r->message[0] = '\0';
+    if (!isfinite(first_loss)) {
+        format_float(loss, sizeof loss, first_loss);
+        say(r, "training diverged at epoch 1: the loss at the initial parameters is already %s: ",
+            loss);
+        if (d->max_y >= d->max_pred)
+            say(r,
+                "the targets (y) reach %.3g and the loss overflows float32 (largest finite "
+                "value 3.4e+38). Rescale y: %s",
+                d->max_y,
+                identity ? "normalizing the inputs would not touch it"
+                         : "the inputs' transform does not touch it");
+        else if (o->init)
+            say(r,
+                "with the initial parameters given, the predictions reach %.3g and overflow "
+                "float32. Start from smaller initial parameters",
+                d->max_pred);
+        else
+            say(r, "the %sfeatures reach %.3g and the predictions overflow float32. %s",
+                identity ? "" : "transformed ", d->max_x,
+                identity ? "Scale the inputs down (normalized inputs)"
+                         : "Scale the inputs down further");
+        return;
+    }
+    if (r->diverged)
+        say(r, "training diverged at epoch %ld: the loss became %s", r->epochs_run, loss);
+    else
+        say(r, "training diverged after the last update (epoch %ld): the final loss is %s",
+            r->epochs_run, loss);
+    say(r, ". The updates overshoot: try a smaller learning rate than %s", lr);
+    if (identity)
+        say(r, ", or normalized inputs");
+    else if (d->max_y > 1e6)
+        say(r, " (the inputs' transform does not touch y, which reaches %.3g)", d->max_y);
+}
+
+static void param_name(char *buf, size_t cap, const cg_linreg *m, size_t k)
+{
+    if (k == m->features)
+        snprintf(buf, cap, "b");
+    else
+        snprintf(buf, cap, "w[%zu]", k);
+}
+
+/* --grad numeric: a parameter so large that p +- delta rounds to p, or a
+ * loss so large that the two losses round to the same float, gives a
+ * difference quotient of exactly 0, and the run stalls with a finite loss.
+ * That is reported as a divergence: the run did not train. */
+static void check_numeric(cg_linreg *m, const cg_fit_options *o, const cg__linreg_run *run,
+                          cg_fit_result *r)
+{
+    const size_t P = cg__linreg_nparams(m);
+    char name[32];
+    for (size_t k = 0; k < P; k++) {
+        if (!delta_vanishes(r->params[k], o->delta)) continue;
+        /* The first logged epoch already stalled, else the last. */
+        long by = r->epochs_run;
+        for (int i = 0; i < run->logged; i++)
+            if (delta_vanishes(run->records[(size_t)i * cg__linreg_record_len(m) + 1 + k],
+                               o->delta)) {
+                by = run->log_epochs[i];
+                break;
+            }
+        param_name(name, sizeof name, m, k);
+        r->diverged = true;
+        r->message[0] = '\0';
+        say(r,
+            "training stalled by epoch %ld: the numeric gradient vanished. %s reached %.3g, "
+            "where %s +- delta (%g) rounds to %s in float32, so the difference quotient is 0. "
+            "Try a smaller learning rate, or a larger delta",
+            by, name, (double)r->params[k], name, (double)o->delta, name);
+        return;
+    }
+    /* The bias alone would remove mean(r)^2 of an MSE: when that is a real
+     * share of the loss but the bias's quotient is 0, the loss is too large
+     * for delta to move it. */
+    if (o->loss != CG_LOSS_MSE || !(r->final_loss > 0.0f)) return;
+    float la, ln, ga[CG__LINREG_MAX_FEATURES + 1], gn[CG__LINREG_MAX_FEATURES + 1];
+    if (cg_linreg_eval(m, r->params, o->loss, CG_GRAD_ANALYTIC, o->delta, &la, ga) ||
+        cg_linreg_eval(m, r->params, o->loss, CG_GRAD_NUMERIC, o->delta, &ln, gn))
+        return;
+    const double gb = ga[P - 1];
+    if (gn[P - 1] == 0.0f && gb * gb / 4.0 > 1e-3 * (double)la) {
+        r->diverged = true;
+        r->message[0] = '\0';
+        say(r,
+            "training stalled: the numeric gradient vanished. At a loss of %.3g, the losses "
+            "at b +- delta (%g) round to the same float32, so the difference quotient is 0 "
+            "(the analytic one is %.3g). Rescale y, or use the analytic gradient",
+            (double)la, (double)o->delta, gb);
+    }
+}
+
+/* Turns a finished run into its verdict: NaN data is an error, a
+ * non-finite loss (the final one included) a divergence with its cause. */
+static cg_status check_run(cg_linreg *m, const cg_fit_options *o, const cg__linreg_run *run,
+                           cg_fit_result *r)
+{
+    cg_context *ctx = m->ctx;
+    if (!r->diverged && isfinite(r->final_loss)) {
+        if (o->grad == CG_GRAD_NUMERIC) check_numeric(m, o, run, r);
+        if (ctx->status) cg_fit_result_free(r); /* the check's evaluations failed */
+        return ctx->status;
+    }
+    const float first_loss = run->curve[0]; /* epoch 1's: at the initial params */
+    host_data d = {0};
+    if (read_data(ctx, m, o->init, &d) == CG_OK && !isfinite(first_loss))
+        check_finite(ctx, m, &d);
+    if (ctx->status == CG_OK)
+        explain_divergence(m, o, first_loss, &d, r);
+    else
+        cg_fit_result_free(r);
+    r->diverged = ctx->status == CG_OK;
+    free(d.X);
+    free(d.y);
+    return ctx->status;
 }
 
 cg_status cg_linreg_fit(cg_linreg *m, const cg_fit_options *options, cg_fit_result *result)
@@ -268,8 +482,9 @@ cg_status cg_linreg_fit(cg_linreg *m, const cg_fit_options *options, cg_fit_resu
     if (!sched || !run.records || !run.curve || !run.params)
         cg__fail(ctx, CG_ERROR_NO_MEMORY, "cg_linreg_fit: out of memory");
     else if ((ctx->is_ref ? cg__linreg_run_ref(m, &run) : cg__linreg_run_device(m, &run)) ==
-             CG_OK)
-        build_result(ctx, m, &o, &run, result);
+                 CG_OK &&
+             build_result(ctx, m, &o, &run, result) == CG_OK)
+        check_run(m, &o, &run, result);
     free(sched);
     free(run.records);
     free(run.curve);
