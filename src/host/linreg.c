@@ -55,8 +55,8 @@ cg_linreg *cg_linreg_create(cg_context *ctx, const cg_tensor *X, const cg_tensor
         cg__fail(ctx, CG_ERROR_UNSUPPORTED, "cg_linreg_create: more than 2^32-1 rows");
         return NULL;
     }
-    cg_linreg *m = calloc(1, sizeof *m);
-    float *tf = calloc(2 * features, sizeof *tf);
+    cg_linreg *m = cg__calloc(1, sizeof *m);
+    float *tf = cg__calloc(2 * features, sizeof *tf);
     if (!m || !tf) {
         free(m);
         free(tf);

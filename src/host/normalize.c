@@ -47,8 +47,8 @@ cg_status cg_normalizer_fit(cg_context *ctx, cg_norm_kind kind, float factor, co
                         (double)factor);
     if (features == 0 || n == 0)
         return cg__fail(ctx, CG_ERROR_INVALID_DATA, "%s: no data to normalize", fn);
-    out->shift = calloc(features, sizeof(float));
-    out->scale = calloc(features, sizeof(float));
+    out->shift = cg__calloc(features, sizeof(float));
+    out->scale = cg__calloc(features, sizeof(float));
     if (!out->shift || !out->scale) {
         cg_normalizer_free(out);
         return cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory", fn);

@@ -62,7 +62,7 @@ static FILE *open_temp(const char *path, char **tmp_out)
     const int dirlen = slash ? (int)(slash - path + 1) : 0;
     const char *base = slash ? slash + 1 : path;
     size_t cap = strlen(path) + 64;
-    char *tmp = malloc(cap);
+    char *tmp = cg__malloc(cap);
     if (!tmp) {
         errno = ENOMEM;
         return NULL;

@@ -122,7 +122,7 @@ static int cmp_int(const void *a, const void *b)
 static int *log_schedule(const cg_fit_options *o, int *count)
 {
     size_t periodic = o->log_every > 0 ? (size_t)(o->epochs / o->log_every) : 0;
-    int *list = malloc((periodic + o->n_log_epochs + 1) * sizeof *list);
+    int *list = cg__malloc((periodic + o->n_log_epochs + 1) * sizeof *list);
     if (!list) return NULL;
     size_t k = 0;
     for (size_t i = 1; i <= periodic; i++) list[k++] = (int)(i * (size_t)o->log_every);
@@ -212,11 +212,11 @@ static cg_status build_result(cg_context *ctx, const cg_linreg *m, const cg_fit_
     size_t curve = run->epochs_run > 0
                        ? (size_t)(run->epochs_run - 1) / (size_t)run->curve_stride + 1
                        : 0;
-    r->params = malloc(P * sizeof *r->params);
-    r->history_epochs = malloc((count + 1) * sizeof *r->history_epochs);
-    r->history_loss = malloc((count + 1) * sizeof *r->history_loss);
-    r->curve_epochs = malloc((curve + 1) * sizeof *r->curve_epochs);
-    r->curve_loss = malloc((curve + 1) * sizeof *r->curve_loss);
+    r->params = cg__malloc(P * sizeof *r->params);
+    r->history_epochs = cg__malloc((count + 1) * sizeof *r->history_epochs);
+    r->history_loss = cg__malloc((count + 1) * sizeof *r->history_loss);
+    r->curve_epochs = cg__malloc((curve + 1) * sizeof *r->curve_epochs);
+    r->curve_loss = cg__malloc((curve + 1) * sizeof *r->curve_loss);
     if (!r->params || !r->history_epochs || !r->history_loss || !r->curve_epochs ||
         !r->curve_loss) {
         cg_fit_result_free(r);
@@ -259,8 +259,8 @@ typedef struct host_data {
 static cg_status read_data(cg_context *ctx, const cg_linreg *m, const float *init, host_data *d)
 {
     const size_t n = m->n, F = m->features;
-    d->X = malloc(n * F * sizeof *d->X);
-    d->y = malloc(n * sizeof *d->y);
+    d->X = cg__malloc(n * F * sizeof *d->X);
+    d->y = cg__malloc(n * sizeof *d->y);
     if (!d->X || !d->y) return cg__fail(ctx, CG_ERROR_NO_MEMORY, "cg_linreg_fit: out of memory");
     if (cg_tensor_read(m->X, d->X, n * F) || cg_tensor_read(m->y, d->y, n)) return ctx->status;
     for (size_t i = 0; i < n; i++) {
@@ -476,9 +476,9 @@ cg_status cg_linreg_fit(cg_linreg *m, const cg_fit_options *options, cg_fit_resu
     int *sched = log_schedule(&o, &nlog);
     run.log_epochs = sched;
     run.nlog = nlog;
-    run.records = malloc((size_t)(nlog + 1) * cg__linreg_record_len(m) * sizeof(float));
-    run.curve = malloc(run.curve_count * sizeof(float));
-    run.params = malloc(P * sizeof(float));
+    run.records = cg__malloc((size_t)(nlog + 1) * cg__linreg_record_len(m) * sizeof(float));
+    run.curve = cg__malloc(run.curve_count * sizeof(float));
+    run.params = cg__malloc(P * sizeof(float));
     if (!sched || !run.records || !run.curve || !run.params)
         cg__fail(ctx, CG_ERROR_NO_MEMORY, "cg_linreg_fit: out of memory");
     else if ((ctx->is_ref ? cg__linreg_run_ref(m, &run) : cg__linreg_run_device(m, &run)) ==
