@@ -312,7 +312,7 @@ typedef enum cg_reduction {
 } cg_reduction;
 
 /* Losses of prediction p against target y (same shapes, or broadcastable):
- * [1] for mean and sum, p's shape for none. */
+ * [1] for mean and sum, broadcast(p, y) for none (as PyTorch). */
 cg_tensor *cg_mse_loss(cg_tensor *p, cg_tensor *y, cg_reduction reduction);
 cg_tensor *cg_l1_loss(cg_tensor *p, cg_tensor *y, cg_reduction reduction);
 cg_tensor *cg_huber_loss(cg_tensor *p, cg_tensor *y, float delta, cg_reduction reduction);
