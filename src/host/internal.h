@@ -276,6 +276,9 @@ void cg__tape_uses(cg_context *ctx, cg_tensor *t);
 /* cg_tensor_free of a tensor that tape nodes still read: the tape takes it
  * and frees it at the next reset. False when nothing uses it. */
 bool cg__tape_adopt(cg_tensor *t);
+/* Puts t on the tape's list of what cg_tape_reset frees; false when out of
+ * memory (nothing changed). */
+bool cg__tape_own(cg_context *ctx, cg_tensor *t);
 
 /* ---- kernel families shared by ops (elementwise.c, reduce.c, shape.c) --- */
 

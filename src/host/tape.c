@@ -73,23 +73,28 @@ void cg__tape_uses(cg_context *ctx, cg_tensor *t)
     if (t) t->tape_gen = ctx->tape.generation + 1;
 }
 
-bool cg__tape_adopt(cg_tensor *t)
+bool cg__tape_own(cg_context *ctx, cg_tensor *t)
 {
-    cg_context *ctx = t->ctx;
     cg__tape *tape = &ctx->tape;
-    if (tape->count == 0 || t->tape_gen != tape->generation + 1) return false;
     if (tape->nowned == tape->owned_capacity) {
         size_t cap = tape->owned_capacity ? 2 * tape->owned_capacity : 64;
         cg_tensor **owned = cg__realloc(tape->owned, cap * sizeof *owned);
-        if (!owned) { /* a leak until the context goes beats a use after free */
-            cg__fail(ctx, CG_ERROR_NO_MEMORY, "cg_tensor_free: out of memory");
-            return true;
-        }
+        if (!owned) return false;
         tape->owned = owned;
         tape->owned_capacity = cap;
     }
     tape->owned[tape->nowned++] = t;
     t->tape_owned = true;
+    return true;
+}
+
+bool cg__tape_adopt(cg_tensor *t)
+{
+    cg_context *ctx = t->ctx;
+    cg__tape *tape = &ctx->tape;
+    if (tape->count == 0 || t->tape_gen != tape->generation + 1) return false;
+    /* Out of memory: a leak until the context goes beats a use after free. */
+    if (!cg__tape_own(ctx, t)) cg__fail(ctx, CG_ERROR_NO_MEMORY, "cg_tensor_free: out of memory");
     return true;
 }
 

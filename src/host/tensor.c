@@ -103,21 +103,10 @@ cg_tensor *cg__tensor_new(cg_context *ctx, cg_shape shape, bool tape_owned, cons
         free(t);
         return NULL;
     }
-    if (tape_owned) {
-        cg__tape *tape = &ctx->tape;
-        if (tape->nowned == tape->owned_capacity) {
-            size_t cap = tape->owned_capacity ? 2 * tape->owned_capacity : 64;
-            cg_tensor **owned = cg__realloc(tape->owned, cap * sizeof *owned);
-            if (!owned) {
-                cg__tensor_destroy(t);
-                cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory", what);
-                return NULL;
-            }
-            tape->owned = owned;
-            tape->owned_capacity = cap;
-        }
-        tape->owned[tape->nowned++] = t;
-        t->tape_owned = true;
+    if (tape_owned && !cg__tape_own(ctx, t)) {
+        cg__tensor_destroy(t);
+        cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory", what);
+        return NULL;
     }
     return t;
 }
