@@ -89,7 +89,14 @@ int cli_demo(int argc, char **argv)
         return rc;
     }
     cg_table t;
-    cg_table_lecture(&t);
+    cg_status ts = cg_table_lecture(&t);
+    if (ts != CG_OK) {
+        cli_say(stderr, "clgrad demo", "the lecture's data: %s", cg_status_string(ts));
+        cg_context_free(d.ctx);
+        free(fit_path);
+        free(loss_path);
+        return cli_exit_for(ts);
+    }
     float t_u[11], t_c[11];
     for (size_t i = 0; i < 11; i++) {
         t_u[i] = t.values[2 * i];

@@ -265,9 +265,17 @@ static int run(fit_args *a)
     int rc = cli_context(a->device, prog, &f.ctx);
     if (rc >= 0) return rc;
     rc = -2; /* -2: a library error on the context */
-    if ((a->data ? cg_table_read_csv(f.ctx, a->data, &f.table) : cg_table_lecture(&f.table)) !=
-        CG_OK)
-        goto out;
+    if (a->data) {
+        if (cg_table_read_csv(f.ctx, a->data, &f.table) != CG_OK) goto out;
+    } else {
+        /* No context to carry this one's error: its status says it all. */
+        cg_status ts = cg_table_lecture(&f.table);
+        if (ts != CG_OK) {
+            cli_say(stderr, prog, "the lecture's data: %s", cg_status_string(ts));
+            rc = cli_exit_for(ts);
+            goto out;
+        }
+    }
     size_t F;
     if ((rc = select_columns(&f.table, a, &f.xcols, &F, &f.ycol)) >= 0) goto out;
     const size_t n = f.table.rows;
