@@ -850,3 +850,12 @@ Test(cli, demo_under_every_injected_failure_exits_3_or_changes_nothing, .timeout
     snprintf(args, sizeof args, "demo --plot-dir %s", dir);
     walk_command(args, on_ref() ? 80 : 200, on_ref() ? 40 : 100);
 }
+
+/* The tape path: an MLP with Adam, minibatches, clipping and a schedule (the
+ * first 150 calls: the setup and the first minibatches). */
+Test(cli, mlp_fit_under_injected_failures_exits_3_or_changes_nothing, .timeout = 300)
+{
+    walk_command("fit --model mlp:4 --optimizer adam --epochs 1 --batch-size 6 --seed 3 "
+                 "--clip-grad-norm 1 --scheduler step:1,0.5",
+                 150, 40);
+}
