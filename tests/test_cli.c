@@ -2,40 +2,7 @@
  * the JSON contract, the demo's figures, and the kernel cache across runs. */
 #include <sys/stat.h>
 
-#include "helpers.h"
-
-typedef struct run_result {
-    int status;
-    char out[65536];
-    char err[8192];
-} run_result;
-
-static void slurp(const char *path, char *buf, size_t cap)
-{
-    buf[0] = '\0';
-    FILE *f = fopen(path, "r");
-    if (!f) return;
-    size_t n = fread(buf, 1, cap - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-}
-
-/* Runs `clgrad ARGS` with the given environment prefix. */
-static void run_cli(run_result *r, const char *env, const char *args)
-{
-    const char *exe = getenv("CLGRAD_EXE");
-    cr_assert_not_null(exe, "CLGRAD_EXE is set by meson");
-    char dir[64], cmd[4096], out[128], err[128];
-    temp_dir(dir, sizeof dir);
-    snprintf(out, sizeof out, "%s/out", dir);
-    snprintf(err, sizeof err, "%s/err", dir);
-    snprintf(cmd, sizeof cmd, "%s %s %s >%s 2>%s </dev/null", env ? env : "", exe, args, out, err);
-    int st = system(cmd);
-    cr_assert(WIFEXITED(st), "%s did not exit normally", cmd);
-    r->status = WEXITSTATUS(st);
-    slurp(out, r->out, sizeof r->out);
-    slurp(err, r->err, sizeof r->err);
-}
+#include "cli_run.h"
 
 static void expect_usage_error(const char *args, const char *needle)
 {
@@ -475,12 +442,6 @@ static void run_cli_to(run_result *r, const char *args, const char *out_redirect
     slurp(err, r->err, sizeof r->err);
 }
 
-static bool on_ref(void)
-{
-    const char *d = getenv("CLGRAD_DEVICE");
-    return d && strcmp(d, "ref") == 0;
-}
-
 /* Item 6: the lecture's 11th update overflows; with 10 epochs every epoch's
  * loss is finite but the final loss is inf. Fused (single launch, and per
  * epoch on data too large for one launch), tape, and MLP alike. */
@@ -794,68 +755,4 @@ Test(cli, runtime_failures_exit_3_and_help_documents_it)
                       strstr(r.out, "2 bad input or usage; 3 a runtime failure"),
                   "%s: %s", helps[i], r.out);
     }
-}
-
-/* The output without the training time (the end of the "Final loss" line). */
-static void without_timing(char *out)
-{
-    char *final = strstr(out, "Final loss");
-    char *on = final ? strstr(final, " on ") : NULL;
-    char *eol = on ? strchr(on, '\n') : NULL;
-    if (on) memmove(on, eol ? eol : on + strlen(on), strlen(eol ? eol : on + strlen(on)) + 1);
-}
-
-/* Every fallible OpenCL call and host allocation of a command, made to fail
- * in turn (CLGRAD_FAULT_AT=1..last): the command exits 3 with a message, or,
- * where the library absorbs the fault (a cache entry rebuilt, an allocation
- * retried), 0 with the very same output; never a crash or another status. */
-static void walk_command(const char *args, int last, int min_failures)
-{
-    run_result want, got;
-    run_cli(&want, NULL, args);
-    cr_assert_eq(want.status, 0, "%s", want.err);
-    without_timing(want.out);
-    int failures = 0;
-    for (int n = 1; n <= last; n++) {
-        char env[64];
-        snprintf(env, sizeof env, "CLGRAD_FAULT_AT=%d", n);
-        run_cli(&got, env, args);
-        cr_assert(got.status == 0 || got.status == 3, "%s, call %d failed: exit %d, stderr: %s",
-                  args, n, got.status, got.err);
-        if (got.status == 0) {
-            without_timing(got.out);
-            cr_assert_str_eq(got.out, want.out, "%s, call %d failed, exit 0, and the output differs",
-                             args, n);
-        } else {
-            failures++;
-            cr_assert(strncmp(got.err, "clgrad", 6) == 0 && strlen(got.err) > 16,
-                      "%s, call %d: exit 3 without a message: '%s'", args, n, got.err);
-        }
-    }
-    cr_assert_geq(failures, min_failures, "%s: the walk reached the run's calls", args);
-}
-
-/* `fit --epochs 3` makes 56 fallible calls on PoCL and 22 on ref. */
-Test(cli, fit_under_every_injected_failure_exits_3_or_changes_nothing, .timeout = 300)
-{
-    walk_command("fit --epochs 3", on_ref() ? 40 : 90, on_ref() ? 15 : 40);
-}
-
-/* The demo: 164 on PoCL, 60 on ref (it ignored a failure of the lecture's
- * table and read through NULL). */
-Test(cli, demo_under_every_injected_failure_exits_3_or_changes_nothing, .timeout = 300)
-{
-    char dir[64], args[128];
-    temp_dir(dir, sizeof dir);
-    snprintf(args, sizeof args, "demo --plot-dir %s", dir);
-    walk_command(args, on_ref() ? 80 : 200, on_ref() ? 40 : 100);
-}
-
-/* The tape path: an MLP with Adam, minibatches, clipping and a schedule (the
- * first 150 calls: the setup and the first minibatches). */
-Test(cli, mlp_fit_under_injected_failures_exits_3_or_changes_nothing, .timeout = 300)
-{
-    walk_command("fit --model mlp:4 --optimizer adam --epochs 1 --batch-size 6 --seed 3 "
-                 "--clip-grad-norm 1 --scheduler step:1,0.5",
-                 150, 40);
 }
