@@ -82,7 +82,7 @@ cg_context *cg_context_create(const char *spec)
     }
     cl_uint align_bits = 1024;
     cg__clGetDeviceInfo(ctx->device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits, &align_bits,
-                    NULL);
+                        NULL);
     ctx->align_floats = align_bits / 32 ? align_bits / 32 : 1;
     cl_ulong max_alloc = 0;
     cg__clGetDeviceInfo(ctx->device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof max_alloc, &max_alloc,

@@ -46,7 +46,7 @@ void cg__device_describe(cl_platform_id platform, cl_device_id device, int p, in
     device_string(device, CL_DEVICE_OPENCL_C_VERSION, info->opencl_c_version,
                   sizeof info->opencl_c_version);
     if (cg__clGetPlatformInfo(platform, CL_PLATFORM_NAME, sizeof info->platform, info->platform,
-                          NULL) != CL_SUCCESS)
+                              NULL) != CL_SUCCESS)
         info->platform[0] = '\0';
     info->platform[sizeof info->platform - 1] = '\0';
 
@@ -87,7 +87,7 @@ static void device_table_load(device_table *t)
     for (cl_uint p = 0; p < t->nplatforms; p++) {
         cl_uint n = 0;
         if (cg__clGetDeviceIDs(t->platforms[p], CL_DEVICE_TYPE_ALL, CG__MAX_DEVICES, t->devices[p],
-                           &n) != CL_SUCCESS)
+                               &n) != CL_SUCCESS)
             n = 0;
         t->ndevices[p] = n > CG__MAX_DEVICES ? CG__MAX_DEVICES : n;
     }

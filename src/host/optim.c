@@ -212,7 +212,7 @@ cg_status cg_zero_grad(cg_optimizer *opt)
             } else {
                 const float zero = 0.0f;
                 cl_int err = cg__clEnqueueFillBuffer(ctx->queue, g->mem[ARENA_G], &zero, sizeof zero,
-                                                 0, g->total * sizeof(float), 0, NULL, NULL);
+                                                     0, g->total * sizeof(float), 0, NULL, NULL);
                 if (err != CL_SUCCESS) cg__cl_fail(ctx, err, "cg_zero_grad: clEnqueueFillBuffer");
             }
             continue;

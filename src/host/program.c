@@ -225,7 +225,7 @@ cg_status cg__launch(cg_context *ctx, cl_kernel kernel, size_t global, size_t lo
 {
     if (ctx->status) return ctx->status;
     cl_int err = cg__clEnqueueNDRangeKernel(ctx->queue, kernel, 1, NULL, &global, &local, 0, NULL,
-                                        NULL);
+                                            NULL);
     if (err != CL_SUCCESS) return cg__cl_fail(ctx, err, what);
     ctx->stats.kernel_launches++;
     return CG_OK;

@@ -19,8 +19,8 @@ cg_status cg__block_copy(cg_context *ctx, const cg_tensor *src, size_t src_off, 
     }
     if (!accumulate && outer == 1) { /* a plain copy: the driver's own */
         cl_int err = cg__clEnqueueCopyBuffer(ctx->queue, src->mem, dst->mem, src_off * sizeof(float),
-                                         dst_off * sizeof(float), len * sizeof(float), 0, NULL,
-                                         NULL);
+                                             dst_off * sizeof(float), len * sizeof(float), 0, NULL,
+                                             NULL);
         return err == CL_SUCCESS ? CG_OK : cg__cl_fail(ctx, err, "clgrad: clEnqueueCopyBuffer");
     }
     cl_kernel k = cg__kernel(ctx, CG__PROGRAM_SHAPE, NULL, "cg_block_copy");

@@ -106,7 +106,7 @@ static cg_status fill(cg_tensor *t, float value)
         return CG_OK;
     }
     cl_int err = cg__clEnqueueFillBuffer(ctx->queue, t->mem, &value, sizeof value, 0, t->bytes, 0,
-                                     NULL, NULL);
+                                         NULL, NULL);
     return err == CL_SUCCESS ? CG_OK : cg__cl_fail(ctx, err, "clgrad: clEnqueueFillBuffer");
 }
 

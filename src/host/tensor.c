@@ -13,7 +13,7 @@ cg_status cg__write(cg_context *ctx, cl_mem mem, size_t offset, size_t bytes, co
     if (ctx->status) return ctx->status;
     if (bytes == 0) return CG_OK;
     cl_int err = cg__clEnqueueWriteBuffer(ctx->queue, mem, blocking ? CL_TRUE : CL_FALSE, offset,
-                                      bytes, src, 0, NULL, NULL);
+                                          bytes, src, 0, NULL, NULL);
     return err == CL_SUCCESS ? CG_OK : cg__cl_fail(ctx, err, what);
 }
 
@@ -23,7 +23,7 @@ cg_status cg__read(cg_context *ctx, cl_mem mem, size_t offset, size_t bytes, voi
     if (ctx->status) return ctx->status;
     if (bytes == 0) return CG_OK;
     cl_int err = cg__clEnqueueReadBuffer(ctx->queue, mem, blocking ? CL_TRUE : CL_FALSE, offset, bytes,
-                                     dst, 0, NULL, NULL);
+                                         dst, 0, NULL, NULL);
     return err == CL_SUCCESS ? CG_OK : cg__cl_fail(ctx, err, what);
 }
 
@@ -139,7 +139,7 @@ static cg_tensor *tensor_full(cg_context *ctx, cg_shape shape, float value, cons
         return t;
     }
     cl_int err = cg__clEnqueueFillBuffer(ctx->queue, t->mem, &value, sizeof value, 0, t->bytes, 0,
-                                     NULL, NULL);
+                                         NULL, NULL);
     if (err != CL_SUCCESS) {
         cg__cl_fail(ctx, err, what);
         cg_tensor_free(t);
