@@ -181,19 +181,21 @@ static float *host_alloc(cg_context *ctx, size_t bytes)
 float *cg__host_get(cg_context *ctx, size_t bytes, const char *what)
 {
     if (ctx->status || too_large(ctx, bytes, what)) return NULL;
-    float *host = host_alloc(ctx, size_class(ctx, bytes));
+    const size_t c = size_class(ctx, bytes);
+    float *host = host_alloc(ctx, c);
     if (!host) {
         cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: cannot allocate %zu bytes", what, bytes);
         return NULL;
     }
-    ctx->stats.bytes_allocated += size_class(ctx, bytes);
+    ctx->stats.bytes_allocated += c;
     return host;
 }
 
 float *cg__host_get_anyway(cg_context *ctx, size_t bytes)
 {
-    float *host = host_alloc(ctx, size_class(ctx, bytes));
-    if (host) ctx->stats.bytes_allocated += size_class(ctx, bytes);
+    const size_t c = size_class(ctx, bytes);
+    float *host = host_alloc(ctx, c);
+    if (host) ctx->stats.bytes_allocated += c;
     return host;
 }
 

@@ -1,12 +1,8 @@
 /* Programs: built once per context from the embedded sources, and cached as
  * device binaries on disk (program_cache.c) so a second process skips the
  * OpenCL compiler (DESIGN.md, Programs). */
-#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "embedded.h"
 #include "internal.h"

@@ -10,8 +10,6 @@
  * deleted before the driver ever sees it: PoCL aborts or crashes on a
  * truncated binary. One the driver still rejects is deleted too, and the
  * program is built from source. */
-#include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
