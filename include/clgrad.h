@@ -168,7 +168,7 @@ cg_status cg_finish(cg_context *ctx);
 
 /* ---- tensors ----------------------------------------------------------- */
 
-#define CG_MAX_DIMS 4
+#define CG_MAX_DIMS 8
 
 typedef struct cg_shape {
     int ndim;
@@ -182,21 +182,39 @@ typedef struct cg_shape {
 
 typedef struct cg_tensor cg_tensor;
 
-/* float32, contiguous, row-major. The caller frees what it creates. A tensor
- * larger than the device can allocate at once (CL_DEVICE_MAX_MEM_ALLOC_SIZE;
- * on ref, the host's memory) is CG_ERROR_NO_MEMORY. */
+/* float32, row-major; a tensor is a view (shape, strides, offset) of a
+ * storage, a buffer on the device that views share. The constructors make
+ * contiguous tensors with storage of their own; the caller owns them and
+ * frees them with cg_tensor_free. A tensor larger than the device can
+ * allocate at once (CL_DEVICE_MAX_MEM_ALLOC_SIZE; on ref, the host's memory)
+ * is CG_ERROR_NO_MEMORY. */
 cg_tensor *cg_tensor_from(cg_context *ctx, const float *data, cg_shape shape);
 cg_tensor *cg_tensor_zeros(cg_context *ctx, cg_shape shape);
 cg_tensor *cg_tensor_full(cg_context *ctx, cg_shape shape, float value);
-/* Copies the tensor's elements (all of them, count must equal numel). */
+/* Copies the tensor's elements in row-major order (all of them, count must
+ * equal numel), whatever its strides. */
 cg_status cg_tensor_read(const cg_tensor *t, float *dst, size_t count);
-/* Overwrites the tensor's elements from host memory. */
+/* Overwrites the tensor's elements from host memory. Writing a view writes
+ * its base's elements, as in PyTorch; an expanded view (one element seen
+ * several times) is CG_ERROR_UNSUPPORTED. */
 cg_status cg_tensor_write(cg_tensor *t, const float *src, size_t count);
-/* Frees a tensor you made. Tensors ops made belong to the tape: this ignores
- * them. An input of an op the tape recorded (one that needs grad) is not
- * freed at once: the tape takes it and cg_tape_reset() frees it, so a
- * cg_backward() in between still finds it. Either way, t is gone for you. */
+/* Releases your reference to a tensor you made (a constructor, cg_detach,
+ * cg_rand_uniform); t is gone for you. Its memory returns when the last
+ * reference goes: a node of the tape that reads t holds one until
+ * cg_tape_reset(), so freeing an op's input before cg_backward() is safe.
+ * Tensors ops made belong to the tape (its reference goes at
+ * cg_tape_reset()): this ignores them, as it does grads and other tensors
+ * the library owns. */
 void cg_tensor_free(cg_tensor *t);
+/* Hands your reference to the tape: t lives until the next cg_tape_reset(),
+ * then goes with the step's other tensors (a per-step constant needs no
+ * bookkeeping). Ignored for tensors you do not own. */
+void cg_tape_own(cg_tensor *t);
+/* A [1] tensor holding value, owned by the tape (cg_tape_own): a per-step
+ * constant. */
+cg_tensor *cg_scalar(cg_context *ctx, float value);
+/* Row-major and dense, starting at its storage's first element. */
+bool cg_is_contiguous(const cg_tensor *t);
 size_t cg_tensor_numel(const cg_tensor *t);
 cg_shape cg_tensor_shape(const cg_tensor *t);
 cg_context *cg_tensor_context(const cg_tensor *t);
@@ -213,12 +231,10 @@ cg_context *cg_tensor_context(const cg_tensor *t);
  * Broadcasting follows NumPy: shapes align on the right, a dimension of 1
  * stretches. Shape rules are written beside each op.
  *
- * What a recorded op reads must stay alive until cg_tape_reset(). A tensor
- * you free with cg_tensor_free() (or cg_linear_free, cg_mlp_free) waits for
- * the reset by itself. Tensors the library owns for you do not: an op on
- * cg_sparse_grad_values() or cg_optimizer_average(), then cg_zero_grad_of()
- * or cg_optimizer_free() before cg_backward(), is a use after free. Not
- * allowed, until the engine holds references to what its nodes use.
+ * Each recorded node holds a reference to what it reads, so any tensor may
+ * be freed at any moment (by you, or by the library for the tensors it owns,
+ * such as cg_optimizer_average()'s): it stays alive for the nodes that read
+ * it and goes at cg_tape_reset().
  */
 
 cg_status cg_set_requires_grad(cg_tensor *t, bool requires_grad);
@@ -281,12 +297,30 @@ cg_tensor *cg_mean_axis(cg_tensor *x, int axis, bool keepdim);
 /* op(a) [M,K] @ op(b) [K,N] -> [M,N]; op transposes when asked. */
 cg_tensor *cg_matmul(cg_tensor *a, cg_tensor *b, bool transpose_a, bool transpose_b);
 
-/* Same elements, new shape:               numel(shape) = numel(x) */
+/* Views: the output shares x's storage (no copy, nothing allocated); the
+ * gradient flows back into x. Kernels read views through their strides, or
+ * get a contiguous copy where they need one. A dimension argument may be
+ * negative (counts from the end).
+ * Same elements, new shape:               numel(shape) = numel(x)
+ * (a view of contiguous data; other data is copied first, as torch.reshape) */
 cg_tensor *cg_reshape(cg_tensor *x, cg_shape shape);
 /* x[i] along the first axis:              [n,...] -> [...]; [n] -> [1] */
 cg_tensor *cg_at(cg_tensor *x, size_t i);
 /* x[start:stop] along the first axis:     [n,...] -> [stop-start,...] */
 cg_tensor *cg_slice(cg_tensor *x, size_t start, size_t stop);
+/* torch.select: x[..., index, ...] at dim, which goes ([n] -> [1]). */
+cg_tensor *cg_select(cg_tensor *x, int dim, size_t index);
+/* torch.narrow: length elements from start along dim. */
+cg_tensor *cg_narrow(cg_tensor *x, int dim, size_t start, size_t length);
+/* Two dimensions swapped (torch.transpose). */
+cg_tensor *cg_transpose(cg_tensor *x, int dim0, int dim1);
+/* Dimensions reordered: output dim i is x's dims[i]; ndims = x's. */
+cg_tensor *cg_permute(cg_tensor *x, const int *dims, size_t ndims);
+/* Broadcast to shape without copying (torch.expand): dimensions of extent 1
+ * and new leading ones repeat. Its gradient sums the repeats. */
+cg_tensor *cg_expand(cg_tensor *x, cg_shape shape);
+/* A contiguous copy (always a copy; recorded). */
+cg_tensor *cg_contiguous(cg_tensor *x);
 /* Joined along `axis`; other dimensions equal. count 0 or xs NULL reach no
  * context: NULL, with no error anywhere (nothing to join). */
 cg_tensor *cg_concat(cg_tensor *const *xs, size_t count, int axis);

@@ -236,6 +236,21 @@ CASE(cg_reshape) { cr_assert_null(cg_reshape(NULL, CG_SHAPE(6))); expect_clean("
 CASE(cg_at) { cr_assert_null(cg_at(NULL, 0)); expect_clean("cg_at"); }
 CASE(cg_slice) { cr_assert_null(cg_slice(NULL, 0, 1)); expect_clean("cg_slice"); }
 CASE(cg_detach) { cr_assert_null(cg_detach(NULL)); expect_clean("cg_detach"); }
+CASE(cg_select) { cr_assert_null(cg_select(NULL, 0, 0)); expect_clean("cg_select"); }
+CASE(cg_narrow) { cr_assert_null(cg_narrow(NULL, 0, 0, 1)); expect_clean("cg_narrow"); }
+CASE(cg_transpose) { cr_assert_null(cg_transpose(NULL, 0, 1)); expect_clean("cg_transpose"); }
+CASE(cg_expand) { cr_assert_null(cg_expand(NULL, CG_SHAPE(2, 3))); expect_clean("cg_expand"); }
+CASE(cg_contiguous) { cr_assert_null(cg_contiguous(NULL)); expect_clean("cg_contiguous"); }
+CASE(cg_is_contiguous) { cr_assert(!cg_is_contiguous(NULL)); expect_clean("cg_is_contiguous"); }
+CASE(cg_tape_own) { cg_tape_own(NULL); expect_clean("cg_tape_own"); }
+CASE(cg_scalar) { cr_assert_null(cg_scalar(NULL, 1.0f)); expect_clean("cg_scalar"); }
+CASE(cg_permute)
+{
+    cr_assert_null(cg_permute(NULL, (int[]){1, 0}, 2));
+    expect_clean("cg_permute");
+    cr_assert_null(cg_permute(T(), NULL, 2));
+    expect_error("cg_permute");
+}
 CASE(cg_item) { ISNAN(cg_item(NULL)); expect_clean("cg_item"); }
 
 CASE(cg_concat)
@@ -736,6 +751,8 @@ static api_case cases[] = {
     E(cg_rdiv_scalar), E(cg_pow_scalar), E(cg_square), E(cg_sqrt), E(cg_exp), E(cg_log),
     E(cg_abs), E(cg_relu), E(cg_tanh), E(cg_sigmoid), E(cg_sum), E(cg_mean), E(cg_sum_axis),
     E(cg_mean_axis), E(cg_matmul), E(cg_reshape), E(cg_at), E(cg_slice), E(cg_concat),
+    E(cg_select), E(cg_narrow), E(cg_transpose), E(cg_permute), E(cg_expand), E(cg_contiguous),
+    E(cg_is_contiguous), E(cg_tape_own), E(cg_scalar),
     E(cg_embedding), E(cg_set_sparse_grad), E(cg_sparse_grad_rows), E(cg_sparse_grad_values),
     E(cg_index_rows), E(cg_mse_loss), E(cg_l1_loss), E(cg_huber_loss), E(cg_rand_uniform),
     E(cg_linear_init), E(cg_linear_forward), E(cg_linear_free), E(cg_mlp_create),

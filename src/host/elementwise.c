@@ -86,6 +86,13 @@ cg_status cg_add_scaled_(cg_tensor *dst, float alpha, const cg_tensor *src)
     cg_tensor *ts[2] = {dst, (cg_tensor *)src};
     cg_context *ctx = cg__op_context("cg_add_scaled_", ts, 2);
     if (!ctx) return dst ? dst->ctx->status : src ? src->ctx->status : CG_ERROR_NULL_POINTER;
+    if (!dst->plain)
+        return cg__fail(ctx, CG_ERROR_UNSUPPORTED,
+                        "cg_add_scaled_: dst is a view that is not contiguous; update its base "
+                        "or a contiguous tensor");
+    cg_tensor *s = cg__plain((cg_tensor *)src, "cg_add_scaled_");
+    if (!s) return ctx->status;
+    src = s;
     if (dst->numel != src->numel) {
         char a[64], b[64];
         cg__shape_format(dst->shape, a, sizeof a);
@@ -116,7 +123,7 @@ static void unary_backward_rule(cg_context *ctx, cg__node *node)
 static cg_tensor *unary(const char *what, int op, cg_tensor *x, float s)
 {
     cg_context *ctx = cg__op_context(what, &x, 1);
-    if (!ctx) return NULL;
+    if (!ctx || !(x = cg__plain(x, what))) return NULL;
     cg_tensor *y = cg__op_output(ctx, x->shape, &x, 1, what);
     if (!y || cg__unary_into(ctx, op, x, y, s)) return NULL;
     cg__node *node = cg__record(ctx, y, unary_backward_rule, x, NULL);
@@ -150,56 +157,76 @@ cg_tensor *cg__huber(cg_tensor *x, float delta) { return unary("cg_huber_loss", 
 
 /* ---- broadcasting ------------------------------------------------------- */
 
-/* Shapes padded on the left to 4 dims; strides are 0 where broadcast. */
+#define NDIM CG_MAX_DIMS /* the kernels' padded rank (uint8 vectors) */
+
+/* The output's shape and each operand read through its strides (0 where
+ * broadcast) and offset, all padded on the left to NDIM dimensions. */
 typedef struct bcast {
     cg_shape out;
-    cl_uint4 dims, sa, sb;
-    uint32_t adims[4], bdims[4];
+    cl_uint dims[NDIM], sa[NDIM], sb[NDIM];
+    cl_uint adims[NDIM], bdims[NDIM]; /* the operands' own extents, padded */
+    cl_uint oa, ob;                   /* the operands' offsets */
     cl_int la, lb; /* CG_LAYOUT_* of elementwise.cl: 0 general, 1 same, 2 scalar */
 } bcast;
 
-static cl_int layout(const uint32_t d[4], const uint32_t od[4])
+/* SAME needs a plain operand of the output's shape; SCALAR one element. */
+static cl_int layout(const cg_tensor *t, const cl_uint d[NDIM], const cl_uint od[NDIM])
 {
-    if (d[0] * d[1] * d[2] * d[3] == 1) return 2;
-    for (int i = 0; i < 4; i++)
+    if (t->numel == 1) return 2;
+    if (!t->plain) return 0;
+    for (int i = 0; i < NDIM; i++)
         if (d[i] != od[i]) return 0;
     return 1;
 }
 
-static bool broadcast(cg_context *ctx, const char *what, cg_shape a, cg_shape b, bcast *r)
+/* Pads x's extents and strides to NDIM dimensions; strides 0 where x
+ * broadcasts. False when an index reaches past 2^32-1. */
+static bool operand(const cg_tensor *x, const cl_uint od[NDIM], cl_uint dims[NDIM],
+                    cl_uint strides[NDIM])
 {
-    int nd = a.ndim > b.ndim ? a.ndim : b.ndim;
-    uint32_t ad[4], bd[4], od[4];
-    for (int i = 0; i < 4; i++) {
-        int ia = i - (4 - a.ndim), ib = i - (4 - b.ndim);
-        ad[i] = ia >= 0 ? (uint32_t)a.dims[ia] : 1;
-        bd[i] = ib >= 0 ? (uint32_t)b.dims[ib] : 1;
-        if (ad[i] != bd[i] && ad[i] != 1 && bd[i] != 1) {
-            char as[64], bs[64];
-            cg__shape_format(a, as, sizeof as);
-            cg__shape_format(b, bs, sizeof bs);
+    int lead = NDIM - x->shape.ndim;
+    size_t last = x->offset;
+    for (int i = 0; i < NDIM; i++) {
+        int s = i - lead;
+        dims[i] = s >= 0 ? (cl_uint)x->shape.dims[s] : 1;
+        strides[i] = s >= 0 && dims[i] == od[i] && dims[i] != 1 ? (cl_uint)x->strides[s] : 0;
+        if (s >= 0) last += (x->shape.dims[s] - 1) * x->strides[s];
+    }
+    return last <= 0xFFFFFFFFu;
+}
+
+static bool broadcast(cg_context *ctx, const char *what, const cg_tensor *a, const cg_tensor *b,
+                      bcast *r)
+{
+    cg_shape as = a->shape, bs = b->shape;
+    int nd = as.ndim > bs.ndim ? as.ndim : bs.ndim;
+    cl_uint od[NDIM];
+    for (int i = 0; i < NDIM; i++) {
+        int ia = i - (NDIM - as.ndim), ib = i - (NDIM - bs.ndim);
+        size_t ad = ia >= 0 ? as.dims[ia] : 1, bd = ib >= 0 ? bs.dims[ib] : 1;
+        if (ad != bd && ad != 1 && bd != 1) {
+            char sa[96], sb[96];
+            cg__shape_format(as, sa, sizeof sa);
+            cg__shape_format(bs, sb, sizeof sb);
             cg__fail(ctx, CG_ERROR_SHAPE_MISMATCH,
-                     "%s: shapes %s and %s do not broadcast (dimension %d: %u vs %u)", what, as,
-                     bs, i - (4 - nd), ad[i], bd[i]);
+                     "%s: shapes %s and %s do not broadcast (dimension %d: %zu vs %zu)", what, sa,
+                     sb, i - (NDIM - nd), ad, bd);
             return false;
         }
-        od[i] = ad[i] > bd[i] ? ad[i] : bd[i];
+        od[i] = (cl_uint)(ad > bd ? ad : bd);
     }
+    memset(r, 0, sizeof *r);
     r->out.ndim = nd;
-    for (int i = 0; i < nd; i++) r->out.dims[i] = od[4 - nd + i];
-    for (int i = nd; i < CG_MAX_DIMS; i++) r->out.dims[i] = 0;
-    uint32_t stride_a = 1, stride_b = 1;
-    for (int i = 3; i >= 0; i--) {
-        r->dims.s[i] = od[i];
-        r->sa.s[i] = ad[i] == 1 ? 0 : stride_a;
-        r->sb.s[i] = bd[i] == 1 ? 0 : stride_b;
-        stride_a *= ad[i];
-        stride_b *= bd[i];
-        r->adims[i] = ad[i];
-        r->bdims[i] = bd[i];
+    for (int i = 0; i < nd; i++) r->out.dims[i] = od[NDIM - nd + i];
+    memcpy(r->dims, od, sizeof od);
+    if (!operand(a, od, r->adims, r->sa) || !operand(b, od, r->bdims, r->sb)) {
+        cg__fail(ctx, CG_ERROR_UNSUPPORTED, "%s: an operand reaches past 2^32-1 elements", what);
+        return false;
     }
-    r->la = layout(ad, od);
-    r->lb = layout(bd, od);
+    r->oa = (cl_uint)a->offset;
+    r->ob = (cl_uint)b->offset;
+    r->la = layout(a, r->adims, od);
+    r->lb = layout(b, r->bdims, od);
     return true;
 }
 
@@ -208,14 +235,20 @@ static cg_status binary_launch(cg_context *ctx, int op, const cg_tensor *a, cons
 {
     cl_uint n = (cl_uint)out->numel;
     if (ctx->is_ref) {
-        cg__ref_binary(op, a->host, bc->sa.s, b->host, bc->sb.s, out->host, bc->dims.s, n);
+        cg__ref_binary(op, a->storage->host + bc->oa, bc->sa, b->storage->host + bc->ob, bc->sb,
+                       out->host, bc->dims, n);
         return CG_OK;
     }
     cl_kernel k = binary_kernel(ctx, "cg_binary", op, bc->la, bc->lb);
     cl_int o = op;
-    if (!k || cg__set_args(ctx, k, "cg_binary", sizeof o, &o, sizeof(cl_mem), &a->mem,
-                           sizeof bc->sa, &bc->sa, sizeof(cl_mem), &b->mem, sizeof bc->sb, &bc->sb,
-                           sizeof(cl_mem), &out->mem, sizeof bc->dims, &bc->dims, sizeof n, &n,
+    cl_uint8 sa, sb, dims;
+    memcpy(sa.s, bc->sa, sizeof sa.s);
+    memcpy(sb.s, bc->sb, sizeof sb.s);
+    memcpy(dims.s, bc->dims, sizeof dims.s);
+    if (!k || cg__set_args(ctx, k, "cg_binary", sizeof o, &o, sizeof(cl_mem), &a->storage->mem,
+                           sizeof bc->oa, &bc->oa, sizeof sa, &sa, sizeof(cl_mem),
+                           &b->storage->mem, sizeof bc->ob, &bc->ob, sizeof sb, &sb,
+                           sizeof(cl_mem), &out->mem, sizeof dims, &dims, sizeof n, &n,
                            sizeof bc->la, &bc->la, sizeof bc->lb, &bc->lb, (size_t)0))
         return ctx->status;
     return cg__launch_n(ctx, k, n, "cg_binary");
@@ -228,40 +261,57 @@ static cg_status binary_grad_launch(cg_context *ctx, int op, int which, const cg
     cl_uint n = (cl_uint)gy->numel;
     cl_int o = op, w = which, acc = accumulate;
     if (ctx->is_ref) {
-        cg__ref_binary_grad(op, which, a->host, bc->sa.s, b->host, bc->sb.s, gy->host, dst->host,
-                            bc->dims.s, n, acc);
+        cg__ref_binary_grad(op, which, a->storage->host + bc->oa, bc->sa,
+                            b->storage->host + bc->ob, bc->sb, gy->host, dst->host, bc->dims, n,
+                            acc);
         return CG_OK;
     }
     cl_kernel k = binary_kernel(ctx, "cg_binary_grad", op, bc->la, bc->lb);
+    cl_uint8 sa, sb, dims;
+    memcpy(sa.s, bc->sa, sizeof sa.s);
+    memcpy(sb.s, bc->sb, sizeof sb.s);
+    memcpy(dims.s, bc->dims, sizeof dims.s);
     if (!k || cg__set_args(ctx, k, "cg_binary_grad", sizeof o, &o, sizeof w, &w, sizeof(cl_mem),
-                           &a->mem, sizeof bc->sa, &bc->sa, sizeof(cl_mem), &b->mem,
-                           sizeof bc->sb, &bc->sb, sizeof(cl_mem), &gy->mem, sizeof(cl_mem),
-                           &dst->mem, sizeof bc->dims, &bc->dims, sizeof n, &n, sizeof acc, &acc,
-                           sizeof bc->la, &bc->la, sizeof bc->lb, &bc->lb, (size_t)0))
+                           &a->storage->mem, sizeof bc->oa, &bc->oa, sizeof sa, &sa,
+                           sizeof(cl_mem), &b->storage->mem, sizeof bc->ob, &bc->ob, sizeof sb,
+                           &sb, sizeof(cl_mem), &gy->mem, sizeof(cl_mem), &dst->mem,
+                           sizeof dims, &dims, sizeof n, &n, sizeof acc, &acc, sizeof bc->la,
+                           &bc->la, sizeof bc->lb, &bc->lb, (size_t)0))
         return ctx->status;
     return cg__launch_n(ctx, k, n, "cg_binary_grad");
 }
 
-/* dst (the input's grad, shape ddims) += src (the output's shape) summed over
- * the broadcast dimensions. */
-static cg_status sum_to(cg_context *ctx, const cg_tensor *src, const uint32_t sdims[4],
-                        cg_tensor *dst, const uint32_t ddims[4])
+/* dst (+)= src summed over the dimensions where dst, right-aligned against
+ * src, has extent 1 or none (the gradient of a broadcast operand). */
+cg_status cg__sum_to(cg_context *ctx, const cg_tensor *src, cg_tensor *dst)
 {
+    if (ctx->status) return ctx->status;
     if (dst->numel == 1) /* a full reduction: the deterministic partial sums */
         return cg__sum_all_into(ctx, src, dst, 0, 1.0f, true);
+    uint32_t sd[NDIM], dd[NDIM];
+    for (int i = 0; i < NDIM; i++) {
+        int is = i - (NDIM - src->shape.ndim), id = i - (NDIM - dst->shape.ndim);
+        sd[i] = is >= 0 ? (uint32_t)src->shape.dims[is] : 1;
+        dd[i] = id >= 0 ? (uint32_t)dst->shape.dims[id] : 1;
+    }
+    /* The kernel takes 4 dimensions: the leading ones must be 1. */
+    for (int i = 0; i < NDIM - 4; i++)
+        if (sd[i] != 1)
+            return cg__fail(ctx, CG_ERROR_UNSUPPORTED,
+                            "cg_backward: a broadcast over more than 4 dimensions");
     cl_uint dn = (cl_uint)dst->numel;
     if (ctx->is_ref) {
-        cg__ref_sum_to(src->host, sdims, dst->host, ddims, dn);
+        cg__ref_sum_to(src->host, sd + NDIM - 4, dst->host, dd + NDIM - 4, dn);
         return CG_OK;
     }
     cl_kernel k = kernel(ctx, "cg_sum_to");
-    cl_uint4 sd, dd;
+    cl_uint4 s4, d4;
     for (int i = 0; i < 4; i++) {
-        sd.s[i] = sdims[i];
-        dd.s[i] = ddims[i];
+        s4.s[i] = sd[NDIM - 4 + i];
+        d4.s[i] = dd[NDIM - 4 + i];
     }
-    if (!k || cg__set_args(ctx, k, "cg_sum_to", sizeof(cl_mem), &src->mem, sizeof sd, &sd,
-                           sizeof(cl_mem), &dst->mem, sizeof dd, &dd, sizeof dn, &dn, (size_t)0))
+    if (!k || cg__set_args(ctx, k, "cg_sum_to", sizeof(cl_mem), &src->mem, sizeof s4, &s4,
+                           sizeof(cl_mem), &dst->mem, sizeof d4, &d4, sizeof dn, &dn, (size_t)0))
         return ctx->status;
     return cg__launch_n(ctx, k, dn, "cg_sum_to");
 }
@@ -270,7 +320,7 @@ static void binary_backward_rule(cg_context *ctx, cg__node *node)
 {
     cg_tensor *a = node->in[0], *b = node->in[1], *gy = node->out->grad;
     bcast bc;
-    if (!broadcast(ctx, "cg_backward", a->shape, b->shape, &bc)) return;
+    if (!broadcast(ctx, "cg_backward", a, b, &bc)) return;
     for (int which = 0; which < 2 && !ctx->status; which++) {
         cg_tensor *x = which ? b : a, *gx = cg__grad(x);
         if (!gx) continue;
@@ -282,7 +332,7 @@ static void binary_backward_rule(cg_context *ctx, cg__node *node)
         cg_tensor *full = cg__tensor_new(ctx, gy->shape, false, "cg_backward");
         if (!full) return;
         binary_grad_launch(ctx, node->op, which, a, b, gy, full, &bc, false);
-        sum_to(ctx, full, bc.dims.s, gx, which ? bc.bdims : bc.adims);
+        cg__sum_to(ctx, full, gx);
         cg__tensor_destroy(full);
     }
 }
@@ -293,7 +343,7 @@ static cg_tensor *binary(const char *what, int op, cg_tensor *a, cg_tensor *b)
     cg_context *ctx = cg__op_context(what, ts, 2);
     if (!ctx) return NULL;
     bcast bc;
-    if (!broadcast(ctx, what, a->shape, b->shape, &bc)) return NULL;
+    if (!broadcast(ctx, what, a, b, &bc)) return NULL;
     if (cg__shape_numel(bc.out) > 0xFFFFFFFFu) {
         cg__fail(ctx, CG_ERROR_UNSUPPORTED, "%s: more than 2^32-1 elements", what);
         return NULL;

@@ -146,6 +146,12 @@ cg_tensor *cg_embedding(cg_tensor *weight, const unsigned *indices, size_t count
 {
     static const char what[] = "cg_embedding";
     cg_context *ctx = cg__op_context(what, &weight, 1);
+    if (ctx && !weight->plain) {
+        cg__fail(ctx, CG_ERROR_UNSUPPORTED,
+                 "%s: the weight is a view that is not contiguous; pass the parameter itself",
+                 what);
+        return NULL;
+    }
     if (!ctx) return NULL;
     if (weight->shape.ndim != 2) {
         char s[64];

@@ -75,16 +75,26 @@ typedef void (*cg__backward_fn)(cg_context *ctx, cg__node *node);
 
 #define CG__NODE_INPUTS 2
 
+/* Where a tensor's elements sit in its storage: element (i0, i1, ...) is at
+ * offset + i0 * strides[0] + i1 * strides[1] + ..., in elements. A stride of
+ * 0 repeats an element (expand); unused dimensions have stride 0. */
+typedef struct cg__layout {
+    cg_shape shape;
+    size_t strides[CG_MAX_DIMS];
+    size_t offset;
+} cg__layout;
+
 struct cg__node {
     cg__backward_fn backward;
     cg_tensor *out;
-    cg_tensor *in[CG__NODE_INPUTS];
-    cg_tensor **many;     /* concat's inputs (owned array), else NULL */
+    cg_tensor *in[CG__NODE_INPUTS]; /* each holds a reference (released at reset) */
+    cg_tensor **many;     /* concat's inputs (owned array, each referenced), else NULL */
     size_t nmany;
     int op;               /* family-specific op code */
     float scalar;
     bool flag_a, flag_b;  /* matmul transposes, keepdim, ... */
     size_t ia, ib, ic;    /* family-specific sizes (axis layout, offsets) */
+    cg__layout view;      /* a view op: the view laid over in[0]'s contiguous layout */
     unsigned *rows;       /* the embedding's indices (owned), else NULL */
     bool consumed;        /* a backward without retain_graph went through it */
 };
@@ -92,11 +102,10 @@ struct cg__node {
 typedef struct cg__tape {
     cg__node *nodes;
     size_t count, capacity;
-    cg_tensor **owned;    /* tensors made by ops: freed by cg_tape_reset */
+    cg_tensor **owned;    /* references the tape holds: ops' outputs, cg_tape_own: released by cg_tape_reset */
     size_t nowned, owned_capacity;
     int no_grad;          /* depth of cg_no_grad_begin */
     bool consumed;        /* a backward without retain ran on this tape */
-    unsigned long generation; /* counts resets: tensors an earlier tape read are free to go */
 } cg__tape;
 
 /* ---- context ----------------------------------------------------------- */
@@ -131,23 +140,46 @@ struct cg_context {
     cg_context_stats stats;
 };
 
+/* One device buffer (host memory on ref), shared by every tensor that views
+ * it; freed (back to the pool) when the last of them goes. */
+typedef struct cg__storage {
+    unsigned long refs;
+    cg_context *ctx;
+    size_t bytes;
+    cl_mem mem;     /* device contexts */
+    float *host;    /* the reference path */
+    bool borrowed;  /* a sub-buffer of an optimizer's arena: only the handle is ours */
+} cg__storage;
+
+/* A view of a storage: shape, strides and offset (layout). Reference
+ * counted: the user's handle (user_ref), the tape (for what ops made and
+ * what cg_tape_own gave it) and every node that reads the tensor each hold
+ * one; the last release frees it. */
 struct cg_tensor {
     cg_context *ctx;
     cg_shape shape;
     size_t numel;
-    size_t bytes;
-    cl_mem mem;   /* device contexts */
-    float *host;  /* the reference path */
+    size_t bytes;     /* numel * sizeof(float): what a contiguous copy takes */
+    cg__storage *storage;
+    size_t strides[CG_MAX_DIMS]; /* elements; 0 where expanded or past ndim */
+    size_t offset;               /* elements into the storage */
+    /* Row-major and dense from the storage's start: kernels may take mem or
+     * host as the tensor's elements. Views that are not plain have mem and
+     * host NULL and reach kernels through cg__plain (a contiguous copy) or
+     * kernels that read strides. */
+    bool plain;
+    cl_mem mem;       /* storage->mem when plain (device contexts) */
+    float *host;      /* storage->host when plain (the reference path) */
+    unsigned long refs;
+    bool user_ref;    /* the caller's handle still holds a reference */
     bool requires_grad;
-    bool tape_owned; /* made by an op: cg_tape_reset frees it, cg_tensor_free doesn't */
-    cg_tensor *grad; /* allocated by the first backward that reaches it */
-    long node;       /* the tape node that made it, -1 for leaves */
-    bool borrowed;   /* its memory is a view into an optimizer's arena: not pooled */
+    bool tape_owned;  /* made by an op: the tape holds it, cg_tensor_free ignores it */
+    cg_tensor *grad;  /* allocated by the first backward that reaches it */
+    long node;        /* the tape node that made it, -1 for leaves */
     cl_mem grad_home;      /* where its gradient lives when an optimizer arranged it */
     float *grad_home_host; /* (the reference path's) */
     bool sparse_grad;            /* embeddings: a row-sparse gradient instead */
     struct cg__sparse *sparse;   /* ... its rows and values, NULL until a backward */
-    unsigned long tape_gen; /* the tape's generation + 1 when a node of it reads this tensor */
 };
 
 /* A row-sparse gradient of a [rows, dim] tensor: the rows touched (sorted,
@@ -246,10 +278,41 @@ cg_status cg__read(cg_context *ctx, cl_mem mem, size_t offset, size_t bytes, voi
 cg_status cg__fill_zero(cg_context *ctx, cl_mem mem, size_t bytes, const char *what);
 cg_status cg__sync(cg_context *ctx, const char *what);
 
-/* Frees a tensor whoever owns it (and its gradient). */
-void cg__tensor_destroy(cg_tensor *t);
-/* A new tensor of `shape`, uninitialized; tape-owned when tape_owned. */
+/* Tensor references (storage.c). A new tensor has one reference, its
+ * creator's; release frees it (and its gradient) with the last. */
+cg_tensor *cg__tensor_retain(cg_tensor *t);
+void cg__tensor_release(cg_tensor *t);
+/* Formerly the single owner's free: now one release. */
+#define cg__tensor_destroy cg__tensor_release
+/* A new tensor of `shape` with its own contiguous storage, uninitialized;
+ * the tape holds its reference when tape_owned. */
 cg_tensor *cg__tensor_new(cg_context *ctx, cg_shape shape, bool tape_owned, const char *what);
+/* A contiguous tensor over memory an optimizer's arena owns: mem (a handle
+ * it takes) or host; freeing it frees only the handle. */
+cg_tensor *cg__tensor_borrowed(cg_context *ctx, cg_shape shape, cl_mem mem, float *host,
+                               const char *what);
+/* A tape-owned tensor over x's storage with the given layout. */
+cg_tensor *cg__tensor_view(cg_tensor *x, const cg__layout *layout, const char *what);
+/* Storage (storage.c): a new one of `bytes` from the pool; references. */
+cg__storage *cg__storage_new(cg_context *ctx, size_t bytes, const char *what);
+void cg__storage_release(cg__storage *s);
+/* Layouts (storage.c). */
+void cg__layout_contiguous(cg__layout *l, cg_shape shape);
+cg__layout cg__layout_of(const cg_tensor *t);
+bool cg__layout_is_plain(const cg__layout *l);
+/* Sets t->plain, t->mem and t->host from its layout and storage (after the
+ * storage's buffer moved, as an optimizer's arena does). */
+void cg__tensor_refresh(cg_tensor *t);
+/* x itself when plain, else a contiguous copy made by a recorded op (its
+ * gradient flows back into x). NULL on error. */
+cg_tensor *cg__plain(cg_tensor *x, const char *what);
+/* Replaces each of ts[0..n) by cg__plain of it; false on error. */
+bool cg__plain_all(cg_tensor **ts, size_t n, const char *what);
+/* dst (+)= src element by element in logical order, both through their
+ * layouts (any strides; dst must not repeat an element when accumulating). */
+cg_status cg__strided_copy(cg_context *ctx, const cg__storage *src, const cg__layout *sl,
+                           const cg__storage *dst, const cg__layout *dl, bool accumulate,
+                           const char *what);
 /* Shape helpers. */
 bool cg__shape_equal(cg_shape a, cg_shape b);
 void cg__shape_format(cg_shape s, char *buf, size_t cap);
@@ -271,13 +334,8 @@ cg__node *cg__record(cg_context *ctx, cg_tensor *out, cg__backward_fn backward, 
  * require grad. */
 cg_tensor *cg__grad(cg_tensor *t);
 void cg__tape_release(cg_context *ctx);
-/* Marks t as read by a node of the current tape (cg__record does it for a, b). */
-void cg__tape_uses(cg_context *ctx, cg_tensor *t);
-/* cg_tensor_free of a tensor that tape nodes still read: the tape takes it
- * and frees it at the next reset. False when nothing uses it. */
-bool cg__tape_adopt(cg_tensor *t);
-/* Puts t on the tape's list of what cg_tape_reset frees; false when out of
- * memory (nothing changed). */
+/* Gives the tape the caller's reference to t (released by cg_tape_reset);
+ * false when out of memory (nothing changed). */
 bool cg__tape_own(cg_context *ctx, cg_tensor *t);
 
 /* ---- kernel families shared by ops (elementwise.c, reduce.c, shape.c) --- */
@@ -294,6 +352,9 @@ cg_status cg__sum_all_into(cg_context *ctx, const cg_tensor *src, cg_tensor *dst
 cg_status cg__block_copy(cg_context *ctx, const cg_tensor *src, size_t src_off, size_t src_stride,
                          cg_tensor *dst, size_t dst_off, size_t dst_stride, size_t outer,
                          size_t len, bool accumulate);
+/* dst (+)= src summed over the dimensions where dst, right-aligned against
+ * src, has extent 1 or none (a broadcast operand's gradient); both plain. */
+cg_status cg__sum_to(cg_context *ctx, const cg_tensor *src, cg_tensor *dst);
 /* dst += src, same element count. */
 cg_status cg__accumulate(cg_context *ctx, const cg_tensor *src, cg_tensor *dst);
 

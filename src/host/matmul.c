@@ -89,7 +89,9 @@ cg_tensor *cg_matmul(cg_tensor *a, cg_tensor *b, bool transpose_a, bool transpos
 {
     cg_tensor *ts[2] = {a, b};
     cg_context *ctx = cg__op_context("cg_matmul", ts, 2);
-    if (!ctx) return NULL;
+    if (!ctx || !cg__plain_all(ts, 2, "cg_matmul")) return NULL;
+    a = ts[0];
+    b = ts[1];
     char as[64], bs[64];
     cg__shape_format(a->shape, as, sizeof as);
     cg__shape_format(b->shape, bs, sizeof bs);

@@ -69,6 +69,13 @@ static int add_group(cg_optimizer *opt, cg_tensor *const *params, size_t count,
                      "%s: parameter %zu is an op's output; parameters must be leaves", what, i);
             return -1;
         }
+        if (!cg_is_contiguous(params[i])) {
+            cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
+                     "%s: parameter %zu is a view that is not contiguous; parameters must be "
+                     "contiguous",
+                     what, i);
+            return -1;
+        }
         /* torch: "some parameters appear in more than one parameter group";
          * stepping one twice per step would be a silent wrong answer. */
         for (size_t j = 0; j < i; j++)
@@ -129,8 +136,9 @@ static int add_group(cg_optimizer *opt, cg_tensor *const *params, size_t count,
     /* SparseAdam updates rows, not ranges; a parameter already in another
      * optimizer's arena stays there: both keep per-tensor state. */
     bool arena = opt->kind != CG_OPTIM_SPARSE_ADAM;
+    /* Nor does a parameter whose storage other tensors view. */
     for (size_t i = 0; i < count; i++)
-        if (params[i]->borrowed) arena = false;
+        if (params[i]->storage->borrowed || params[i]->storage->refs > 1) arena = false;
     if (!arena) {
         for (size_t i = 0; i < count; i++)
             for (int s = 0; s < CG_OPT_STATE_SLOTS; s++)
@@ -289,7 +297,7 @@ static bool step_whole_group(cg_optimizer *opt, group *g)
 {
     if (!g->arena) return false;
     for (size_t i = 0; i < g->count; i++)
-        if (!g->params[i]->grad || !g->params[i]->grad->borrowed || g->steps[i] != g->steps[0])
+        if (!g->params[i]->grad || !g->params[i]->grad->storage->borrowed || g->steps[i] != g->steps[0])
             return false;
     int step = 0;
     for (size_t i = 0; i < g->count; i++) step = ++g->steps[i];

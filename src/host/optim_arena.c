@@ -24,24 +24,26 @@ static cl_mem view(cg_context *ctx, cl_mem parent, size_t off, size_t n)
  * keeps the arena buffer alive for it. */
 static bool unborrow(cg_context *ctx, cg_tensor *t)
 {
-    if (!t || !t->borrowed) return true;
+    cg__storage *s = t ? t->storage : NULL;
+    if (!s || !s->borrowed) return true;
     if (ctx->is_ref) {
-        float *own = cg__host_get_anyway(ctx, t->bytes);
+        float *own = cg__host_get_anyway(ctx, s->bytes);
         if (!own) return false;
-        memcpy(own, t->host, t->bytes);
-        t->host = own;
+        memcpy(own, s->host, s->bytes);
+        s->host = own;
     } else {
-        cl_mem own = cg__buffer_get_anyway(ctx, t->bytes);
+        cl_mem own = cg__buffer_get_anyway(ctx, s->bytes);
         if (!own) return false;
-        if (cg__clEnqueueCopyBuffer(ctx->queue, t->mem, own, 0, 0, t->bytes, 0, NULL, NULL) !=
+        if (cg__clEnqueueCopyBuffer(ctx->queue, s->mem, own, 0, 0, s->bytes, 0, NULL, NULL) !=
             CL_SUCCESS) {
-            cg__buffer_put(ctx, own, t->bytes);
+            cg__buffer_put(ctx, own, s->bytes);
             return false;
         }
-        cg__clReleaseMemObject(t->mem);
-        t->mem = own;
+        cg__clReleaseMemObject(s->mem);
+        s->mem = own;
     }
-    t->borrowed = false;
+    s->borrowed = false;
+    cg__tensor_refresh(t);
     return true;
 }
 
@@ -86,23 +88,9 @@ void cg__group_free(cg_context *ctx, group *g)
 static cg_tensor *arena_tensor(cg_context *ctx, const cg_tensor *like, cl_mem parent,
                                float *host, size_t off)
 {
-    cg_tensor *t = cg__calloc(1, sizeof *t);
-    if (!t) {
-        cg__fail(ctx, CG_ERROR_NO_MEMORY, "cg_optimizer: out of memory");
-        return NULL;
-    }
-    *t = (cg_tensor){.ctx = ctx, .shape = like->shape, .numel = like->numel,
-                     .bytes = like->bytes, .node = -1, .borrowed = true};
-    if (host) {
-        t->host = host + off;
-    } else if (parent) {
-        t->mem = view(ctx, parent, off, like->numel);
-        if (!t->mem) {
-            free(t);
-            return NULL;
-        }
-    }
-    return t;
+    cl_mem m = NULL;
+    if (!host && parent && !(m = view(ctx, parent, off, like->numel))) return NULL;
+    return cg__tensor_borrowed(ctx, like->shape, m, host ? host + off : NULL, "cg_optimizer");
 }
 
 /* Moves parameter i (and its gradient) into the group's arena and makes its
@@ -132,9 +120,9 @@ static bool move_in(cg_context *ctx, group *g, size_t i, int used)
                 goto fail;
             }
             /* The gradient tensor shares the grad_home view (one more reference). */
-            if (!(grad = arena_tensor(ctx, p, NULL, NULL, 0))) goto fail;
-            grad->mem = grad_home;
             cg__clRetainMemObject(grad_home);
+            if (!(grad = cg__tensor_borrowed(ctx, p->shape, grad_home, NULL, "cg_optimizer")))
+                goto fail;
         }
     }
     for (int s = 0; s < CG_OPT_STATE_SLOTS; s++)
@@ -143,22 +131,25 @@ static bool move_in(cg_context *ctx, group *g, size_t i, int used)
             goto fail;
 
     /* Nothing can fail from here: the parameter moves in. */
+    /* The storage moves, so views of the parameter follow it. */
+    cg__storage *st = p->storage;
     if (ctx->is_ref) {
-        memcpy(g->host[ARENA_P] + off, p->host, p->bytes);
-        cg__host_put(ctx, p->host, p->bytes);
-        p->host = g->host[ARENA_P] + off;
+        memcpy(g->host[ARENA_P] + off, st->host, p->bytes);
+        cg__host_put(ctx, st->host, st->bytes);
+        st->host = g->host[ARENA_P] + off;
         p->grad_home_host = g->host[ARENA_G] + off;
         if (grad) memcpy(p->grad_home_host, p->grad->host, p->bytes);
     } else {
-        cg__buffer_put(ctx, p->mem, p->bytes); /* in-order queue: after the copy */
-        p->mem = v;
+        cg__buffer_put(ctx, st->mem, st->bytes); /* in-order queue: after the copy */
+        st->mem = v;
         p->grad_home = grad_home;
     }
     if (grad) {
         cg__tensor_destroy(p->grad);
         p->grad = grad;
     }
-    p->borrowed = true;
+    st->borrowed = true;
+    cg__tensor_refresh(p);
     for (int s = 0; s < CG_OPT_STATE_SLOTS; s++) g->state[i * CG_OPT_STATE_SLOTS + s] = state[s];
     return true;
 fail:

@@ -17,6 +17,7 @@ cg_tensor *cg_rand_uniform(cg_context *ctx, cg_shape shape, float lo, float hi,
         return NULL;
     }
     cg_tensor *t = cg__tensor_new(ctx, shape, false, "cg_rand_uniform");
+    if (t) t->user_ref = true;
     if (!t) return NULL;
     if (ctx->is_ref) {
         cg__ref_rand_uniform(t->host, t->numel, seed, offset, lo, hi);

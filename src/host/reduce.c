@@ -74,7 +74,7 @@ static cg_tensor *reduce(const char *what, cg_tensor *x, int axis, bool all, boo
                          bool mean)
 {
     cg_context *ctx = cg__op_context(what, &x, 1);
-    if (!ctx) return NULL;
+    if (!ctx || !(x = cg__plain(x, what))) return NULL;
     size_t outer = 1, len = x->numel, inner = 1;
     cg_shape shape = {1, {1}};
     if (!all) {

@@ -1,5 +1,6 @@
-/* Shape ops (shape.cl): reshape, one element or a slice along the first
- * axis, concatenation. All are block copies, forward and backward. */
+/* Shape ops that copy (shape.cl): concatenation and row gathers, and the
+ * block copy under them. The ops that only re-view their input (reshape,
+ * slices, transposes) are in view.c. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,98 +36,6 @@ cg_status cg__block_copy(cg_context *ctx, const cg_tensor *src, size_t src_off, 
     return cg__launch_n(ctx, k, outer * len, "cg_block_copy");
 }
 
-/* Backward of a block taken from in[0]: in[0].grad[ia + o*ib + k] += gy[o*ic + k]
- * for o < outer (scalar field reused as nothing), len = gy's row length. */
-static void block_backward_rule(cg_context *ctx, cg__node *node)
-{
-    cg_tensor *x = node->in[0], *gx = cg__grad(x), *gy = node->out->grad;
-    if (!gx) return;
-    size_t outer = node->ic, len = gy->numel / (outer ? outer : 1);
-    cg__block_copy(ctx, gy, 0, len, gx, node->ia, node->ib, outer, len, true);
-}
-
-/* out = the block of x at offset off, rows `outer` of `len` (x stride). */
-static cg_tensor *take_block(const char *what, cg_tensor *x, cg_shape shape, size_t off,
-                             size_t stride, size_t outer)
-{
-    cg_context *ctx = x->ctx;
-    cg_tensor *out = cg__op_output(ctx, shape, &x, 1, what);
-    if (!out) return NULL;
-    size_t len = out->numel / outer;
-    if (cg__block_copy(ctx, x, off, stride, out, 0, len, outer, len, false)) return NULL;
-    cg__node *node = cg__record(ctx, out, block_backward_rule, x, NULL);
-    if (node) {
-        node->ia = off;
-        node->ib = stride;
-        node->ic = outer;
-    }
-    return ctx->status ? NULL : out;
-}
-
-cg_tensor *cg_reshape(cg_tensor *x, cg_shape shape)
-{
-    cg_context *ctx = cg__op_context("cg_reshape", &x, 1);
-    if (!ctx) return NULL;
-    if (shape.ndim < 1 || shape.ndim > CG_MAX_DIMS) {
-        cg__fail(ctx, CG_ERROR_SHAPE_MISMATCH,
-                 "cg_reshape: a shape has 1 to %d dimensions (got %d)", CG_MAX_DIMS, shape.ndim);
-        return NULL;
-    }
-    if (cg__shape_numel(shape) != x->numel) {
-        char a[64], b[64];
-        cg__shape_format(x->shape, a, sizeof a);
-        cg__shape_format(shape, b, sizeof b);
-        cg__fail(ctx, CG_ERROR_SHAPE_MISMATCH, "cg_reshape: cannot view %s as %s", a, b);
-        return NULL;
-    }
-    return take_block("cg_reshape", x, shape, 0, x->numel, 1);
-}
-
-/* Rows of the first axis: [n, rest...] has rows of `row` elements. */
-static size_t row_size(const cg_tensor *x)
-{
-    return x->numel / x->shape.dims[0];
-}
-
-cg_tensor *cg_at(cg_tensor *x, size_t i)
-{
-    cg_context *ctx = cg__op_context("cg_at", &x, 1);
-    if (!ctx) return NULL;
-    if (i >= x->shape.dims[0]) {
-        char a[64];
-        cg__shape_format(x->shape, a, sizeof a);
-        cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "cg_at: index %zu is out of range for %s", i, a);
-        return NULL;
-    }
-    cg_shape shape = {0, {0}};
-    if (x->shape.ndim == 1) {
-        shape.ndim = 1;
-        shape.dims[0] = 1;
-    } else {
-        shape.ndim = x->shape.ndim - 1;
-        for (int d = 1; d < x->shape.ndim; d++) shape.dims[d - 1] = x->shape.dims[d];
-    }
-    size_t row = row_size(x);
-    return take_block("cg_at", x, shape, i * row, row, 1);
-}
-
-cg_tensor *cg_slice(cg_tensor *x, size_t start, size_t stop)
-{
-    cg_context *ctx = cg__op_context("cg_slice", &x, 1);
-    if (!ctx) return NULL;
-    if (start >= stop || stop > x->shape.dims[0]) {
-        char a[64];
-        cg__shape_format(x->shape, a, sizeof a);
-        cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
-                 "cg_slice: [%zu:%zu] is empty or out of range for %s", start, stop, a);
-        return NULL;
-    }
-    cg_shape shape = x->shape;
-    shape.dims[0] = stop - start;
-    size_t row = row_size(x);
-    return take_block("cg_slice", x, shape, start * row, (stop - start) * row, 1);
-}
-
 /* Concat along axis: the output is [outer, total_len, inner]; input i fills
  * columns [off_i, off_i + len_i) of every outer row. */
 static void concat_backward_rule(cg_context *ctx, cg__node *node)
@@ -146,11 +55,28 @@ static int normalize_axis(int axis, int ndim)
     return axis < 0 ? axis + ndim : axis;
 }
 
+static cg_tensor *concat(cg_context *ctx, cg_tensor *const *xs, size_t count, int axis);
+
 cg_tensor *cg_concat(cg_tensor *const *xs, size_t count, int axis)
 {
     if (!xs || count == 0) return NULL;
     cg_context *ctx = cg__op_context("cg_concat", xs, count);
     if (!ctx) return NULL;
+    /* The block copies read dense inputs: views get contiguous copies. */
+    cg_tensor **plain = cg__malloc(count * sizeof *plain);
+    if (!plain) {
+        cg__fail(ctx, CG_ERROR_NO_MEMORY, "cg_concat: out of memory");
+        return NULL;
+    }
+    memcpy(plain, xs, count * sizeof *xs);
+    cg_tensor *out = cg__plain_all(plain, count, "cg_concat") ? concat(ctx, plain, count, axis)
+                                                               : NULL;
+    free(plain);
+    return out;
+}
+
+static cg_tensor *concat(cg_context *ctx, cg_tensor *const *xs, size_t count, int axis)
+{
     const cg_shape first = xs[0]->shape;
     int ax = normalize_axis(axis, first.ndim);
     if (ax < 0 || ax >= first.ndim) {
@@ -193,8 +119,7 @@ cg_tensor *cg_concat(cg_tensor *const *xs, size_t count, int axis)
             cg__fail(ctx, CG_ERROR_NO_MEMORY, "cg_concat: out of memory");
             return NULL;
         }
-        memcpy(node->many, xs, count * sizeof *xs);
-        for (size_t i = 0; i < count; i++) cg__tape_uses(ctx, xs[i]);
+        for (size_t i = 0; i < count; i++) node->many[i] = cg__tensor_retain(xs[i]);
         node->nmany = count;
         node->ia = outer;
         node->ib = inner;
@@ -221,7 +146,8 @@ cg_tensor *cg_index_rows(cg_tensor *x, const unsigned *rows, size_t count)
                  "row gather is not implemented yet", what);
         return NULL;
     }
-    size_t n = x->shape.dims[0], cols = row_size(x);
+    if (!(x = cg__plain(x, what))) return NULL;
+    size_t n = x->shape.dims[0], cols = x->numel / n;
     for (size_t r = 0; r < count; r++)
         if (rows[r] >= n) {
             cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: row %u is out of range (%zu rows)",

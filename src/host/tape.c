@@ -60,17 +60,11 @@ cg__node *cg__record(cg_context *ctx, cg_tensor *out, cg__backward_fn backward, 
     memset(node, 0, sizeof *node);
     node->backward = backward;
     node->out = out;
-    node->in[0] = a;
-    node->in[1] = b;
-    cg__tape_uses(ctx, a);
-    cg__tape_uses(ctx, b);
+    /* The node keeps what it reads alive: the caller may free it now. */
+    node->in[0] = cg__tensor_retain(a);
+    node->in[1] = cg__tensor_retain(b);
     out->node = (long)tape->count++;
     return node;
-}
-
-void cg__tape_uses(cg_context *ctx, cg_tensor *t)
-{
-    if (t) t->tape_gen = ctx->tape.generation + 1;
 }
 
 bool cg__tape_own(cg_context *ctx, cg_tensor *t)
@@ -84,18 +78,26 @@ bool cg__tape_own(cg_context *ctx, cg_tensor *t)
         tape->owned_capacity = cap;
     }
     tape->owned[tape->nowned++] = t;
-    t->tape_owned = true;
     return true;
 }
 
-bool cg__tape_adopt(cg_tensor *t)
+void cg_tape_own(cg_tensor *t)
 {
-    cg_context *ctx = t->ctx;
-    cg__tape *tape = &ctx->tape;
-    if (tape->count == 0 || t->tape_gen != tape->generation + 1) return false;
-    /* Out of memory: a leak until the context goes beats a use after free. */
-    if (!cg__tape_own(ctx, t)) cg__fail(ctx, CG_ERROR_NO_MEMORY, "cg_tensor_free: out of memory");
-    return true;
+    if (!t || !t->user_ref || t->ctx->status) return;
+    if (!cg__tape_own(t->ctx, t)) {
+        cg__fail(t->ctx, CG_ERROR_NO_MEMORY, "cg_tape_own: out of memory");
+        return;
+    }
+    t->user_ref = false;
+    t->tape_owned = true;
+}
+
+cg_tensor *cg_scalar(cg_context *ctx, float value)
+{
+    if (!ctx) return NULL;
+    cg_tensor *t = cg_tensor_full(ctx, CG_SHAPE(1), value);
+    cg_tape_own(t);
+    return ctx->status ? NULL : t;
 }
 
 static cg_status fill(cg_tensor *t, float value)
@@ -115,19 +117,10 @@ cg_tensor *cg__grad(cg_tensor *t)
     if (!t || !t->requires_grad) return NULL;
     if (!t->grad && (t->grad_home || t->grad_home_host)) {
         /* An optimizer keeps this parameter's gradient in its arena. */
-        cg_tensor *g = cg__calloc(1, sizeof *g);
-        if (!g) {
-            cg__fail(t->ctx, CG_ERROR_NO_MEMORY, "cg_backward: out of memory");
-            return NULL;
-        }
-        *g = (cg_tensor){.ctx = t->ctx, .shape = t->shape, .numel = t->numel,
-                         .bytes = t->bytes, .node = -1, .borrowed = true};
-        if (t->grad_home) {
-            cg__clRetainMemObject(t->grad_home);
-            g->mem = t->grad_home;
-        } else {
-            g->host = t->grad_home_host;
-        }
+        if (t->grad_home) cg__clRetainMemObject(t->grad_home);
+        cg_tensor *g = cg__tensor_borrowed(t->ctx, t->shape, t->grad_home, t->grad_home_host,
+                                           "cg_backward");
+        if (!g) return NULL;
         t->grad = g;
         if (fill(g, 0.0f) != CG_OK) {
             cg__tensor_destroy(g);
@@ -266,12 +259,20 @@ void cg_tape_reset(cg_context *ctx)
     if (!ctx) return;
     cg__tape *tape = &ctx->tape;
     for (size_t i = 0; i < tape->count; i++) {
-        free(tape->nodes[i].many);
-        free(tape->nodes[i].rows);
+        cg__node *node = &tape->nodes[i];
+        for (int k = 0; k < CG__NODE_INPUTS; k++) cg__tensor_release(node->in[k]);
+        for (size_t k = 0; k < node->nmany; k++) cg__tensor_release(node->many[k]);
+        free(node->many);
+        free(node->rows);
     }
     tape->count = 0;
-    tape->generation++;
-    for (size_t i = 0; i < tape->nowned; i++) cg__tensor_destroy(tape->owned[i]);
+    /* Outputs first: a view's base may be an earlier output. Order does not
+     * matter for correctness (each holds its own references). */
+    for (size_t i = 0; i < tape->nowned; i++) {
+        cg_tensor *t = tape->owned[i];
+        t->node = -1; /* its node is gone: a tensor still referenced is a leaf now */
+        cg__tensor_release(t);
+    }
     tape->nowned = 0;
 }
 
@@ -287,7 +288,10 @@ cg_tensor *cg_detach(const cg_tensor *t)
 {
     if (!t || t->ctx->status) return NULL;
     cg_tensor *c = cg__tensor_new(t->ctx, t->shape, false, "cg_detach");
-    if (c && cg__block_copy(t->ctx, t, 0, 0, c, 0, 0, 1, t->numel, false) != CG_OK) {
+    if (c) c->user_ref = true;
+    cg__layout sl = cg__layout_of(t), dl;
+    cg__layout_contiguous(&dl, t->shape);
+    if (c && cg__strided_copy(t->ctx, t->storage, &sl, c->storage, &dl, false, "cg_detach")) {
         cg__tensor_destroy(c);
         return NULL;
     }

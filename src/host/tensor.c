@@ -43,76 +43,11 @@ cg_status cg__sync(cg_context *ctx, const char *what)
 
 /* ---- tensors ----------------------------------------------------------- */
 
-static bool shape_valid(cg_context *ctx, cg_shape shape, const char *what, size_t *numel)
-{
-    if (shape.ndim < 1 || shape.ndim > CG_MAX_DIMS) {
-        cg__fail(ctx, CG_ERROR_SHAPE_MISMATCH, "%s: a tensor has 1 to %d dimensions (got %d)",
-                 what, CG_MAX_DIMS, shape.ndim);
-        return false;
-    }
-    size_t n = 1;
-    for (int i = 0; i < shape.ndim; i++) {
-        if (shape.dims[i] == 0) {
-            cg__fail(ctx, CG_ERROR_SHAPE_MISMATCH, "%s: dimension %d is 0", what, i);
-            return false;
-        }
-        if (n > SIZE_MAX / sizeof(float) / shape.dims[i]) {
-            cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: shape too large", what);
-            return false;
-        }
-        n *= shape.dims[i];
-    }
-    /* Beyond the largest allocation is out of memory, not a driver error
-     * (PoCL would answer CL_INVALID_BUFFER_SIZE). */
-    if (ctx->max_alloc_bytes && n > ctx->max_alloc_bytes / sizeof(float)) {
-        char s[64];
-        cg__shape_format(shape, s, sizeof s);
-        cg__fail(ctx, CG_ERROR_NO_MEMORY,
-                 "%s: a tensor of shape %s needs %zu bytes, more than the device can allocate "
-                 "at once (%llu bytes)",
-                 what, s, n * sizeof(float), (unsigned long long)ctx->max_alloc_bytes);
-        return false;
-    }
-    *numel = n;
-    return true;
-}
-
-cg_tensor *cg__tensor_new(cg_context *ctx, cg_shape shape, bool tape_owned, const char *what)
-{
-    if (!ctx) return NULL;
-    if (ctx->status) return NULL;
-    size_t numel;
-    if (!shape_valid(ctx, shape, what, &numel)) return NULL;
-    cg_tensor *t = cg__calloc(1, sizeof *t);
-    if (!t) {
-        cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory", what);
-        return NULL;
-    }
-    t->ctx = ctx;
-    t->shape = shape;
-    for (int i = shape.ndim; i < CG_MAX_DIMS; i++) t->shape.dims[i] = 0;
-    t->numel = numel;
-    t->bytes = numel * sizeof(float);
-    t->node = -1;
-    if (ctx->is_ref)
-        t->host = cg__host_get(ctx, t->bytes, what);
-    else
-        t->mem = cg__buffer_get(ctx, t->bytes, what);
-    if (!t->host && !t->mem) {
-        free(t);
-        return NULL;
-    }
-    if (tape_owned && !cg__tape_own(ctx, t)) {
-        cg__tensor_destroy(t);
-        cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory", what);
-        return NULL;
-    }
-    return t;
-}
-
 static cg_tensor *tensor_new(cg_context *ctx, cg_shape shape, const char *what)
 {
-    return cg__tensor_new(ctx, shape, false, what);
+    cg_tensor *t = cg__tensor_new(ctx, shape, false, what);
+    if (t) t->user_ref = true; /* the caller's handle: cg_tensor_free releases it */
+    return t;
 }
 
 cg_tensor *cg_tensor_from(cg_context *ctx, const float *data, cg_shape shape)
@@ -169,26 +104,62 @@ static cg_status check_count(const cg_tensor *t, size_t count, const void *ptr, 
     return CG_OK;
 }
 
+/* A view's elements pass through a contiguous temporary (no history). */
+static cg_status read_view(const cg_tensor *t, float *dst)
+{
+    cg_context *ctx = t->ctx;
+    cg_tensor *tmp = cg__tensor_new(ctx, t->shape, false, "cg_tensor_read");
+    cg__layout sl = cg__layout_of(t), dl;
+    cg__layout_contiguous(&dl, t->shape);
+    if (tmp && !cg__strided_copy(ctx, t->storage, &sl, tmp->storage, &dl, false, "cg_tensor_read"))
+        cg_tensor_read(tmp, dst, t->numel);
+    cg__tensor_release(tmp);
+    return ctx->status;
+}
+
+/* Writing a view writes the elements it shows in its base, as in PyTorch.
+ * An expanded view (repeated elements) takes the last write of each. */
+static cg_status write_view(cg_tensor *t, const float *src)
+{
+    cg_context *ctx = t->ctx;
+    cg__layout sl, dl = cg__layout_of(t);
+    for (int d = 0; d < dl.shape.ndim; d++)
+        if (dl.shape.dims[d] > 1 && dl.strides[d] == 0)
+            return cg__fail(ctx, CG_ERROR_UNSUPPORTED,
+                            "cg_tensor_write: the tensor is an expanded view: several of its "
+                            "elements are one element of its base (write the base, or a "
+                            "contiguous copy)");
+    cg_tensor *tmp = cg__tensor_new(ctx, t->shape, false, "cg_tensor_write");
+    cg__layout_contiguous(&sl, t->shape);
+    if (tmp && !cg_tensor_write(tmp, src, t->numel))
+        cg__strided_copy(ctx, tmp->storage, &sl, t->storage, &dl, false, "cg_tensor_write");
+    cg__tensor_release(tmp);
+    return ctx->status;
+}
+
 cg_status cg_tensor_read(const cg_tensor *t, float *dst, size_t count)
 {
     cg_status s = check_count(t, count, dst, "cg_tensor_read");
     if (s) return s;
-    if (t->host) {
-        memcpy(dst, t->host, t->bytes);
+    if (!t->plain) return read_view(t, dst);
+    /* The storage's buffer, not t->mem: an arena may have moved it since. */
+    if (t->storage->host) {
+        memcpy(dst, t->storage->host, t->bytes);
         return CG_OK;
     }
-    return cg__read(t->ctx, t->mem, 0, t->bytes, dst, true, "cg_tensor_read");
+    return cg__read(t->ctx, t->storage->mem, 0, t->bytes, dst, true, "cg_tensor_read");
 }
 
 cg_status cg_tensor_write(cg_tensor *t, const float *src, size_t count)
 {
     cg_status s = check_count(t, count, src, "cg_tensor_write");
     if (s) return s;
-    if (t->host) {
-        memcpy(t->host, src, t->bytes);
+    if (!t->plain) return write_view(t, src);
+    if (t->storage->host) {
+        memcpy(t->storage->host, src, t->bytes);
         return CG_OK;
     }
-    return cg__write(t->ctx, t->mem, 0, t->bytes, src, true, "cg_tensor_write");
+    return cg__write(t->ctx, t->storage->mem, 0, t->bytes, src, true, "cg_tensor_write");
 }
 
 void cg__sparse_free(cg__sparse *s)
@@ -197,27 +168,6 @@ void cg__sparse_free(cg__sparse *s)
     free(s->rows);
     cg__tensor_destroy(s->values);
     free(s);
-}
-
-void cg__tensor_destroy(cg_tensor *t)
-{
-    if (!t) return;
-    cg__tensor_destroy(t->grad);
-    cg__sparse_free(t->sparse);
-    if (t->borrowed) { /* a view into an arena: only the view's handle goes */
-        if (t->mem) cg__clReleaseMemObject(t->mem);
-    } else {
-        if (t->host) cg__host_put(t->ctx, t->host, t->bytes);
-        if (t->mem) cg__buffer_put(t->ctx, t->mem, t->bytes);
-    }
-    free(t);
-}
-
-void cg_tensor_free(cg_tensor *t)
-{
-    /* Tensors that ops made belong to the tape: cg_tape_reset frees them; so
-     * does it those the tape still reads (a backward may yet need them). */
-    if (t && !t->tape_owned && !cg__tape_adopt(t)) cg__tensor_destroy(t);
 }
 
 bool cg__shape_equal(cg_shape a, cg_shape b)

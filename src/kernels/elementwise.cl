@@ -10,8 +10,9 @@
  *                       broadcast onto j (fixed order, compensated)
  *   cg_axpy             y += a * x (gradient accumulation, in-place updates)
  *   cg_scale_by, cg_clamp_   in-place gradient clipping (clip.c)
- * Shapes are padded on the left to 4 dimensions; offsets use 32-bit indices
- * (the host checks sizes).
+ * Binary operands are read through strides and an offset (broadcasts and
+ * views, no copies), padded on the left to 8 dimensions; cg_sum_to pads to
+ * 4. Offsets use 32-bit indices (the host checks sizes).
  */
 #pragma OPENCL FP_CONTRACT OFF
 
@@ -116,19 +117,24 @@ __kernel void cg_unary_backward(const int op, __global const float *x, __global 
 #define CG_LAYOUT_SAME 1   /* the output's own shape: element i */
 #define CG_LAYOUT_SCALAR 2 /* one element for all */
 
-/* Offset of output element i in an operand with the given strides. */
-inline uint cg_bcast_offset(uint i, uint4 dims, uint4 strides)
+/* Offset of output element i in an operand with the given strides: the
+ * index split over 8 dimensions (padded on the left with extents of 1),
+ * innermost first. */
+#define CG_DIM_STEP(c)                                                             \
+    {                                                                              \
+        uint q = i / dims.c;                                                       \
+        off += (i - q * dims.c) * strides.c;                                       \
+        i = q;                                                                     \
+    }
+inline uint cg_bcast_offset(uint i, uint8 dims, uint8 strides)
 {
-    uint i3 = i % dims.w;
-    i /= dims.w;
-    uint i2 = i % dims.z;
-    i /= dims.z;
-    uint i1 = i % dims.y;
-    uint i0 = i / dims.y;
-    return i0 * strides.x + i1 * strides.y + i2 * strides.z + i3 * strides.w;
+    uint off = 0;
+    CG_DIM_STEP(s7) CG_DIM_STEP(s6) CG_DIM_STEP(s5) CG_DIM_STEP(s4)
+    CG_DIM_STEP(s3) CG_DIM_STEP(s2) CG_DIM_STEP(s1)
+    return off + i * strides.s0;
 }
 
-inline uint cg_operand_offset(uint i, uint4 dims, uint4 strides, int layout)
+inline uint cg_operand_offset(uint i, uint8 dims, uint8 strides, int layout)
 {
     return layout == CG_LAYOUT_SAME ? i
            : layout == CG_LAYOUT_SCALAR ? 0u
@@ -145,27 +151,29 @@ inline float cg_binary_f(int op, float a, float b)
     }
 }
 
-__kernel void cg_binary(const int op, __global const float *a, const uint4 sa,
-                        __global const float *b, const uint4 sb, __global float *out,
-                        const uint4 dims, const uint n, const int la, const int lb)
+__kernel void cg_binary(const int op, __global const float *a, const uint oa, const uint8 sa,
+                        __global const float *b, const uint ob, const uint8 sb,
+                        __global float *out, const uint8 dims, const uint n, const int la,
+                        const int lb)
 {
     uint i = get_global_id(0);
     if (i >= n) return;
-    out[i] = cg_binary_f(CG_OPC, a[cg_operand_offset(i, dims, sa, CG_LAC)],
-                         b[cg_operand_offset(i, dims, sb, CG_LBC)]);
+    out[i] = cg_binary_f(CG_OPC, a[oa + cg_operand_offset(i, dims, sa, CG_LAC)],
+                         b[ob + cg_operand_offset(i, dims, sb, CG_LBC)]);
 }
 
 /* which = 0: d/da, 1: d/db. accumulate: dst += (dst has the output's
  * shape and is the input's own gradient when nothing was broadcast). */
 __kernel void cg_binary_grad(const int op, const int which, __global const float *a,
-                             const uint4 sa, __global const float *b, const uint4 sb,
-                             __global const float *gy, __global float *dst, const uint4 dims,
-                             const uint n, const int accumulate, const int la, const int lb)
+                             const uint oa, const uint8 sa, __global const float *b,
+                             const uint ob, const uint8 sb, __global const float *gy,
+                             __global float *dst, const uint8 dims, const uint n,
+                             const int accumulate, const int la, const int lb)
 {
     uint i = get_global_id(0);
     if (i >= n) return;
-    float av = a[cg_operand_offset(i, dims, sa, CG_LAC)];
-    float bv = b[cg_operand_offset(i, dims, sb, CG_LBC)];
+    float av = a[oa + cg_operand_offset(i, dims, sa, CG_LAC)];
+    float bv = b[ob + cg_operand_offset(i, dims, sb, CG_LBC)];
     float g = gy[i];
     float d;
     if (CG_OPC == CG_B_ADD)

@@ -55,3 +55,29 @@ __kernel void cg_rows_scatter_add(__global const float *src, const uint dim,
     uint u = gid / dim, c = gid % dim;
     dst[(size_t)map[u] * dim + c] += src[gid];
 }
+
+/* dst (+)= src element by element in logical order, each through its own
+ * strides and offset (views: transpose, slices, expand on the source side).
+ * 8 dimensions, padded on the left with extents of 1. When accumulating, no
+ * two elements of dst may be the same (the host never asks otherwise). */
+#define CG_COPY_STEP(c)                                                            \
+    {                                                                              \
+        uint q = r / dims.c, k = r - q * dims.c;                                   \
+        so += k * ss.c;                                                            \
+        dof += k * ds.c;                                                           \
+        r = q;                                                                     \
+    }
+__kernel void cg_strided_copy(__global const float *src, const uint src_off, const uint8 ss,
+                              __global float *dst, const uint dst_off, const uint8 ds,
+                              const uint8 dims, const uint n, const int accumulate)
+{
+    uint i = get_global_id(0);
+    if (i >= n) return;
+    uint r = i, so = src_off, dof = dst_off;
+    CG_COPY_STEP(s7) CG_COPY_STEP(s6) CG_COPY_STEP(s5) CG_COPY_STEP(s4)
+    CG_COPY_STEP(s3) CG_COPY_STEP(s2) CG_COPY_STEP(s1)
+    so += r * ss.s0;
+    dof += r * ds.s0;
+    float v = src[so];
+    dst[dof] = accumulate ? dst[dof] + v : v;
+}

@@ -80,18 +80,30 @@ void cg__ref_unary_backward(int op, const float *x, const float *y, const float 
     for (size_t i = 0; i < n; i++) gx[i] += cg__ref_unary_grad(op, x[i], y[i], gy[i], s);
 }
 
-static size_t offset(size_t i, const uint32_t dims[4], const uint32_t strides[4])
+/* Offset of logical element i through 8-D strides (innermost last). */
+static size_t offset(size_t i, const uint32_t dims[8], const uint32_t strides[8])
 {
-    size_t i3 = i % dims[3];
-    i /= dims[3];
-    size_t i2 = i % dims[2];
-    i /= dims[2];
-    size_t i1 = i % dims[1], i0 = i / dims[1];
-    return i0 * strides[0] + i1 * strides[1] + i2 * strides[2] + i3 * strides[3];
+    size_t off = 0;
+    for (int d = 7; d > 0; d--) {
+        size_t q = i / dims[d];
+        off += (i - q * dims[d]) * strides[d];
+        i = q;
+    }
+    return off + i * strides[0];
 }
 
-void cg__ref_binary(int op, const float *a, const uint32_t sa[4], const float *b,
-                    const uint32_t sb[4], float *out, const uint32_t dims[4], size_t n)
+void cg__ref_strided_copy(const float *src, const uint32_t ss[8], float *dst,
+                          const uint32_t ds[8], const uint32_t dims[8], size_t n, int accumulate)
+{
+    for (size_t i = 0; i < n; i++) {
+        float v = src[offset(i, dims, ss)];
+        float *d = dst + offset(i, dims, ds);
+        *d = accumulate ? *d + v : v;
+    }
+}
+
+void cg__ref_binary(int op, const float *a, const uint32_t sa[8], const float *b,
+                    const uint32_t sb[8], float *out, const uint32_t dims[8], size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         float x = a[offset(i, dims, sa)], y = b[offset(i, dims, sb)];
@@ -99,9 +111,9 @@ void cg__ref_binary(int op, const float *a, const uint32_t sa[4], const float *b
     }
 }
 
-void cg__ref_binary_grad(int op, int which, const float *a, const uint32_t sa[4], const float *b,
-                         const uint32_t sb[4], const float *gy, float *dst,
-                         const uint32_t dims[4], size_t n, int accumulate)
+void cg__ref_binary_grad(int op, int which, const float *a, const uint32_t sa[8], const float *b,
+                         const uint32_t sb[8], const float *gy, float *dst,
+                         const uint32_t dims[8], size_t n, int accumulate)
 {
     for (size_t i = 0; i < n; i++) {
         float av = a[offset(i, dims, sa)], bv = b[offset(i, dims, sb)], g = gy[i], d;
