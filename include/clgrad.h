@@ -129,10 +129,11 @@ typedef struct cg_context_stats {
     unsigned long long programs_from_cache;  /* loaded from the binary cache */
     unsigned long long bytes_allocated;      /* device bytes currently held by tensors */
     unsigned long long bytes_pooled;         /* device bytes idle in the pool */
-    unsigned long long tape_nodes;           /* nodes on the tape now */
+    unsigned long long tape_nodes;           /* nodes on the tape now that backward may walk */
     unsigned long long tape_tensors;         /* tensors the tape owns now */
     unsigned long long pool_limit_bytes;     /* the most the pool keeps idle */
     unsigned long long pool_evictions;       /* idle buffers released to keep the bound */
+    unsigned long long graph_nodes;          /* graph nodes recorded since the context was made */
 } cg_context_stats;
 cg_context_stats cg_context_get_stats(const cg_context *ctx);
 
@@ -163,7 +164,20 @@ cg_kernel_shape cg_context_kernel_shape(const cg_context *ctx);
  * idle buffer and is tried once more. */
 cg_status cg_context_set_pool_limit(cg_context *ctx, size_t bytes);
 
-/* Waits for every queued command to finish. */
+/* Ops record nodes of a graph; the device runs them when a result is
+ * needed: cg_tensor_read, cg_item, cg_backward, cg_step and the other calls
+ * that read or change tensors, cg_finish, or cg_realize. An error the device
+ * reports while running them (out of memory, a driver failure) names the op
+ * that recorded the failing node and is returned by the call that ran it;
+ * argument and shape errors are returned by the op itself.
+ * Runs every recorded node not run yet. */
+cg_status cg_realize(cg_context *ctx);
+/* Eager mode runs each op as it is called (for debugging: the same results
+ * bit for bit). Default: the CLGRAD_EAGER environment variable (1: eager). */
+cg_status cg_context_set_eager(cg_context *ctx, bool eager);
+bool cg_context_eager(const cg_context *ctx);
+
+/* Runs what is recorded and waits for every queued command to finish. */
 cg_status cg_finish(cg_context *ctx);
 
 /* ---- tensors ----------------------------------------------------------- */

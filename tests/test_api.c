@@ -243,6 +243,13 @@ CASE(cg_expand) { cr_assert_null(cg_expand(NULL, CG_SHAPE(2, 3))); expect_clean(
 CASE(cg_contiguous) { cr_assert_null(cg_contiguous(NULL)); expect_clean("cg_contiguous"); }
 CASE(cg_is_contiguous) { cr_assert(!cg_is_contiguous(NULL)); expect_clean("cg_is_contiguous"); }
 CASE(cg_tape_own) { cg_tape_own(NULL); expect_clean("cg_tape_own"); }
+CASE(cg_realize) { cr_assert_eq(cg_realize(NULL), NP); expect_clean("cg_realize"); }
+CASE(cg_context_set_eager)
+{
+    cr_assert_eq(cg_context_set_eager(NULL, true), NP);
+    expect_clean("cg_context_set_eager");
+}
+CASE(cg_context_eager) { cr_assert(!cg_context_eager(NULL)); expect_clean("cg_context_eager"); }
 CASE(cg_scalar) { cr_assert_null(cg_scalar(NULL, 1.0f)); expect_clean("cg_scalar"); }
 CASE(cg_permute)
 {
@@ -752,7 +759,8 @@ static api_case cases[] = {
     E(cg_abs), E(cg_relu), E(cg_tanh), E(cg_sigmoid), E(cg_sum), E(cg_mean), E(cg_sum_axis),
     E(cg_mean_axis), E(cg_matmul), E(cg_reshape), E(cg_at), E(cg_slice), E(cg_concat),
     E(cg_select), E(cg_narrow), E(cg_transpose), E(cg_permute), E(cg_expand), E(cg_contiguous),
-    E(cg_is_contiguous), E(cg_tape_own), E(cg_scalar),
+    E(cg_is_contiguous), E(cg_tape_own), E(cg_scalar), E(cg_realize), E(cg_context_set_eager),
+    E(cg_context_eager),
     E(cg_embedding), E(cg_set_sparse_grad), E(cg_sparse_grad_rows), E(cg_sparse_grad_values),
     E(cg_index_rows), E(cg_mse_loss), E(cg_l1_loss), E(cg_huber_loss), E(cg_rand_uniform),
     E(cg_linear_init), E(cg_linear_forward), E(cg_linear_free), E(cg_mlp_create),

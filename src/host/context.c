@@ -21,6 +21,20 @@ static void describe_ref(cg_device_info *info)
     info->max_work_group_size = 1;
 }
 
+/* Until every op family runs through the graph's backends, eager is the
+ * default: CLGRAD_EAGER=0 asks for deferred realization. */
+static void eager_from_env(cg_context *ctx)
+{
+    const char *env = getenv("CLGRAD_EAGER");
+    ctx->eager = true;
+    if (!env || !*env) return;
+    if (strcmp(env, "0") == 0 || strcmp(env, "1") == 0)
+        ctx->eager = env[0] == '1';
+    else
+        cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
+                 "cg_context_create: CLGRAD_EAGER must be 0 or 1 (got '%.64s')", env);
+}
+
 static void kernel_shape_from_env(cg_context *ctx)
 {
     ctx->gpu_shapes = ctx->info.type == CG_DEVICE_GPU;
@@ -59,12 +73,15 @@ cg_context *cg_context_create(const char *spec)
     cg_context *ctx = cg__calloc(1, sizeof *ctx);
     if (!ctx) return NULL;
     describe_ref(&ctx->info);
+    ctx->backend = &cg__backend_ref; /* until a device is chosen: nothing runs on it */
+    eager_from_env(ctx);
 
     bool is_ref = false;
     if (cg__device_select(ctx, spec, &is_ref, &ctx->platform, &ctx->device, &ctx->info) !=
         CG_OK)
         return ctx;
     ctx->is_ref = is_ref;
+    ctx->backend = is_ref ? &cg__backend_ref : &cg__backend_opencl;
     ctx->align_floats = 1;
     if (is_ref) {
         ctx->max_alloc_bytes = (size_t)cg__host_memory_bytes();
@@ -143,7 +160,7 @@ cg_context_stats cg_context_get_stats(const cg_context *ctx)
     cg_context_stats none = {0};
     if (!ctx) return none;
     cg_context_stats s = ctx->stats;
-    s.tape_nodes = ctx->tape.count;
+    s.tape_nodes = ctx->tape.differentiable;
     s.tape_tensors = ctx->tape.nowned;
     s.pool_limit_bytes = ctx->pool_limit;
     return s;
@@ -152,10 +169,8 @@ cg_context_stats cg_context_get_stats(const cg_context *ctx)
 cg_status cg_finish(cg_context *ctx)
 {
     if (!ctx) return CG_ERROR_NULL_POINTER;
-    if (ctx->status) return ctx->status;
-    if (ctx->is_ref) return CG_OK;
-    cl_int err = cg__clFinish(ctx->queue);
-    return err == CL_SUCCESS ? CG_OK : cg__cl_fail(ctx, err, "cg_finish: clFinish");
+    if (cg__realize(ctx)) return ctx->status;
+    return ctx->backend->sync(ctx, "cg_finish");
 }
 
 double cg__now_seconds(void)

@@ -9,76 +9,31 @@
 #include "internal.h"
 #include "ref/ops_ref.h"
 
-/* ---- launches (device) or loops (reference) ----------------------------- */
+/* ---- nodes other files run at once ------------------------------------------ */
 
-static cl_kernel kernel(cg_context *ctx, const char *name)
-{
-    return cg__kernel(ctx, CG__PROGRAM_ELEMENTWISE, NULL, name);
-}
-
-/* The op-specialized build of a kernel (see elementwise.cl, CG_OP). */
-static cl_kernel op_kernel(cg_context *ctx, const char *name, int op)
-{
-    char options[24];
-    snprintf(options, sizeof options, "-DCG_OP=%d", op);
-    return cg__kernel(ctx, CG__PROGRAM_ELEMENTWISE, options, name);
-}
-
-/* ... and per operand layout for the binary kernels (CG_LA, CG_LB). */
-static cl_kernel binary_kernel(cg_context *ctx, const char *name, int op, int la, int lb)
-{
-    char options[48];
-    snprintf(options, sizeof options, "-DCG_OP=%d -DCG_LA=%d -DCG_LB=%d", op, la, lb);
-    return cg__kernel(ctx, CG__PROGRAM_ELEMENTWISE, options, name);
-}
-
+/* (The graph's references count, they do not change values: inputs taken
+ * as const are referenced through a cast.) */
 cg_status cg__unary_into(cg_context *ctx, int op, const cg_tensor *x, cg_tensor *y, float s)
 {
-    if (ctx->status) return ctx->status;
-    if (ctx->is_ref) {
-        cg__ref_unary(op, x->host, y->host, s, x->numel);
-        return CG_OK;
-    }
-    cl_kernel k = op_kernel(ctx, "cg_unary", op);
-    cl_uint n = (cl_uint)x->numel;
-    cl_int o = op;
-    if (!k || cg__set_args(ctx, k, "cg_unary", sizeof o, &o, sizeof(cl_mem), &x->mem,
-                           sizeof(cl_mem), &y->mem, sizeof s, &s, sizeof n, &n, (size_t)0))
-        return ctx->status;
-    return cg__launch_n(ctx, k, n, "cg_unary");
+    cg__node *n = cg__emit(ctx, CG__OP_UNARY, "clgrad", y, (cg_tensor *)x, NULL, NULL);
+    if (!n) return ctx->status;
+    n->op = op;
+    n->scalar = s;
+    return cg__realize(ctx);
 }
 
-static cg_status unary_backward(cg_context *ctx, int op, const cg_tensor *x, const cg_tensor *y,
-                                const cg_tensor *gy, cg_tensor *gx, float s)
+/* dst += alpha * src, recorded (run with the graph). */
+static cg_status axpy(cg_context *ctx, const char *what, cg_tensor *dst, float alpha,
+                      cg_tensor *src)
 {
-    if (ctx->is_ref) {
-        cg__ref_unary_backward(op, x->host, y->host, gy->host, gx->host, s, x->numel);
-        return CG_OK;
-    }
-    cl_kernel k = op_kernel(ctx, "cg_unary_backward", op);
-    cl_uint n = (cl_uint)x->numel;
-    cl_int o = op;
-    if (!k || cg__set_args(ctx, k, "cg_unary_backward", sizeof o, &o, sizeof(cl_mem), &x->mem,
-                           sizeof(cl_mem), &y->mem, sizeof(cl_mem), &gy->mem, sizeof(cl_mem),
-                           &gx->mem, sizeof s, &s, sizeof n, &n, (size_t)0))
-        return ctx->status;
-    return cg__launch_n(ctx, k, n, "cg_unary_backward");
+    cg__node *n = cg__emit(ctx, CG__OP_AXPY, what, dst, src, NULL, NULL);
+    if (n) n->scalar = alpha;
+    return ctx->status;
 }
 
 cg_status cg__accumulate(cg_context *ctx, const cg_tensor *src, cg_tensor *dst)
 {
-    if (ctx->status) return ctx->status;
-    if (ctx->is_ref) {
-        cg__ref_axpy(dst->host, 1.0f, src->host, dst->numel);
-        return CG_OK;
-    }
-    cl_kernel k = kernel(ctx, "cg_axpy");
-    cl_uint n = (cl_uint)dst->numel;
-    float one = 1.0f;
-    if (!k || cg__set_args(ctx, k, "cg_axpy", sizeof(cl_mem), &dst->mem, sizeof one, &one,
-                           sizeof(cl_mem), &src->mem, sizeof n, &n, (size_t)0))
-        return ctx->status;
-    return cg__launch_n(ctx, k, n, "cg_axpy");
+    return axpy(ctx, "cg_backward", dst, 1.0f, (cg_tensor *)src) ? ctx->status : cg__realize(ctx);
 }
 
 cg_status cg_add_scaled_(cg_tensor *dst, float alpha, const cg_tensor *src)
@@ -92,7 +47,6 @@ cg_status cg_add_scaled_(cg_tensor *dst, float alpha, const cg_tensor *src)
                         "or a contiguous tensor");
     cg_tensor *s = cg__plain((cg_tensor *)src, "cg_add_scaled_");
     if (!s) return ctx->status;
-    src = s;
     if (dst->numel != src->numel) {
         char a[64], b[64];
         cg__shape_format(dst->shape, a, sizeof a);
@@ -100,24 +54,22 @@ cg_status cg_add_scaled_(cg_tensor *dst, float alpha, const cg_tensor *src)
         return cg__fail(ctx, CG_ERROR_SHAPE_MISMATCH, "cg_add_scaled_: shapes differ: %s and %s",
                         a, b);
     }
-    if (ctx->is_ref) {
-        cg__ref_axpy(dst->host, alpha, src->host, dst->numel);
-        return CG_OK;
-    }
-    cl_kernel k = kernel(ctx, "cg_axpy");
-    cl_uint n = (cl_uint)dst->numel;
-    if (!k || cg__set_args(ctx, k, "cg_add_scaled_", sizeof(cl_mem), &dst->mem, sizeof alpha,
-                           &alpha, sizeof(cl_mem), &src->mem, sizeof n, &n, (size_t)0))
-        return ctx->status;
-    return cg__launch_n(ctx, k, n, "cg_add_scaled_");
+    /* In place: what the graph has recorded so far reads dst as it was. */
+    return axpy(ctx, "cg_add_scaled_", dst, alpha, s) ? ctx->status : cg__realize(ctx);
 }
 
 /* ---- unary ops ---------------------------------------------------------- */
 
+/* gx += gy * f'(x), from x, y = f(x) and gy. */
 static void unary_backward_rule(cg_context *ctx, cg__node *node)
 {
     cg_tensor *x = node->in[0], *gx = cg__grad(x);
-    if (gx) unary_backward(ctx, node->op, x, node->out, node->out->grad, gx, node->scalar);
+    if (!gx) return;
+    cg__node *n = cg__emit(ctx, CG__OP_UNARY_GRAD, "cg_backward", gx, x, node->out,
+                           node->out->grad);
+    if (!n) return;
+    n->op = node->op;
+    n->scalar = node->scalar;
 }
 
 static cg_tensor *unary(const char *what, int op, cg_tensor *x, float s)
@@ -125,13 +77,12 @@ static cg_tensor *unary(const char *what, int op, cg_tensor *x, float s)
     cg_context *ctx = cg__op_context(what, &x, 1);
     if (!ctx || !(x = cg__plain(x, what))) return NULL;
     cg_tensor *y = cg__op_output(ctx, x->shape, &x, 1, what);
-    if (!y || cg__unary_into(ctx, op, x, y, s)) return NULL;
-    cg__node *node = cg__record(ctx, y, unary_backward_rule, x, NULL);
-    if (node) {
-        node->op = op;
-        node->scalar = s;
-    }
-    return ctx->status ? NULL : y;
+    cg__node *node = y ? cg__emit(ctx, CG__OP_UNARY, what, y, x, NULL, NULL) : NULL;
+    if (!node) return NULL;
+    node->op = op;
+    node->scalar = s;
+    cg__differentiable(ctx, node, unary_backward_rule);
+    return cg__submit(ctx) ? NULL : y;
 }
 
 cg_tensor *cg_neg(cg_tensor *x) { return unary("cg_neg", CG_U_NEG, x, 0.0f); }
@@ -159,16 +110,6 @@ cg_tensor *cg__huber(cg_tensor *x, float delta) { return unary("cg_huber_loss", 
 
 #define NDIM CG_MAX_DIMS /* the kernels' padded rank (uint8 vectors) */
 
-/* The output's shape and each operand read through its strides (0 where
- * broadcast) and offset, all padded on the left to NDIM dimensions. */
-typedef struct bcast {
-    cg_shape out;
-    cl_uint dims[NDIM], sa[NDIM], sb[NDIM];
-    cl_uint adims[NDIM], bdims[NDIM]; /* the operands' own extents, padded */
-    cl_uint oa, ob;                   /* the operands' offsets */
-    cl_int la, lb; /* CG_LAYOUT_* of elementwise.cl: 0 general, 1 same, 2 scalar */
-} bcast;
-
 /* SAME needs a plain operand of the output's shape; SCALAR one element. */
 static cl_int layout(const cg_tensor *t, const cl_uint d[NDIM], const cl_uint od[NDIM])
 {
@@ -195,8 +136,8 @@ static bool operand(const cg_tensor *x, const cl_uint od[NDIM], cl_uint dims[NDI
     return last <= 0xFFFFFFFFu;
 }
 
-static bool broadcast(cg_context *ctx, const char *what, const cg_tensor *a, const cg_tensor *b,
-                      bcast *r)
+bool cg__broadcast(cg_context *ctx, const char *what, const cg_tensor *a, const cg_tensor *b,
+                   cg__bcast *r)
 {
     cg_shape as = a->shape, bs = b->shape;
     int nd = as.ndim > bs.ndim ? as.ndim : bs.ndim;
@@ -230,57 +171,6 @@ static bool broadcast(cg_context *ctx, const char *what, const cg_tensor *a, con
     return true;
 }
 
-static cg_status binary_launch(cg_context *ctx, int op, const cg_tensor *a, const cg_tensor *b,
-                               cg_tensor *out, const bcast *bc)
-{
-    cl_uint n = (cl_uint)out->numel;
-    if (ctx->is_ref) {
-        cg__ref_binary(op, a->storage->host + bc->oa, bc->sa, b->storage->host + bc->ob, bc->sb,
-                       out->host, bc->dims, n);
-        return CG_OK;
-    }
-    cl_kernel k = binary_kernel(ctx, "cg_binary", op, bc->la, bc->lb);
-    cl_int o = op;
-    cl_uint8 sa, sb, dims;
-    memcpy(sa.s, bc->sa, sizeof sa.s);
-    memcpy(sb.s, bc->sb, sizeof sb.s);
-    memcpy(dims.s, bc->dims, sizeof dims.s);
-    if (!k || cg__set_args(ctx, k, "cg_binary", sizeof o, &o, sizeof(cl_mem), &a->storage->mem,
-                           sizeof bc->oa, &bc->oa, sizeof sa, &sa, sizeof(cl_mem),
-                           &b->storage->mem, sizeof bc->ob, &bc->ob, sizeof sb, &sb,
-                           sizeof(cl_mem), &out->mem, sizeof dims, &dims, sizeof n, &n,
-                           sizeof bc->la, &bc->la, sizeof bc->lb, &bc->lb, (size_t)0))
-        return ctx->status;
-    return cg__launch_n(ctx, k, n, "cg_binary");
-}
-
-static cg_status binary_grad_launch(cg_context *ctx, int op, int which, const cg_tensor *a,
-                                    const cg_tensor *b, const cg_tensor *gy, cg_tensor *dst,
-                                    const bcast *bc, bool accumulate)
-{
-    cl_uint n = (cl_uint)gy->numel;
-    cl_int o = op, w = which, acc = accumulate;
-    if (ctx->is_ref) {
-        cg__ref_binary_grad(op, which, a->storage->host + bc->oa, bc->sa,
-                            b->storage->host + bc->ob, bc->sb, gy->host, dst->host, bc->dims, n,
-                            acc);
-        return CG_OK;
-    }
-    cl_kernel k = binary_kernel(ctx, "cg_binary_grad", op, bc->la, bc->lb);
-    cl_uint8 sa, sb, dims;
-    memcpy(sa.s, bc->sa, sizeof sa.s);
-    memcpy(sb.s, bc->sb, sizeof sb.s);
-    memcpy(dims.s, bc->dims, sizeof dims.s);
-    if (!k || cg__set_args(ctx, k, "cg_binary_grad", sizeof o, &o, sizeof w, &w, sizeof(cl_mem),
-                           &a->storage->mem, sizeof bc->oa, &bc->oa, sizeof sa, &sa,
-                           sizeof(cl_mem), &b->storage->mem, sizeof bc->ob, &bc->ob, sizeof sb,
-                           &sb, sizeof(cl_mem), &gy->mem, sizeof(cl_mem), &dst->mem,
-                           sizeof dims, &dims, sizeof n, &n, sizeof acc, &acc, sizeof bc->la,
-                           &bc->la, sizeof bc->lb, &bc->lb, (size_t)0))
-        return ctx->status;
-    return cg__launch_n(ctx, k, n, "cg_binary_grad");
-}
-
 /* dst (+)= src summed over the dimensions where dst, right-aligned against
  * src, has extent 1 or none (the gradient of a broadcast operand). */
 cg_status cg__sum_to(cg_context *ctx, const cg_tensor *src, cg_tensor *dst)
@@ -304,7 +194,7 @@ cg_status cg__sum_to(cg_context *ctx, const cg_tensor *src, cg_tensor *dst)
         cg__ref_sum_to(src->host, sd + NDIM - 4, dst->host, dd + NDIM - 4, dn);
         return CG_OK;
     }
-    cl_kernel k = kernel(ctx, "cg_sum_to");
+    cl_kernel k = cg__kernel(ctx, CG__PROGRAM_ELEMENTWISE, NULL, "cg_sum_to");
     cl_uint4 s4, d4;
     for (int i = 0; i < 4; i++) {
         s4.s[i] = sd[NDIM - 4 + i];
@@ -319,21 +209,21 @@ cg_status cg__sum_to(cg_context *ctx, const cg_tensor *src, cg_tensor *dst)
 static void binary_backward_rule(cg_context *ctx, cg__node *node)
 {
     cg_tensor *a = node->in[0], *b = node->in[1], *gy = node->out->grad;
-    bcast bc;
-    if (!broadcast(ctx, "cg_backward", a, b, &bc)) return;
     for (int which = 0; which < 2 && !ctx->status; which++) {
         cg_tensor *x = which ? b : a, *gx = cg__grad(x);
         if (!gx) continue;
-        if (x->numel == gy->numel) { /* nothing broadcast: straight into x's grad */
-            binary_grad_launch(ctx, node->op, which, a, b, gy, gx, &bc, true);
-            continue;
+        bool direct = x->numel == gy->numel; /* nothing broadcast: straight into x's grad */
+        cg_tensor *dst = direct ? gx : cg__tensor_new(ctx, gy->shape, false, "cg_backward");
+        cg__node *n = dst ? cg__emit(ctx, CG__OP_BINARY_GRAD, "cg_backward", dst, a, b, gy) : NULL;
+        if (n) {
+            n->op = node->op;
+            n->ia = (size_t)which;
+            n->flag_a = direct;
         }
-        /* The in-order queue lets the temporary go back to the pool at once. */
-        cg_tensor *full = cg__tensor_new(ctx, gy->shape, false, "cg_backward");
-        if (!full) return;
-        binary_grad_launch(ctx, node->op, which, a, b, gy, full, &bc, false);
-        cg__sum_to(ctx, full, gx);
-        cg__tensor_destroy(full);
+        if (!direct) { /* summed back to x's shape; the node keeps the temporary */
+            cg__emit(ctx, CG__OP_SUM_TO, "cg_backward", gx, dst, NULL, NULL);
+            cg__tensor_release(dst);
+        }
     }
 }
 
@@ -342,17 +232,18 @@ static cg_tensor *binary(const char *what, int op, cg_tensor *a, cg_tensor *b)
     cg_tensor *ts[2] = {a, b};
     cg_context *ctx = cg__op_context(what, ts, 2);
     if (!ctx) return NULL;
-    bcast bc;
-    if (!broadcast(ctx, what, a, b, &bc)) return NULL;
+    cg__bcast bc;
+    if (!cg__broadcast(ctx, what, a, b, &bc)) return NULL;
     if (cg__shape_numel(bc.out) > 0xFFFFFFFFu) {
         cg__fail(ctx, CG_ERROR_UNSUPPORTED, "%s: more than 2^32-1 elements", what);
         return NULL;
     }
     cg_tensor *out = cg__op_output(ctx, bc.out, ts, 2, what);
-    if (!out || binary_launch(ctx, op, a, b, out, &bc)) return NULL;
-    cg__node *node = cg__record(ctx, out, binary_backward_rule, a, b);
-    if (node) node->op = op;
-    return ctx->status ? NULL : out;
+    cg__node *node = out ? cg__emit(ctx, CG__OP_BINARY, what, out, a, b, NULL) : NULL;
+    if (!node) return NULL;
+    node->op = op;
+    cg__differentiable(ctx, node, binary_backward_rule);
+    return cg__submit(ctx) ? NULL : out;
 }
 
 cg_tensor *cg_add(cg_tensor *a, cg_tensor *b) { return binary("cg_add", CG_B_ADD, a, b); }

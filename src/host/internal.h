@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 
+#include "backend/backend.h"
 #include "backend/cl_gate.h"
 #include "clgrad.h"
 #include "fault.h"
@@ -70,10 +71,32 @@ typedef struct cg__pool {
 /* ---- tape -------------------------------------------------------------- */
 
 typedef struct cg__node cg__node;
-/* A node's backward rule: reads out->grad, adds into its inputs' grads. */
+/* A node's backward rule: records the nodes that add out->grad's share into
+ * its inputs' grads. */
 typedef void (*cg__backward_fn)(cg_context *ctx, cg__node *node);
 
-#define CG__NODE_INPUTS 2
+/* What a node computes: one global list, executed by each backend's exec
+ * (backend/). Parameters are in the node's fields named beside each. */
+typedef enum cg__op {
+    CG__OP_VIEW = 0,     /* nothing to compute: out is a view of in[0] */
+    CG__OP_DONE,         /* computed when recorded (a family not behind exec yet) */
+    CG__OP_COPY,         /* out (+)= in[0] through layouts la (source), lb (destination);
+                            flag_a: accumulate */
+    CG__OP_UNARY,        /* out = f(in[0]; scalar), f = op */
+    CG__OP_UNARY_GRAD,   /* out += in[2] * f'(in[0], in[1]; scalar): x, y, gy */
+    CG__OP_BINARY,       /* out = in[0] (op) in[1], broadcasting, strided operands */
+    CG__OP_BINARY_GRAD,  /* out (+)= in[2] * d(in[0] op in[1])/d(operand ia); flag_a: accumulate */
+    CG__OP_AXPY,         /* out += scalar * in[0] */
+    CG__OP_SUM_TO,       /* out += in[0] summed over out's broadcast dimensions */
+    CG__OP_MATMUL,       /* out (+)= op(in[0]) op(in[1]): flag_a/flag_b transpose, ia = M,
+                            ib = N, ic = K, id: accumulate */
+    CG__OP_BLOCK_COPY,   /* for o < ie, k < ig: out[ic + o*id + k] (+)= in[0][ia + o*ib + k];
+                            flag_a: accumulate */
+    CG__OP_GATHER_ROWS,  /* out[r,:] = in[0][rows[r],:], ia rows of ib columns */
+    CG__OP_COUNT
+} cg__op;
+
+#define CG__NODE_INPUTS 3
 
 /* Where a tensor's elements sit in its storage: element (i0, i1, ...) is at
  * offset + i0 * strides[0] + i1 * strides[1] + ..., in elements. A stride of
@@ -84,18 +107,25 @@ typedef struct cg__layout {
     size_t offset;
 } cg__layout;
 
+/* One node of the graph: an op the user called (with its backward rule when
+ * an input requires grad) or a step of a backward. Realized (executed by the
+ * backend) when a result is needed, in the order recorded. */
 struct cg__node {
-    cg__backward_fn backward;
-    cg_tensor *out;
-    cg_tensor *in[CG__NODE_INPUTS]; /* each holds a reference (released at reset) */
+    cg__op kind;
+    const char *what;     /* the public call that recorded it: names it in errors */
+    cg_tensor *out;       /* a reference while the node may still run */
+    cg_tensor *in[CG__NODE_INPUTS]; /* references (released when no longer needed) */
     cg_tensor **many;     /* concat's inputs (owned array, each referenced), else NULL */
     size_t nmany;
-    int op;               /* family-specific op code */
+    /* The parameter block (see cg__op; backward rules read it too). */
+    int op;               /* the family's op code (ops.clh) */
     float scalar;
-    bool flag_a, flag_b;  /* matmul transposes, keepdim, ... */
-    size_t ia, ib, ic;    /* family-specific sizes (axis layout, offsets) */
-    cg__layout view;      /* a view op: the view laid over in[0]'s contiguous layout */
-    unsigned *rows;       /* the embedding's indices (owned), else NULL */
+    bool flag_a, flag_b;
+    size_t ia, ib, ic, id, ie, ig;
+    cg__layout la, lb;    /* la: a view op's view over in[0]'s contiguous layout */
+    unsigned *rows;       /* host indices (owned), else NULL */
+    bool done;            /* executed */
+    cg__backward_fn backward; /* NULL: not differentiated (a gradient step, no_grad) */
     bool consumed;        /* a backward without retain_graph went through it */
 };
 
@@ -104,6 +134,8 @@ typedef struct cg__tape {
     size_t count, capacity;
     cg_tensor **owned;    /* references the tape holds: ops' outputs, cg_tape_own: released by cg_tape_reset */
     size_t nowned, owned_capacity;
+    size_t pending;       /* nodes [pending, count) have not been handed to the backend */
+    size_t differentiable;/* nodes autograd may walk (cg_context_stats.tape_nodes) */
     int no_grad;          /* depth of cg_no_grad_begin */
     bool consumed;        /* a backward without retain ran on this tape */
 } cg__tape;
@@ -115,6 +147,8 @@ struct cg_context {
     char message[4096];
 
     bool is_ref;
+    const cg__backend *backend;
+    bool eager;           /* realize every op as it is recorded (CLGRAD_EAGER=1) */
     cg_device_info info;
     cl_platform_id platform;
     cl_device_id device;
@@ -310,13 +344,32 @@ cg_tensor *cg__plain(cg_tensor *x, const char *what);
 bool cg__plain_all(cg_tensor **ts, size_t n, const char *what);
 /* dst (+)= src element by element in logical order, both through their
  * layouts (any strides; dst must not repeat an element when accumulating). */
-cg_status cg__strided_copy(cg_context *ctx, const cg__storage *src, const cg__layout *sl,
-                           const cg__storage *dst, const cg__layout *dl, bool accumulate,
-                           const char *what);
+cg_status cg__strided_copy(cg_context *ctx, cg_tensor *src, const cg__layout *sl, cg_tensor *dst,
+                           const cg__layout *dl, bool accumulate, const char *what);
+/* The same, recorded only (a backward rule's step: run with the graph). */
+cg__node *cg__strided_copy_node(cg_context *ctx, cg_tensor *src, const cg__layout *sl,
+                                cg_tensor *dst, const cg__layout *dl, bool accumulate,
+                                const char *what);
 /* Shape helpers. */
 bool cg__shape_equal(cg_shape a, cg_shape b);
 void cg__shape_format(cg_shape s, char *buf, size_t cap);
 size_t cg__shape_numel(cg_shape s);
+
+/* ---- graph (graph.c) --------------------------------------------------- */
+
+/* Appends a node computing `kind` into out from a, b, c (each referenced;
+ * NULL for none); the caller fills its parameters. NULL (error on ctx) when
+ * out of memory. The pointer is valid until the next node is appended. */
+cg__node *cg__emit(cg_context *ctx, cg__op kind, const char *what, cg_tensor *out, cg_tensor *a,
+                   cg_tensor *b, cg_tensor *c);
+/* Makes node a step autograd walks (rule) when its output requires grad. */
+void cg__differentiable(cg_context *ctx, cg__node *node, cg__backward_fn rule);
+/* The op's end: runs what is pending in eager mode. */
+cg_status cg__submit(cg_context *ctx);
+/* Runs every pending node, in order. */
+cg_status cg__realize(cg_context *ctx);
+/* Drops every node (cg_tape_reset): pending ones are not run. */
+void cg__graph_release_nodes(cg_context *ctx);
 
 /* ---- tape (tape.c) ----------------------------------------------------- */
 
@@ -340,6 +393,20 @@ bool cg__tape_own(cg_context *ctx, cg_tensor *t);
 
 /* ---- kernel families shared by ops (elementwise.c, reduce.c, shape.c) --- */
 
+/* Broadcasting: the output's shape and each operand read through its
+ * strides (0 where broadcast) and offset, padded on the left to
+ * CG_MAX_DIMS dimensions (elementwise.c). */
+typedef struct cg__bcast {
+    cg_shape out;
+    cl_uint dims[CG_MAX_DIMS], sa[CG_MAX_DIMS], sb[CG_MAX_DIMS];
+    cl_uint adims[CG_MAX_DIMS], bdims[CG_MAX_DIMS]; /* the operands' own extents, padded */
+    cl_uint oa, ob;                                 /* the operands' offsets */
+    cl_int la, lb; /* CG_LAYOUT_* of elementwise.cl: 0 general, 1 same, 2 scalar */
+} cg__bcast;
+/* False (error on ctx, naming what) when a and b do not broadcast. */
+bool cg__broadcast(cg_context *ctx, const char *what, const cg_tensor *a, const cg_tensor *b,
+                   cg__bcast *r);
+/* Nodes run at once (for callers outside the graph's ops). */
 cg_status cg__unary_into(cg_context *ctx, int op, const cg_tensor *x, cg_tensor *y, float s);
 /* Splits n elements into at most `want` chunks, each a multiple of 256 long
  * (the partial sums of every reduction): returns the count, sets *chunk.

@@ -4,84 +4,40 @@
 #include <stdio.h>
 
 #include "internal.h"
-#include "ref/ops_ref.h"
 
-#define TILE 16
-
-/* dst [cols, rows] = src [rows, cols]^T */
-static cg_tensor *transposed(cg_context *ctx, const cg_tensor *src, size_t rows, size_t cols)
+/* C (+)= op(A) @ op(B), C [M,N], inner dimension K: a node. */
+static cg__node *gemm(cg_context *ctx, const char *what, cg_tensor *A, bool ta, cg_tensor *B,
+                      bool tb, cg_tensor *C, size_t M, size_t N, size_t K, bool accumulate)
 {
-    cg_tensor *t = cg__tensor_new(ctx, CG_SHAPE(cols, rows), false, "cg_matmul");
-    cl_kernel k = cg__kernel(ctx, CG__PROGRAM_MATMUL, NULL, "cg_transpose");
-    cl_uint r = (cl_uint)rows, c = (cl_uint)cols;
-    if (t && k &&
-        !cg__set_args(ctx, k, "cg_matmul", sizeof(cl_mem), &src->mem, sizeof r, &r, sizeof c, &c,
-                      sizeof(cl_mem), &t->mem, (size_t)0))
-        cg__launch_n(ctx, k, rows * cols, "cg_matmul");
-    return t;
-}
-
-/* CPU devices: strips of 16 columns per work-item over untransposed operands
- * (a transpose costs O(size), the product O(M N K)). */
-static cg_status gemm_strips(cg_context *ctx, const cg_tensor *A, bool ta, const cg_tensor *B,
-                             bool tb, cg_tensor *C, size_t M, size_t N, size_t K, bool accumulate)
-{
-    cg_tensor *at = ta ? transposed(ctx, A, K, M) : NULL, *bt = tb ? transposed(ctx, B, N, K) : NULL;
-    const cg_tensor *a = at ? at : A, *b = bt ? bt : B;
-    cl_kernel k = cg__kernel(ctx, CG__PROGRAM_MATMUL, NULL, "cg_matmul_strips");
-    cl_uint m = (cl_uint)M, n = (cl_uint)N, kk = (cl_uint)K;
-    cl_int acc = accumulate;
-    if (k && !ctx->status &&
-        !cg__set_args(ctx, k, "cg_matmul", sizeof(cl_mem), &a->mem, sizeof(cl_mem), &b->mem,
-                      sizeof(cl_mem), &C->mem, sizeof m, &m, sizeof n, &n, sizeof kk, &kk,
-                      sizeof acc, &acc, (size_t)0)) {
-        const size_t global[2] = {(N + 15) / 16, (M + 3) / 4}, local[2] = {1, 1};
-        cg__launch2d(ctx, k, global, local, "cg_matmul");
-    }
-    cg__tensor_destroy(at); /* in-order queue: after the product */
-    cg__tensor_destroy(bt);
-    return ctx->status;
-}
-
-/* C (+)= op(A) @ op(B), C [M,N], inner dimension K. */
-static cg_status gemm(cg_context *ctx, const cg_tensor *A, bool ta, const cg_tensor *B, bool tb,
-                      cg_tensor *C, size_t M, size_t N, size_t K, bool accumulate)
-{
-    if (ctx->status) return ctx->status;
-    if (ctx->is_ref) {
-        cg__ref_matmul(A->host, B->host, C->host, M, N, K, ta, tb, accumulate);
-        return CG_OK;
-    }
-    if (!ctx->gpu_shapes) return gemm_strips(ctx, A, ta, B, tb, C, M, N, K, accumulate);
-    cl_kernel k = cg__kernel(ctx, CG__PROGRAM_MATMUL, NULL, "cg_matmul");
-    cl_uint m = (cl_uint)M, n = (cl_uint)N, kk = (cl_uint)K;
-    cl_int ita = ta, itb = tb, acc = accumulate;
-    if (!k || cg__set_args(ctx, k, "cg_matmul", sizeof(cl_mem), &A->mem, sizeof(cl_mem), &B->mem,
-                           sizeof(cl_mem), &C->mem, sizeof m, &m, sizeof n, &n, sizeof kk, &kk,
-                           sizeof ita, &ita, sizeof itb, &itb, sizeof acc, &acc, (size_t)0))
-        return ctx->status;
-    const size_t global[2] = {N, M}, local[2] = {TILE, TILE};
-    return cg__launch2d(ctx, k, global, local, "cg_matmul");
+    cg__node *n = cg__emit(ctx, CG__OP_MATMUL, what, C, A, B, NULL);
+    if (!n) return NULL;
+    n->flag_a = ta;
+    n->flag_b = tb;
+    n->ia = M;
+    n->ib = N;
+    n->ic = K;
+    n->id = accumulate;
+    return n;
 }
 
 static void matmul_backward_rule(cg_context *ctx, cg__node *node)
 {
     cg_tensor *a = node->in[0], *b = node->in[1], *gy = node->out->grad;
     bool ta = node->flag_a, tb = node->flag_b;
-    size_t M = gy->shape.dims[0], N = gy->shape.dims[1], K = node->ia;
+    size_t M = gy->shape.dims[0], N = gy->shape.dims[1], K = node->ic;
     cg_tensor *ga = cg__grad(a), *gb = cg__grad(b);
     /* y = A' B' with A' = op(a), B' = op(b); dA' = gy B'^T, dB' = A'^T gy. */
     if (ga) {
         if (!ta) /* ga [M,K] += gy [M,N] @ B'^T */
-            gemm(ctx, gy, false, b, !tb, ga, M, K, N, true);
+            gemm(ctx, "cg_backward", gy, false, b, !tb, ga, M, K, N, true);
         else /* ga [K,M] += (gy B'^T)^T = B' gy^T */
-            gemm(ctx, b, tb, gy, true, ga, K, M, N, true);
+            gemm(ctx, "cg_backward", b, tb, gy, true, ga, K, M, N, true);
     }
     if (gb) {
         if (!tb) /* gb [K,N] += A'^T @ gy */
-            gemm(ctx, a, !ta, gy, false, gb, K, N, M, true);
+            gemm(ctx, "cg_backward", a, !ta, gy, false, gb, K, N, M, true);
         else /* gb [N,K] += (A'^T gy)^T = gy^T A' */
-            gemm(ctx, gy, true, a, ta, gb, N, K, M, true);
+            gemm(ctx, "cg_backward", gy, true, a, ta, gb, N, K, M, true);
     }
 }
 
@@ -109,12 +65,9 @@ cg_tensor *cg_matmul(cg_tensor *a, cg_tensor *b, bool transpose_a, bool transpos
         return NULL;
     }
     cg_tensor *out = cg__op_output(ctx, CG_SHAPE(M, N), ts, 2, "cg_matmul");
-    if (!out || gemm(ctx, a, transpose_a, b, transpose_b, out, M, N, K, false)) return NULL;
-    cg__node *node = cg__record(ctx, out, matmul_backward_rule, a, b);
-    if (node) {
-        node->flag_a = transpose_a;
-        node->flag_b = transpose_b;
-        node->ia = K;
-    }
-    return ctx->status ? NULL : out;
+    cg__node *node =
+        out ? gemm(ctx, "cg_matmul", a, transpose_a, b, transpose_b, out, M, N, K, false) : NULL;
+    if (!node) return NULL;
+    cg__differentiable(ctx, node, matmul_backward_rule);
+    return cg__submit(ctx) ? NULL : out;
 }

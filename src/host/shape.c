@@ -5,35 +5,33 @@
 #include <string.h>
 
 #include "internal.h"
-#include "ref/ops_ref.h"
+
+/* The block copy's node, recorded only. */
+static cg__node *block_copy_node(cg_context *ctx, const char *what, cg_tensor *src,
+                                 size_t src_off, size_t src_stride, cg_tensor *dst,
+                                 size_t dst_off, size_t dst_stride, size_t outer, size_t len,
+                                 bool accumulate)
+{
+    cg__node *n = cg__emit(ctx, CG__OP_BLOCK_COPY, what, dst, src, NULL, NULL);
+    if (!n) return NULL;
+    n->ia = src_off;
+    n->ib = src_stride;
+    n->ic = dst_off;
+    n->id = dst_stride;
+    n->ie = outer;
+    n->ig = len;
+    n->flag_a = accumulate;
+    return n;
+}
 
 cg_status cg__block_copy(cg_context *ctx, const cg_tensor *src, size_t src_off, size_t src_stride,
                          cg_tensor *dst, size_t dst_off, size_t dst_stride, size_t outer,
                          size_t len, bool accumulate)
 {
-    if (ctx->status) return ctx->status;
-    if (outer * len == 0) return CG_OK;
-    if (ctx->is_ref) {
-        cg__ref_block_copy(src->host, src_off, src_stride, dst->host, dst_off, dst_stride, outer,
-                           len, accumulate);
-        return CG_OK;
-    }
-    if (!accumulate && outer == 1) { /* a plain copy: the driver's own */
-        cl_int err = cg__clEnqueueCopyBuffer(ctx->queue, src->mem, dst->mem, src_off * sizeof(float),
-                                             dst_off * sizeof(float), len * sizeof(float), 0, NULL,
-                                             NULL);
-        return err == CL_SUCCESS ? CG_OK : cg__cl_fail(ctx, err, "clgrad: clEnqueueCopyBuffer");
-    }
-    cl_kernel k = cg__kernel(ctx, CG__PROGRAM_SHAPE, NULL, "cg_block_copy");
-    cl_uint so = (cl_uint)src_off, ss = (cl_uint)src_stride, doff = (cl_uint)dst_off;
-    cl_uint ds = (cl_uint)dst_stride, o = (cl_uint)outer, l = (cl_uint)len;
-    cl_int acc = accumulate;
-    if (!k || cg__set_args(ctx, k, "cg_block_copy", sizeof(cl_mem), &src->mem, sizeof so, &so,
-                           sizeof ss, &ss, sizeof(cl_mem), &dst->mem, sizeof doff, &doff,
-                           sizeof ds, &ds, sizeof o, &o, sizeof l, &l, sizeof acc, &acc,
-                           (size_t)0))
+    if (!block_copy_node(ctx, "clgrad", (cg_tensor *)src, src_off, src_stride, dst, dst_off, dst_stride, outer,
+                         len, accumulate))
         return ctx->status;
-    return cg__launch_n(ctx, k, outer * len, "cg_block_copy");
+    return cg__realize(ctx);
 }
 
 /* Concat along axis: the output is [outer, total_len, inner]; input i fills
@@ -45,7 +43,9 @@ static void concat_backward_rule(cg_context *ctx, cg__node *node)
     for (size_t i = 0; i < node->nmany; i++) {
         cg_tensor *x = node->many[i], *gx = cg__grad(x);
         size_t len = x->numel / outer;
-        if (gx) cg__block_copy(ctx, gy, off, total * inner, gx, 0, len, outer, len, true);
+        if (gx)
+            block_copy_node(ctx, "cg_backward", gy, off, total * inner, gx, 0, len, outer, len,
+                            true);
         off += len;
     }
 }
@@ -109,7 +109,8 @@ static cg_tensor *concat(cg_context *ctx, cg_tensor *const *xs, size_t count, in
     size_t total = shape.dims[ax], off = 0;
     for (size_t i = 0; i < count; i++) {
         size_t len = xs[i]->numel / outer;
-        cg__block_copy(ctx, xs[i], 0, len, out, off, total * inner, outer, len, false);
+        block_copy_node(ctx, "cg_concat", xs[i], 0, len, out, off, total * inner, outer, len,
+                        false);
         off += len;
     }
     cg__node *node = cg__record(ctx, out, concat_backward_rule, NULL, NULL);
@@ -125,7 +126,7 @@ static cg_tensor *concat(cg_context *ctx, cg_tensor *const *xs, size_t count, in
         node->ib = inner;
         node->ic = total;
     }
-    return ctx->status ? NULL : out;
+    return cg__submit(ctx) ? NULL : out;
 }
 
 cg_tensor *cg_index_rows(cg_tensor *x, const unsigned *rows, size_t count)
@@ -158,18 +159,15 @@ cg_tensor *cg_index_rows(cg_tensor *x, const unsigned *rows, size_t count)
     shape.dims[0] = count;
     cg_tensor *out = cg__op_output(ctx, shape, &x, 1, what);
     if (!out) return NULL;
-    if (ctx->is_ref) {
-        for (size_t r = 0; r < count; r++)
-            memcpy(out->host + r * cols, x->host + (size_t)rows[r] * cols, cols * sizeof(float));
-        return out;
+    cg__node *node = cg__emit(ctx, CG__OP_GATHER_ROWS, what, out, x, NULL, NULL);
+    if (!node) return NULL;
+    node->ia = count;
+    node->ib = cols;
+    /* Run later: the node keeps its own copy of the indices. */
+    if (!(node->rows = cg__malloc(count * sizeof *rows))) {
+        cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory", what);
+        return NULL;
     }
-    cl_kernel k = cg__kernel(ctx, CG__PROGRAM_SHAPE, NULL, "cg_gather_rows");
-    cl_mem idx = cg__buffer_get(ctx, count * sizeof(cl_uint), what);
-    cl_uint c = (cl_uint)cols, cnt = (cl_uint)count;
-    if (k && idx && !cg__write(ctx, idx, 0, count * sizeof(cl_uint), rows, true, what) &&
-        !cg__set_args(ctx, k, what, sizeof(cl_mem), &x->mem, sizeof c, &c, sizeof(cl_mem), &idx,
-                      sizeof cnt, &cnt, sizeof(cl_mem), &out->mem, (size_t)0))
-        cg__launch_n(ctx, k, count * cols, what);
-    cg__buffer_put(ctx, idx, count * sizeof(cl_uint));
-    return ctx->status ? NULL : out;
+    memcpy(node->rows, rows, count * sizeof *rows);
+    return cg__submit(ctx) ? NULL : out;
 }

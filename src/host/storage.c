@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "internal.h"
-#include "ref/ops_ref.h"
 
 cg__storage *cg__storage_new(cg_context *ctx, size_t bytes, const char *what)
 {
@@ -214,48 +213,35 @@ void cg_tensor_free(cg_tensor *t)
 
 /* ---- strided copies ------------------------------------------------------ */
 
-/* Pads a layout to CG_MAX_DIMS dimensions on the left (extent 1, stride 0)
- * and checks the 32-bit index range the kernel uses. */
-static bool pad(const cg__layout *l, cl_uint dims[CG_MAX_DIMS], cl_uint strides[CG_MAX_DIMS])
+/* The kernel indexes with 32 bits: every element a layout reaches must be
+ * below 2^32. */
+static bool fits(const cg__layout *l)
 {
-    int lead = CG_MAX_DIMS - l->shape.ndim;
     size_t last = l->offset;
-    for (int d = 0; d < CG_MAX_DIMS; d++) {
-        int s = d - lead;
-        dims[d] = s >= 0 ? (cl_uint)l->shape.dims[s] : 1;
-        strides[d] = s >= 0 ? (cl_uint)l->strides[s] : 0;
-        if (s >= 0) last += (l->shape.dims[s] - 1) * l->strides[s];
-    }
+    for (int d = 0; d < l->shape.ndim; d++) last += (l->shape.dims[d] - 1) * l->strides[d];
     return last <= 0xFFFFFFFFu;
 }
 
-cg_status cg__strided_copy(cg_context *ctx, const cg__storage *src, const cg__layout *sl,
-                           const cg__storage *dst, const cg__layout *dl, bool accumulate,
-                           const char *what)
+cg__node *cg__strided_copy_node(cg_context *ctx, cg_tensor *src, const cg__layout *sl,
+                                cg_tensor *dst, const cg__layout *dl, bool accumulate,
+                                const char *what)
 {
-    if (ctx->status) return ctx->status;
-    size_t n = cg__shape_numel(sl->shape);
-    cl_uint dims[CG_MAX_DIMS], ss[CG_MAX_DIMS], dd[CG_MAX_DIMS], ds[CG_MAX_DIMS];
-    if (!pad(sl, dims, ss) || !pad(dl, dd, ds) || n > 0xFFFFFFFFu)
-        return cg__fail(ctx, CG_ERROR_UNSUPPORTED, "%s: a view reaching past 2^32-1 elements",
-                        what);
-    if (ctx->is_ref) {
-        cg__ref_strided_copy(src->host + sl->offset, ss, dst->host + dl->offset, ds, dims, n,
-                             accumulate);
-        return CG_OK;
+    if (ctx->status) return NULL;
+    if (!fits(sl) || !fits(dl)) {
+        cg__fail(ctx, CG_ERROR_UNSUPPORTED, "%s: a view reaching past 2^32-1 elements", what);
+        return NULL;
     }
-    cl_kernel k = cg__kernel(ctx, CG__PROGRAM_SHAPE, NULL, "cg_strided_copy");
-    cl_uint8 vd, vs, vt;
-    for (int d = 0; d < CG_MAX_DIMS; d++) {
-        vd.s[d] = dims[d];
-        vs.s[d] = ss[d];
-        vt.s[d] = ds[d];
-    }
-    cl_uint so = (cl_uint)sl->offset, doff = (cl_uint)dl->offset, cn = (cl_uint)n;
-    cl_int acc = accumulate;
-    if (!k || cg__set_args(ctx, k, what, sizeof(cl_mem), &src->mem, sizeof so, &so, sizeof vs, &vs,
-                           sizeof(cl_mem), &dst->mem, sizeof doff, &doff, sizeof vt, &vt,
-                           sizeof vd, &vd, sizeof cn, &cn, sizeof acc, &acc, (size_t)0))
-        return ctx->status;
-    return cg__launch_n(ctx, k, n, what);
+    cg__node *n = cg__emit(ctx, CG__OP_COPY, what, dst, src, NULL, NULL);
+    if (!n) return NULL;
+    n->la = *sl;
+    n->lb = *dl;
+    n->flag_a = accumulate;
+    return n;
+}
+
+cg_status cg__strided_copy(cg_context *ctx, cg_tensor *src, const cg__layout *sl, cg_tensor *dst,
+                           const cg__layout *dl, bool accumulate, const char *what)
+{
+    if (!cg__strided_copy_node(ctx, src, sl, dst, dl, accumulate, what)) return ctx->status;
+    return cg__realize(ctx);
 }

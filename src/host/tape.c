@@ -45,25 +45,8 @@ cg__node *cg__record(cg_context *ctx, cg_tensor *out, cg__backward_fn backward, 
                      cg_tensor *b)
 {
     if (!out || !out->requires_grad) return NULL;
-    cg__tape *tape = &ctx->tape;
-    if (tape->count == tape->capacity) {
-        size_t cap = tape->capacity ? 2 * tape->capacity : 64;
-        cg__node *nodes = cg__realloc(tape->nodes, cap * sizeof *nodes);
-        if (!nodes) {
-            cg__fail(ctx, CG_ERROR_NO_MEMORY, "clgrad: out of memory recording an op");
-            return NULL;
-        }
-        tape->nodes = nodes;
-        tape->capacity = cap;
-    }
-    cg__node *node = &tape->nodes[tape->count];
-    memset(node, 0, sizeof *node);
-    node->backward = backward;
-    node->out = out;
-    /* The node keeps what it reads alive: the caller may free it now. */
-    node->in[0] = cg__tensor_retain(a);
-    node->in[1] = cg__tensor_retain(b);
-    out->node = (long)tape->count++;
+    cg__node *node = cg__emit(ctx, CG__OP_DONE, "clgrad", out, a, b, NULL);
+    cg__differentiable(ctx, node, backward);
     return node;
 }
 
@@ -169,7 +152,7 @@ static void drop_intermediate_grads(cg_context *ctx, long last)
 {
     for (long i = 0; i <= last; i++) {
         cg_tensor *out = ctx->tape.nodes[i].out;
-        if (out->grad) {
+        if (out && ctx->tape.nodes[i].backward && out->grad) {
             cg__tensor_destroy(out->grad);
             out->grad = NULL;
         }
@@ -225,9 +208,11 @@ cg_status cg_backward_ex(cg_tensor *out, const cg_tensor *seed, bool retain_grap
         cg__accumulate(ctx, seed, g);
     else
         fill(g, 1.0f);
+    /* The forward first: backward rules read its values. */
+    if (cg__realize(ctx)) return ctx->status;
     for (long i = out->node; i >= 0 && !ctx->status; i--) {
-        cg__node *node = &nodes[i];
-        if (!node->out->grad) continue; /* not on a path from out */
+        cg__node *node = &ctx->tape.nodes[i]; /* rules append nodes: the array may move */
+        if (!node->backward || !node->out->grad) continue; /* not on a path from out */
         if (node->consumed) {
             cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
                      "%s: part of this graph was already used by a backward that did not "
@@ -236,7 +221,10 @@ cg_status cg_backward_ex(cg_tensor *out, const cg_tensor *seed, bool retain_grap
             break;
         }
         node->backward(ctx, node);
-        if (!retain_graph) node->consumed = true;
+        /* Rules of families not behind exec yet run at once: what the
+         * gradient nodes recorded so far compute must be there first. */
+        cg__realize(ctx);
+        if (!retain_graph) ctx->tape.nodes[i].consumed = true;
     }
     drop_intermediate_grads(ctx, out->node);
     return ctx->status;
@@ -258,16 +246,7 @@ void cg_tape_reset(cg_context *ctx)
 {
     if (!ctx) return;
     cg__tape *tape = &ctx->tape;
-    for (size_t i = 0; i < tape->count; i++) {
-        cg__node *node = &tape->nodes[i];
-        for (int k = 0; k < CG__NODE_INPUTS; k++) cg__tensor_release(node->in[k]);
-        for (size_t k = 0; k < node->nmany; k++) cg__tensor_release(node->many[k]);
-        free(node->many);
-        free(node->rows);
-    }
-    tape->count = 0;
-    /* Outputs first: a view's base may be an earlier output. Order does not
-     * matter for correctness (each holds its own references). */
+    cg__graph_release_nodes(ctx);
     for (size_t i = 0; i < tape->nowned; i++) {
         cg_tensor *t = tape->owned[i];
         t->node = -1; /* its node is gone: a tensor still referenced is a leaf now */
@@ -291,7 +270,7 @@ cg_tensor *cg_detach(const cg_tensor *t)
     if (c) c->user_ref = true;
     cg__layout sl = cg__layout_of(t), dl;
     cg__layout_contiguous(&dl, t->shape);
-    if (c && cg__strided_copy(t->ctx, t->storage, &sl, c->storage, &dl, false, "cg_detach")) {
+    if (c && cg__strided_copy(t->ctx, (cg_tensor *)t, &sl, c, &dl, false, "cg_detach")) {
         cg__tensor_destroy(c);
         return NULL;
     }

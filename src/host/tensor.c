@@ -1,5 +1,6 @@
-/* Tensors (float32, contiguous) and transfers; their memory comes from the
- * context's pool (pool.c). */
+/* Tensors' constructors and transfers (the storage and views themselves are
+ * in storage.c and view.c); their memory comes from the context's pool
+ * (pool.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +58,8 @@ cg_tensor *cg_tensor_from(cg_context *ctx, const float *data, cg_shape shape)
         return NULL;
     }
     cg_tensor *t = tensor_new(ctx, shape, "cg_tensor_from");
-    if (t && cg_tensor_write(t, data, t->numel) != CG_OK) {
+    /* New: no recorded node reads it, nothing to realize first. */
+    if (t && ctx->backend->write(ctx, t->storage, 0, t->bytes, data, "cg_tensor_from")) {
         cg_tensor_free(t);
         return NULL;
     }
@@ -68,14 +70,7 @@ static cg_tensor *tensor_full(cg_context *ctx, cg_shape shape, float value, cons
 {
     cg_tensor *t = tensor_new(ctx, shape, what);
     if (!t) return NULL;
-    if (ctx->is_ref) {
-        for (size_t i = 0; i < t->numel; i++) t->host[i] = value;
-        return t;
-    }
-    cl_int err = cg__clEnqueueFillBuffer(ctx->queue, t->mem, &value, sizeof value, 0, t->bytes, 0,
-                                         NULL, NULL);
-    if (err != CL_SUCCESS) {
-        cg__cl_fail(ctx, err, what);
+    if (ctx->backend->fill(ctx, t->storage, 0, t->bytes, value, what)) {
         cg_tensor_free(t);
         return NULL;
     }
@@ -111,7 +106,7 @@ static cg_status read_view(const cg_tensor *t, float *dst)
     cg_tensor *tmp = cg__tensor_new(ctx, t->shape, false, "cg_tensor_read");
     cg__layout sl = cg__layout_of(t), dl;
     cg__layout_contiguous(&dl, t->shape);
-    if (tmp && !cg__strided_copy(ctx, t->storage, &sl, tmp->storage, &dl, false, "cg_tensor_read"))
+    if (tmp && !cg__strided_copy(ctx, (cg_tensor *)t, &sl, tmp, &dl, false, "cg_tensor_read"))
         cg_tensor_read(tmp, dst, t->numel);
     cg__tensor_release(tmp);
     return ctx->status;
@@ -132,7 +127,7 @@ static cg_status write_view(cg_tensor *t, const float *src)
     cg_tensor *tmp = cg__tensor_new(ctx, t->shape, false, "cg_tensor_write");
     cg__layout_contiguous(&sl, t->shape);
     if (tmp && !cg_tensor_write(tmp, src, t->numel))
-        cg__strided_copy(ctx, tmp->storage, &sl, t->storage, &dl, false, "cg_tensor_write");
+        cg__strided_copy(ctx, tmp, &sl, t, &dl, false, "cg_tensor_write");
     cg__tensor_release(tmp);
     return ctx->status;
 }
@@ -141,25 +136,19 @@ cg_status cg_tensor_read(const cg_tensor *t, float *dst, size_t count)
 {
     cg_status s = check_count(t, count, dst, "cg_tensor_read");
     if (s) return s;
+    if (cg__realize(t->ctx)) return t->ctx->status;
     if (!t->plain) return read_view(t, dst);
-    /* The storage's buffer, not t->mem: an arena may have moved it since. */
-    if (t->storage->host) {
-        memcpy(dst, t->storage->host, t->bytes);
-        return CG_OK;
-    }
-    return cg__read(t->ctx, t->storage->mem, 0, t->bytes, dst, true, "cg_tensor_read");
+    return t->ctx->backend->read(t->ctx, t->storage, 0, t->bytes, dst, "cg_tensor_read");
 }
 
 cg_status cg_tensor_write(cg_tensor *t, const float *src, size_t count)
 {
     cg_status s = check_count(t, count, src, "cg_tensor_write");
     if (s) return s;
+    /* In place: what the graph has recorded so far reads t as it was. */
+    if (cg__realize(t->ctx)) return t->ctx->status;
     if (!t->plain) return write_view(t, src);
-    if (t->storage->host) {
-        memcpy(t->storage->host, src, t->bytes);
-        return CG_OK;
-    }
-    return cg__write(t->ctx, t->storage->mem, 0, t->bytes, src, true, "cg_tensor_write");
+    return t->ctx->backend->write(t->ctx, t->storage, 0, t->bytes, src, "cg_tensor_write");
 }
 
 void cg__sparse_free(cg__sparse *s)

@@ -93,13 +93,13 @@ static void view_backward_rule(cg_context *ctx, cg__node *node)
 {
     cg_tensor *x = node->in[0], *gx = cg__grad(x), *gy = node->out->grad;
     if (!gx) return;
-    if (repeats(&node->view)) { /* expand: sum the repeats back */
-        cg__sum_to(ctx, gy, gx);
+    if (repeats(&node->la)) { /* expand: sum the repeats back */
+        cg__emit(ctx, CG__OP_SUM_TO, "cg_backward", gx, gy, NULL, NULL);
         return;
     }
     cg__layout gl;
     cg__layout_contiguous(&gl, gy->shape);
-    cg__strided_copy(ctx, gy->storage, &gl, gx->storage, &node->view, true, "cg_backward");
+    cg__strided_copy_node(ctx, gy, &gl, gx, &node->la, true, "cg_backward");
 }
 
 static cg_tensor *make_view(const char *what, cg_tensor *x, const view_args *v)
@@ -110,13 +110,14 @@ static cg_tensor *make_view(const char *what, cg_tensor *x, const view_args *v)
     cg_tensor *y = cg__tensor_view(x, &out, what);
     if (!y) return NULL;
     if (ctx->tape.no_grad == 0 && x->requires_grad) y->requires_grad = true;
-    cg__node *node = cg__record(ctx, y, view_backward_rule, x, NULL);
-    if (node) {
-        cg__layout_contiguous(&in, x->shape);
-        apply(v, &in, &rel);
-        node->view = rel;
-    }
-    return ctx->status ? NULL : y;
+    if (!y->requires_grad) return y; /* nothing to compute, nothing to differentiate */
+    cg__node *node = cg__emit(ctx, CG__OP_VIEW, what, y, x, NULL, NULL);
+    if (!node) return NULL;
+    cg__layout_contiguous(&in, x->shape);
+    apply(v, &in, &rel);
+    node->la = rel;
+    cg__differentiable(ctx, node, view_backward_rule);
+    return y;
 }
 
 /* ---- contiguous copies --------------------------------------------------- */
@@ -124,7 +125,9 @@ static cg_tensor *make_view(const char *what, cg_tensor *x, const view_args *v)
 static void copy_backward_rule(cg_context *ctx, cg__node *node)
 {
     cg_tensor *x = node->in[0], *gx = cg__grad(x), *gy = node->out->grad;
-    if (gx) cg__accumulate(ctx, gy, gx);
+    if (!gx) return;
+    cg__node *n = cg__emit(ctx, CG__OP_AXPY, "cg_backward", gx, gy, NULL, NULL);
+    if (n) n->scalar = 1.0f;
 }
 
 static cg_tensor *contiguous_copy(cg_tensor *x, const char *what)
@@ -134,9 +137,9 @@ static cg_tensor *contiguous_copy(cg_tensor *x, const char *what)
     if (!y) return NULL;
     cg__layout sl = cg__layout_of(x), dl;
     cg__layout_contiguous(&dl, x->shape);
-    if (cg__strided_copy(ctx, x->storage, &sl, y->storage, &dl, false, what)) return NULL;
-    cg__record(ctx, y, copy_backward_rule, x, NULL);
-    return ctx->status ? NULL : y;
+    cg__node *node = cg__strided_copy_node(ctx, x, &sl, y, &dl, false, what);
+    cg__differentiable(ctx, node, copy_backward_rule);
+    return cg__submit(ctx) ? NULL : y;
 }
 
 cg_tensor *cg__plain(cg_tensor *x, const char *what)

@@ -1,0 +1,118 @@
+/* The reference backend: each node as plain loops over host memory
+ * (ref/ops_ref.c), float arithmetic as the kernels do it, double
+ * accumulation in every reduction. The twin of cl_backend.c. */
+#include <string.h>
+
+#include "../internal.h"
+#include "../ref/ops_ref.h"
+
+static cg_status ref_read(cg_context *ctx, const cg__storage *s, size_t offset, size_t bytes,
+                          void *dst, const char *what)
+{
+    (void)what;
+    if (ctx->status) return ctx->status;
+    if (bytes) memcpy(dst, (const char *)s->host + offset, bytes);
+    return CG_OK;
+}
+
+static cg_status ref_write(cg_context *ctx, cg__storage *s, size_t offset, size_t bytes,
+                           const void *src, const char *what)
+{
+    (void)what;
+    if (ctx->status) return ctx->status;
+    if (bytes) memcpy((char *)s->host + offset, src, bytes);
+    return CG_OK;
+}
+
+static cg_status ref_fill(cg_context *ctx, cg__storage *s, size_t offset, size_t bytes,
+                          float value, const char *what)
+{
+    (void)what;
+    if (ctx->status) return ctx->status;
+    float *p = s->host + offset / sizeof(float);
+    for (size_t i = 0; i < bytes / sizeof(float); i++) p[i] = value;
+    return CG_OK;
+}
+
+static cg_status ref_sync(cg_context *ctx, const char *what)
+{
+    (void)what;
+    return ctx->status;
+}
+
+static void pad(const cg__layout *l, uint32_t dims[CG_MAX_DIMS], uint32_t strides[CG_MAX_DIMS])
+{
+    int lead = CG_MAX_DIMS - l->shape.ndim;
+    for (int d = 0; d < CG_MAX_DIMS; d++) {
+        int s = d - lead;
+        dims[d] = s >= 0 ? (uint32_t)l->shape.dims[s] : 1;
+        strides[d] = s >= 0 ? (uint32_t)l->strides[s] : 0;
+    }
+}
+
+static cg_status binary(cg_context *ctx, const cg__node *n, bool grad)
+{
+    const cg_tensor *a = n->in[0], *b = n->in[1];
+    cg__bcast bc;
+    if (!cg__broadcast(ctx, n->what, a, b, &bc)) return ctx->status;
+    size_t count = cg__shape_numel(bc.out);
+    const float *ah = a->storage->host + bc.oa, *bh = b->storage->host + bc.ob;
+    if (grad)
+        cg__ref_binary_grad(n->op, (int)n->ia, ah, bc.sa, bh, bc.sb, n->in[2]->storage->host, n->out->storage->host,
+                            bc.dims, count, n->flag_a);
+    else
+        cg__ref_binary(n->op, ah, bc.sa, bh, bc.sb, n->out->storage->host, bc.dims, count);
+    return CG_OK;
+}
+
+static cg_status ref_exec(cg_context *ctx, cg__node *n)
+{
+    if (ctx->status) return ctx->status;
+    cg_tensor *out = n->out, *x = n->in[0];
+    switch (n->kind) {
+    case CG__OP_VIEW:
+    case CG__OP_DONE: return CG_OK;
+    case CG__OP_COPY: {
+        uint32_t dims[CG_MAX_DIMS], ss[CG_MAX_DIMS], ds[CG_MAX_DIMS], unused[CG_MAX_DIMS];
+        pad(&n->la, dims, ss);
+        pad(&n->lb, unused, ds);
+        cg__ref_strided_copy(x->storage->host + n->la.offset, ss, out->storage->host + n->lb.offset,
+                             ds, dims, cg__shape_numel(n->la.shape), n->flag_a);
+        return CG_OK;
+    }
+    case CG__OP_UNARY: cg__ref_unary(n->op, x->storage->host, out->storage->host, n->scalar, x->numel); return CG_OK;
+    case CG__OP_UNARY_GRAD:
+        cg__ref_unary_backward(n->op, x->storage->host, n->in[1]->storage->host, n->in[2]->storage->host, out->storage->host,
+                               n->scalar, x->numel);
+        return CG_OK;
+    case CG__OP_BINARY: return binary(ctx, n, false);
+    case CG__OP_BINARY_GRAD: return binary(ctx, n, true);
+    case CG__OP_AXPY: cg__ref_axpy(out->storage->host, n->scalar, x->storage->host, out->numel); return CG_OK;
+    case CG__OP_SUM_TO: return cg__sum_to(ctx, x, out);
+    case CG__OP_MATMUL:
+        cg__ref_matmul(x->storage->host, n->in[1]->storage->host, out->storage->host, n->ia, n->ib, n->ic, n->flag_a,
+                       n->flag_b, n->id != 0);
+        return CG_OK;
+    case CG__OP_BLOCK_COPY:
+        cg__ref_block_copy(x->storage->host, n->ia, n->ib, out->storage->host, n->ic, n->id, n->ie, n->ig,
+                           n->flag_a);
+        return CG_OK;
+    case CG__OP_GATHER_ROWS:
+        for (size_t r = 0; r < n->ia; r++)
+            memcpy(out->storage->host + r * n->ib, x->storage->host + (size_t)n->rows[r] * n->ib,
+                   n->ib * sizeof(float));
+        return CG_OK;
+    case CG__OP_COUNT: break;
+    }
+    return cg__fail(ctx, CG_ERROR_UNSUPPORTED, "%s: the reference backend has no op %d", n->what,
+                    (int)n->kind);
+}
+
+const cg__backend cg__backend_ref = {
+    .name = "ref",
+    .read = ref_read,
+    .write = ref_write,
+    .fill = ref_fill,
+    .exec = ref_exec,
+    .sync = ref_sync,
+};
