@@ -93,6 +93,7 @@ typedef enum cg__op {
     CG__OP_BLOCK_COPY,   /* for o < ie, k < ig: out[ic + o*id + k] (+)= in[0][ia + o*ib + k];
                             flag_a: accumulate */
     CG__OP_GATHER_ROWS,  /* out[r,:] = in[0][rows[r],:], ia rows of ib columns */
+    CG__OP_RAND_UNIFORM, /* out = U(scalar, scalar_b) from (seed ia, offset ib) */
     CG__OP_COUNT
 } cg__op;
 
@@ -119,7 +120,7 @@ struct cg__node {
     size_t nmany;
     /* The parameter block (see cg__op; backward rules read it too). */
     int op;               /* the family's op code (ops.clh) */
-    float scalar;
+    float scalar, scalar_b;
     bool flag_a, flag_b;
     size_t ia, ib, ic, id, ie, ig;
     cg__layout la, lb;    /* la: a view op's view over in[0]'s contiguous layout */

@@ -247,6 +247,21 @@ static cg_status matmul(cg_context *ctx, const cg__node *n)
     return cg__launch2d(ctx, k, global, local, n->what);
 }
 
+/* ---- random numbers (random.cl) --------------------------------------------------- */
+
+static cg_status rand_uniform(cg_context *ctx, const cg__node *n)
+{
+    cl_kernel k = cg__kernel(ctx, CG__PROGRAM_RANDOM, NULL, "cg_rand_uniform");
+    cl_uint count = (cl_uint)n->out->numel;
+    cl_ulong seed = n->ia, offset = n->ib;
+    float lo = n->scalar, hi = n->scalar_b;
+    if (!k || cg__set_args(ctx, k, n->what, sizeof(cl_mem), &n->out->storage->mem, sizeof count,
+                           &count, sizeof seed, &seed, sizeof offset, &offset, sizeof lo, &lo,
+                           sizeof hi, &hi, (size_t)0))
+        return ctx->status;
+    return cg__launch_n(ctx, k, count, n->what);
+}
+
 /* ---- the table --------------------------------------------------------------- */
 
 static cg_status cl_exec(cg_context *ctx, cg__node *n)
@@ -265,6 +280,7 @@ static cg_status cl_exec(cg_context *ctx, cg__node *n)
     case CG__OP_MATMUL: return matmul(ctx, n);
     case CG__OP_BLOCK_COPY: return block_copy(ctx, n);
     case CG__OP_GATHER_ROWS: return gather_rows(ctx, n);
+    case CG__OP_RAND_UNIFORM: return rand_uniform(ctx, n);
     case CG__OP_COUNT: break;
     }
     return cg__fail(ctx, CG_ERROR_UNSUPPORTED, "%s: the OpenCL backend has no op %d", n->what,

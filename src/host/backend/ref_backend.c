@@ -102,6 +102,10 @@ static cg_status ref_exec(cg_context *ctx, cg__node *n)
             memcpy(out->storage->host + r * n->ib, x->storage->host + (size_t)n->rows[r] * n->ib,
                    n->ib * sizeof(float));
         return CG_OK;
+    case CG__OP_RAND_UNIFORM:
+        cg__ref_rand_uniform(out->storage->host, out->numel, n->ia, n->ib, n->scalar,
+                             n->scalar_b);
+        return CG_OK;
     case CG__OP_COUNT: break;
     }
     return cg__fail(ctx, CG_ERROR_UNSUPPORTED, "%s: the reference backend has no op %d", n->what,
