@@ -311,8 +311,12 @@ typedef enum cg_reduction {
     CG_REDUCTION_NONE = 2
 } cg_reduction;
 
-/* Losses of prediction p against target y (same shapes, or broadcastable):
- * [1] for mean and sum, broadcast(p, y) for none (as PyTorch). */
+/* Losses of prediction p against target y of the same shape: [1] for mean
+ * and sum, p's shape for none. Shapes that differ are CG_ERROR_SHAPE_MISMATCH
+ * naming both: PyTorch broadcasts a [n,1] prediction against a [n] target
+ * into [n,n] (with a warning), a loss over every pair that trains nothing
+ * useful. Reshape one operand to the other's shape; broadcast explicitly
+ * (cg_add with zeros) if every pair is really meant. */
 cg_tensor *cg_mse_loss(cg_tensor *p, cg_tensor *y, cg_reduction reduction);
 cg_tensor *cg_l1_loss(cg_tensor *p, cg_tensor *y, cg_reduction reduction);
 cg_tensor *cg_huber_loss(cg_tensor *p, cg_tensor *y, float delta, cg_reduction reduction);
