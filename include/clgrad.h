@@ -175,10 +175,27 @@ typedef struct cg_shape {
     size_t dims[CG_MAX_DIMS];
 } cg_shape;
 
-/* CG_SHAPE(11) or CG_SHAPE(11, 2): a shape literal. */
+/* CG_SHAPE(11) or CG_SHAPE(11, 2): a shape value with 1 to CG_MAX_DIMS
+ * sizes, in C and in C++. In C it is a compound literal; C++ has none, so
+ * there (C++11 or later) it calls cg_shape_make(11, 2), a function template
+ * C++ code may also call by name. A shape whose rank is known only at run
+ * time is filled field by field in either language. */
+#ifndef __cplusplus
 #define CG_SHAPE(...)                                                        \
     ((cg_shape){(int)(sizeof((size_t[]){__VA_ARGS__}) / sizeof(size_t)),     \
                 {__VA_ARGS__}})
+#else
+extern "C++" {
+template <typename... Sizes>
+inline constexpr cg_shape cg_shape_make(Sizes... sizes)
+{
+    static_assert(sizeof...(Sizes) >= 1 && sizeof...(Sizes) <= CG_MAX_DIMS,
+                  "a cg_shape has 1 to CG_MAX_DIMS sizes");
+    return cg_shape{static_cast<int>(sizeof...(Sizes)), {static_cast<size_t>(sizes)...}};
+}
+}
+#define CG_SHAPE(...) cg_shape_make(__VA_ARGS__)
+#endif
 
 typedef struct cg_tensor cg_tensor;
 
