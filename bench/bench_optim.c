@@ -39,7 +39,7 @@ int main(int argc, char **argv)
     if (repeats < 1) repeats = 1;
     if (repeats > 51) repeats = 51;
     cg_context *ctx = cg_context_create(device);
-    if (!ctx || cg_status(ctx) != CG_OK) {
+    if (!ctx || cg_status_of(ctx) != CG_OK) {
         fprintf(stderr, "bench_optim: %s\n", ctx ? cg_error_message(ctx) : "no memory");
         return 1;
     }

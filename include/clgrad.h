@@ -5,7 +5,7 @@
  * Errors follow cairo: a context keeps the first error that happened on it,
  * with a message naming the call and the cause. Later calls on a context in
  * error do nothing and return that status (or NULL), so a chain of calls can
- * be checked once at the end with cg_status() / cg_error_message().
+ * be checked once at the end with cg_status_of() / cg_error_message().
  * No function prints, exits or aborts on bad input.
  *
  * NULL: a NULL pointer argument is CG_ERROR_NULL_POINTER, set on the context
@@ -99,13 +99,14 @@ typedef struct cg_context cg_context;
  * CLGRAD_DEVICE environment variable, else the first GPU, else the first
  * OpenCL device, else the reference path (with a notice through the log
  * callback). Returns NULL only when out of host memory; otherwise check
- * cg_status(): a spec that matches nothing leaves the context in error,
+ * cg_status_of(): a spec that matches nothing leaves the context in error,
  * with a message listing the devices that exist. */
 cg_context *cg_context_create(const char *spec);
 void cg_context_free(cg_context *ctx);
 
+/* The context's first error, CG_OK while there is none; a NULL ctx gives
+ * CG_ERROR_NULL_POINTER. (_of: cg_status names the type.) */
 cg_status cg_status_of(const cg_context *ctx);
-#define cg_status(ctx) cg_status_of(ctx)
 /* The first error's message, "" when CG_OK. Valid until ctx is freed.
  * A NULL ctx gives a static "NULL context". */
 const char *cg_error_message(const cg_context *ctx);

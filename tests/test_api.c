@@ -122,8 +122,8 @@ static void free_all(void)
  * naming `fn`; cleared for the next call. */
 static void expect_error(const char *fn)
 {
-    cr_assert_eq(cg_status(C()), CG_ERROR_NULL_POINTER, "%s: status %s (%s)", fn,
-                 cg_status_string(cg_status(C())), cg_error_message(C()));
+    cr_assert_eq(cg_status_of(C()), CG_ERROR_NULL_POINTER, "%s: status %s (%s)", fn,
+                 cg_status_string(cg_status_of(C())), cg_error_message(C()));
     cr_assert(strstr(cg_error_message(C()), fn), "%s: the message names it: '%s'", fn,
               cg_error_message(C()));
     cg_clear_error(C());
@@ -133,8 +133,8 @@ static void expect_error(const char *fn)
 static void expect_clean(const char *fn)
 {
     if (ctx_)
-        cr_assert_eq(cg_status(ctx_), CG_OK, "%s: status %s (%s)", fn,
-                     cg_status_string(cg_status(ctx_)), cg_error_message(ctx_));
+        cr_assert_eq(cg_status_of(ctx_), CG_OK, "%s: status %s (%s)", fn,
+                     cg_status_string(cg_status_of(ctx_)), cg_error_message(ctx_));
 }
 
 #define NP CG_ERROR_NULL_POINTER
@@ -313,7 +313,7 @@ CASE(cg_context_create)
 {
     cg_context *c = cg_context_create(NULL); /* documented: CLGRAD_DEVICE, else the default */
     cr_assert_not_null(c);
-    cr_assert_eq(cg_status(c), CG_OK, "%s", cg_error_message(c));
+    cr_assert_eq(cg_status_of(c), CG_OK, "%s", cg_error_message(c));
     cg_context_free(c);
 }
 

@@ -41,6 +41,9 @@ void check_close(double got, double want, const char *what)
 static_assert(CG_SHAPE(3, 2).ndim == 2 && CG_SHAPE(3, 2).dims[1] == 2, "CG_SHAPE(3, 2)");
 static_assert(CG_SHAPE(7).dims[1] == 0, "unused sizes are 0");
 
+/* cg_status is a type only (a macro of that name once broke this). */
+typedef cg_status (*status_fn)(const cg_context *);
+
 void shapes()
 {
     size_t rows = 3;
@@ -120,6 +123,8 @@ int main(int, char **)
         return 1;
     }
     std::printf("device: %s\n", cg_context_device(ctx)->name);
+    status_fn query = cg_status_of;
+    check(query(ctx) == CG_OK, "cg_status_of through a cg_status (*)(const cg_context *)");
     line_fit(ctx);
     check(cg_status_of(ctx) == CG_OK, cg_error_message(ctx));
     cg_context_free(ctx);

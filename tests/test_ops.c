@@ -306,7 +306,7 @@ Test(ops, matmul_with_transposes)
     cg_context *ctx = test_context();
     cg_tensor *a = cg_tensor_zeros(ctx, CG_SHAPE(11, 2)), *b = cg_tensor_zeros(ctx, CG_SHAPE(3, 1));
     cr_assert_null(cg_matmul(a, b, false, false));
-    cr_assert_eq(cg_status(ctx), CG_ERROR_SHAPE_MISMATCH);
+    cr_assert_eq(cg_status_of(ctx), CG_ERROR_SHAPE_MISMATCH);
     cr_assert_str_eq(cg_error_message(ctx), "cg_matmul: inner dimensions differ: [11,2] x [3,1]");
     cg_tensor_free(a);
     cg_tensor_free(b);
@@ -422,7 +422,7 @@ Test(ops, losses_refuse_operands_of_different_shapes)
             cg_tensor *in[2] = {p, y};
             loss_op l = {kind, (cg_reduction)red};
             cr_assert_null(call_loss(&l, in, 2), "%s reduction %d", names[kind], red);
-            cr_assert_eq(cg_status(ctx), CG_ERROR_SHAPE_MISMATCH, "%s: %s", names[kind],
+            cr_assert_eq(cg_status_of(ctx), CG_ERROR_SHAPE_MISMATCH, "%s: %s", names[kind],
                          cg_error_message(ctx));
             const char *msg = cg_error_message(ctx);
             cr_assert(strstr(msg, names[kind]) && strstr(msg, "[3,1]") && strstr(msg, "[3]") &&
@@ -432,7 +432,7 @@ Test(ops, losses_refuse_operands_of_different_shapes)
             /* Either order of the operands. */
             cg_tensor *swapped[2] = {y, p};
             cr_assert_null(call_loss(&l, swapped, 2));
-            cr_assert_eq(cg_status(ctx), CG_ERROR_SHAPE_MISMATCH);
+            cr_assert_eq(cg_status_of(ctx), CG_ERROR_SHAPE_MISMATCH);
             cg_clear_error(ctx);
         }
     /* The fix the message gives: mean((p - y)^2) over the 3 pairs, 1/3. */
@@ -475,17 +475,17 @@ Test(ops, reshape_refuses_a_bad_dimension_count_without_reading_past_the_shape)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cg_shape s = {bad[i], {1, 1, 2, 3}};
         cr_assert_null(cg_reshape(x, s));
-        cr_assert_eq(cg_status(ctx), CG_ERROR_SHAPE_MISMATCH);
+        cr_assert_eq(cg_status_of(ctx), CG_ERROR_SHAPE_MISMATCH);
         char want[64];
         snprintf(want, sizeof want, "1 to %d dimensions (got %d)", CG_MAX_DIMS, bad[i]);
         cr_assert(strstr(cg_error_message(ctx), want), "%s", cg_error_message(ctx));
         cg_clear_error(ctx);
         /* The other places that format a user's shape. */
         cr_assert_null(cg_tensor_zeros(ctx, s));
-        cr_assert_eq(cg_status(ctx), CG_ERROR_SHAPE_MISMATCH, "%s", cg_error_message(ctx));
+        cr_assert_eq(cg_status_of(ctx), CG_ERROR_SHAPE_MISMATCH, "%s", cg_error_message(ctx));
         cg_clear_error(ctx);
         cr_assert_null(cg_rand_uniform(ctx, s, 0.0f, 1.0f, 1, 0));
-        cr_assert_eq(cg_status(ctx), CG_ERROR_SHAPE_MISMATCH, "%s", cg_error_message(ctx));
+        cr_assert_eq(cg_status_of(ctx), CG_ERROR_SHAPE_MISMATCH, "%s", cg_error_message(ctx));
         cg_clear_error(ctx);
     }
     /* A product that wraps around size_t to 6 is not 6 elements. */

@@ -371,11 +371,11 @@ static size_t run_case(cg_context *ctx, const oracle_case *c, bool report)
             cg_set_requires_grad(x[i], true);
         }
     }
-    cr_assert_eq(cg_status(ctx), CG_OK, "%s: inputs: %s", c->name, cg_error_message(ctx));
+    cr_assert_eq(cg_status_of(ctx), CG_OK, "%s: inputs: %s", c->name, cg_error_message(ctx));
     cg_tensor *out = mlp ? cg_mlp_forward(mlp, x[0]) : call_op(c, x);
     cg_tensor *seed = NULL;
     float *buf = NULL;
-    if (!out || cg_status(ctx)) {
+    if (!out || cg_status_of(ctx)) {
         if (report) fprintf(stderr, "  %s: the op failed: %s\n", c->name, cg_error_message(ctx));
         bad++;
         goto done;

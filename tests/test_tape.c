@@ -145,7 +145,7 @@ Test(tape, backward_errors_name_the_problem)
     /* Shape errors name the op and both shapes. */
     cg_tensor *a = cg_tensor_zeros(f.ctx, CG_SHAPE(3, 2)), *b = cg_tensor_zeros(f.ctx, CG_SHAPE(4, 2));
     cr_assert_null(cg_add(a, b));
-    cr_assert_eq(cg_status(f.ctx), CG_ERROR_SHAPE_MISMATCH);
+    cr_assert_eq(cg_status_of(f.ctx), CG_ERROR_SHAPE_MISMATCH);
     cr_assert(strstr(cg_error_message(f.ctx), "cg_add: shapes [3,2] and [4,2] do not broadcast"),
               "%s", cg_error_message(f.ctx));
     /* Sticky: the next op returns NULL without a second message. */
@@ -157,9 +157,9 @@ Test(tape, backward_errors_name_the_problem)
     cg_context *other = ref_context();
     cg_tensor *c = cg_tensor_zeros(other, CG_SHAPE(3, 2));
     cr_assert_null(cg_add(a, c));
-    cr_assert_eq(cg_status(f.ctx), CG_ERROR_CONTEXT_MISMATCH);
+    cr_assert_eq(cg_status_of(f.ctx), CG_ERROR_CONTEXT_MISMATCH);
     cr_assert(strstr(cg_error_message(f.ctx), "another context"));
-    cr_assert_eq(cg_status(other), CG_OK, "the other context is untouched");
+    cr_assert_eq(cg_status_of(other), CG_OK, "the other context is untouched");
     cg_tensor_free(c);
     cg_context_free(other);
     cg_tensor_free(a);
@@ -185,7 +185,7 @@ Test(tape, tape_path_matches_the_fused_path)
             cg_step(opt);
             cg_tape_reset(f.ctx);
         }
-        cr_assert_eq(cg_status(f.ctx), CG_OK, "%s", cg_error_message(f.ctx));
+        cr_assert_eq(cg_status_of(f.ctx), CG_OK, "%s", cg_error_message(f.ctx));
         float p[2];
         cg_tensor_read(f.params, p, 2);
 
@@ -239,7 +239,7 @@ Test(tape, a_long_mlp_loop_keeps_memory_flat)
             cr_assert_eq(s.bytes_pooled, after_first.bytes_pooled, "iteration %d", it);
         }
     }
-    cr_assert_eq(cg_status(ctx), CG_OK, "%s", cg_error_message(ctx));
+    cr_assert_eq(cg_status_of(ctx), CG_OK, "%s", cg_error_message(ctx));
     cr_assert_lt(last, first, "training lowered the loss: %f -> %f", first, last);
     cg_optimizer_free(opt);
     cg_mlp_free(mlp);

@@ -55,10 +55,10 @@ Test(tensor, shapes_and_counts_are_checked)
     cg_tensor_free(t);
 
     cr_assert_null(cg_tensor_zeros(ctx, (cg_shape){5, {1, 1, 1, 1}}));
-    cr_assert_eq(cg_status(ctx), CG_ERROR_SHAPE_MISMATCH);
+    cr_assert_eq(cg_status_of(ctx), CG_ERROR_SHAPE_MISMATCH);
     cg_clear_error(ctx);
     cr_assert_null(cg_tensor_zeros(ctx, CG_SHAPE(3, 0)));
-    cr_assert_eq(cg_status(ctx), CG_ERROR_SHAPE_MISMATCH);
+    cr_assert_eq(cg_status_of(ctx), CG_ERROR_SHAPE_MISMATCH);
     cr_assert(strstr(cg_error_message(ctx), "dimension 1 is 0") != NULL);
     cg_context_free(ctx);
 }
@@ -121,7 +121,7 @@ Test(tensor, pool_limit_from_the_environment)
     cg_context_free(ctx);
     setenv("CLGRAD_POOL_LIMIT", "lots", 1);
     ctx = cg_context_create(NULL);
-    cr_assert_eq(cg_status(ctx), CG_ERROR_INVALID_ARGUMENT);
+    cr_assert_eq(cg_status_of(ctx), CG_ERROR_INVALID_ARGUMENT);
     cr_assert(strstr(cg_error_message(ctx), "CLGRAD_POOL_LIMIT") != NULL, "%s",
               cg_error_message(ctx));
     cg_context_free(ctx);
@@ -160,7 +160,7 @@ Test(tensor, failed_allocation_releases_the_pool_and_retries_once)
     cg__fault_trace(fail_next_pool_allocation, &armed);
     cr_assert_null(cg_tensor_zeros(ctx, CG_SHAPE(7000)));
     cg__fault_trace(NULL, NULL);
-    cr_assert_eq(cg_status(ctx), CG_ERROR_NO_MEMORY, "%s", cg_error_message(ctx));
+    cr_assert_eq(cg_status_of(ctx), CG_ERROR_NO_MEMORY, "%s", cg_error_message(ctx));
     cg__fault_reset();
     cg_context_free(ctx);
 }
