@@ -19,6 +19,25 @@
  * value (zeros and NULL pointers, which the matching *_free accepts) before
  * anything can fail, whatever the status, a context already in error
  * included.
+ *
+ * Names: cg_ and lower case for functions and types, CG_ for constants and
+ * macros. A function of one kind of object (or of one family, cg_plot_*)
+ * names it, then what it does or gives: cg_tensor_read, cg_optimizer_create,
+ * cg_tensor_shape. A query is named for what it gives, never get_; a change
+ * is set_<what>; a yes-or-no reads as a question (cg_context_is_ref,
+ * cg_requires_grad). create makes an object, init fills one the caller holds
+ * (cg_linear_init), free releases either. Ops and autograd are named after
+ * PyTorch's (cg_add, cg_mse_loss, cg_backward, cg_grad, cg_zero_grad,
+ * cg_step); an op that writes into its first operand instead of returning a
+ * tensor ends in _ (cg_add_scaled_, PyTorch's add_). The context's everyday
+ * calls are short: cg_error_message, cg_clear_error, cg_finish. Where the
+ * name these give is already a type or another function, the query or action
+ * on one object adds _of, and only then: cg_status_of(ctx) (cg_status is the
+ * type), cg_context_stats_of(ctx) (so is cg_context_stats), cg_zero_grad_of(t)
+ * (cg_zero_grad(opt) zeroes an optimizer's parameters). cg_X_defaults() gives
+ * cg_X_options' defaults; cg_status_string and cg_device_type_string give a
+ * value's text to show, cg_optim_name the word the CLI takes; _ex is the
+ * general form of a call (cg_backward_ex).
  */
 #ifndef CLGRAD_H
 #define CLGRAD_H

@@ -17,3 +17,11 @@
 # the type followed by one is left alone).
 /^#define cg_status\(ctx\) cg_status_of\(ctx\)$/d
 s/\bcg_status\(/cg_status_of(/g
+
+# get_ is used nowhere else: a query is named for what it gives. The bare
+# name cg_context_stats is the type, hence _of.
+s/\bcg_context_get_stats\b/cg_context_stats_of/g
+
+# _of only where the bare name is taken: cg_requires_grad is free.
+# (cg_zero_grad_of stays: cg_zero_grad is the optimizer's.)
+s/\bcg_requires_grad_of\b/cg_requires_grad/g
