@@ -12,7 +12,7 @@
 /* Stops the benchmark on a library error, naming the step. */
 static inline void bench_check(cg_context *ctx, const char *what)
 {
-    if (cg_status(ctx) == CG_OK) return;
+    if (cg_status_of(ctx) == CG_OK) return;
     fprintf(stderr, "bench: %s: %s\n", what, cg_error_message(ctx));
     exit(1);
 }

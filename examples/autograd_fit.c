@@ -66,7 +66,7 @@ int main(void)
     cg_tensor_read(params, p, 2);
     printf("tensor([%8.4f, %8.4f], requires_grad=True)\n", (double)p[0], (double)p[1]);
     /* The lecture's result, or this example fails. */
-    int rc = cg_status(ctx) == CG_OK && fabsf(p[0] - 5.3671f) < 1e-3f && fabsf(p[1] + 17.3012f) < 1e-3f
+    int rc = cg_status_of(ctx) == CG_OK && fabsf(p[0] - 5.3671f) < 1e-3f && fabsf(p[1] + 17.3012f) < 1e-3f
                  ? 0
                  : 1;
     if (rc) fprintf(stderr, "clgrad: %s\n", cg_error_message(ctx));

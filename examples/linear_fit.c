@@ -30,7 +30,7 @@ int main(void)
         printf("params: w = %.4f, b = %.4f on %s\n", (double)result.params[0],
                (double)result.params[1], cg_context_device(ctx)->name);
 
-    cg_status status = cg_status(ctx); /* one check for the whole chain */
+    cg_status status = cg_status_of(ctx); /* one check for the whole chain */
     if (status == CG_OK && (result.params[0] < 5.36f || result.params[0] > 5.375f)) status = CG_ERROR_INVALID_DATA;
     if (status != CG_OK) fprintf(stderr, "clgrad: %s\n", cg_error_message(ctx));
     cg_fit_result_free(&result);

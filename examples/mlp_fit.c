@@ -42,8 +42,8 @@ int main(void)
         }
         cg_tape_reset(ctx);
     }
-    int rc = cg_status(ctx) == CG_OK && last < 0.01f && first > 0.1f ? 0 : 1;
-    if (cg_status(ctx) != CG_OK) fprintf(stderr, "clgrad: %s\n", cg_error_message(ctx));
+    int rc = cg_status_of(ctx) == CG_OK && last < 0.01f && first > 0.1f ? 0 : 1;
+    if (cg_status_of(ctx) != CG_OK) fprintf(stderr, "clgrad: %s\n", cg_error_message(ctx));
     cg_optimizer_free(opt);
     cg_mlp_free(mlp);
     cg_tensor_free(tx);

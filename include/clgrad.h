@@ -5,7 +5,7 @@
  * Errors follow cairo: a context keeps the first error that happened on it,
  * with a message naming the call and the cause. Later calls on a context in
  * error do nothing and return that status (or NULL), so a chain of calls can
- * be checked once at the end with cg_status() / cg_error_message().
+ * be checked once at the end with cg_status_of() / cg_error_message().
  * No function prints, exits or aborts on bad input.
  *
  * NULL: a NULL pointer argument is CG_ERROR_NULL_POINTER, set on the context
@@ -19,6 +19,25 @@
  * value (zeros and NULL pointers, which the matching *_free accepts) before
  * anything can fail, whatever the status, a context already in error
  * included.
+ *
+ * Names: cg_ and lower case for functions and types, CG_ for constants and
+ * macros. A function of one kind of object (or of one family, cg_plot_*)
+ * names it, then what it does or gives: cg_tensor_read, cg_optimizer_create,
+ * cg_tensor_shape. A query is named for what it gives, never get_; a change
+ * is set_<what>; a yes-or-no reads as a question (cg_context_is_ref,
+ * cg_requires_grad). create makes an object, init fills one the caller holds
+ * (cg_linear_init), free releases either. Ops and autograd are named after
+ * PyTorch's (cg_add, cg_mse_loss, cg_backward, cg_grad, cg_zero_grad,
+ * cg_step); an op that writes into its first operand instead of returning a
+ * tensor ends in _ (cg_add_scaled_, PyTorch's add_). The context's everyday
+ * calls are short: cg_error_message, cg_clear_error, cg_finish. Where the
+ * name these give is already a type or another function, the query or action
+ * on one object adds _of, and only then: cg_status_of(ctx) (cg_status is the
+ * type), cg_context_stats_of(ctx) (so is cg_context_stats), cg_zero_grad_of(t)
+ * (cg_zero_grad(opt) zeroes an optimizer's parameters). cg_X_defaults() gives
+ * cg_X_options' defaults; cg_status_string and cg_device_type_string give a
+ * value's text to show, cg_optim_name the word the CLI takes; _ex is the
+ * general form of a call (cg_backward_ex).
  */
 #ifndef CLGRAD_H
 #define CLGRAD_H
@@ -99,13 +118,14 @@ typedef struct cg_context cg_context;
  * CLGRAD_DEVICE environment variable, else the first GPU, else the first
  * OpenCL device, else the reference path (with a notice through the log
  * callback). Returns NULL only when out of host memory; otherwise check
- * cg_status(): a spec that matches nothing leaves the context in error,
+ * cg_status_of(): a spec that matches nothing leaves the context in error,
  * with a message listing the devices that exist. */
 cg_context *cg_context_create(const char *spec);
 void cg_context_free(cg_context *ctx);
 
+/* The context's first error, CG_OK while there is none; a NULL ctx gives
+ * CG_ERROR_NULL_POINTER. (_of: cg_status names the type.) */
 cg_status cg_status_of(const cg_context *ctx);
-#define cg_status(ctx) cg_status_of(ctx)
 /* The first error's message, "" when CG_OK. Valid until ctx is freed.
  * A NULL ctx gives a static "NULL context". */
 const char *cg_error_message(const cg_context *ctx);
@@ -135,7 +155,7 @@ typedef struct cg_context_stats {
     unsigned long long pool_evictions;       /* idle buffers released to keep the bound */
     unsigned long long graph_nodes;          /* graph nodes recorded since the context was made */
 } cg_context_stats;
-cg_context_stats cg_context_get_stats(const cg_context *ctx);
+cg_context_stats cg_context_stats_of(const cg_context *ctx);
 
 /* The shapes kernels are launched in. GPU shapes (coalesced strided loops,
  * local-memory reduction trees, one work-group per single-launch fit) suit
@@ -189,10 +209,27 @@ typedef struct cg_shape {
     size_t dims[CG_MAX_DIMS];
 } cg_shape;
 
-/* CG_SHAPE(11) or CG_SHAPE(11, 2): a shape literal. */
+/* CG_SHAPE(11) or CG_SHAPE(11, 2): a shape value with 1 to CG_MAX_DIMS
+ * sizes, in C and in C++. In C it is a compound literal; C++ has none, so
+ * there (C++11 or later) it calls cg_shape_make(11, 2), a function template
+ * C++ code may also call by name. A shape whose rank is known only at run
+ * time is filled field by field in either language. */
+#ifndef __cplusplus
 #define CG_SHAPE(...)                                                        \
     ((cg_shape){(int)(sizeof((size_t[]){__VA_ARGS__}) / sizeof(size_t)),     \
                 {__VA_ARGS__}})
+#else
+extern "C++" {
+template <typename... Sizes>
+inline constexpr cg_shape cg_shape_make(Sizes... sizes)
+{
+    static_assert(sizeof...(Sizes) >= 1 && sizeof...(Sizes) <= CG_MAX_DIMS,
+                  "a cg_shape has 1 to CG_MAX_DIMS sizes");
+    return cg_shape{static_cast<int>(sizeof...(Sizes)), {static_cast<size_t>(sizes)...}};
+}
+}
+#define CG_SHAPE(...) cg_shape_make(__VA_ARGS__)
+#endif
 
 typedef struct cg_tensor cg_tensor;
 
@@ -252,7 +289,7 @@ cg_context *cg_tensor_context(const cg_tensor *t);
  */
 
 cg_status cg_set_requires_grad(cg_tensor *t, bool requires_grad);
-bool cg_requires_grad_of(const cg_tensor *t);
+bool cg_requires_grad(const cg_tensor *t);
 /* The accumulated gradient (same shape as t), NULL before any backward
  * reached t. Owned by t. */
 cg_tensor *cg_grad(const cg_tensor *t);
@@ -359,8 +396,12 @@ typedef enum cg_reduction {
     CG_REDUCTION_NONE = 2
 } cg_reduction;
 
-/* Losses of prediction p against target y (same shapes, or broadcastable):
- * [1] for mean and sum, broadcast(p, y) for none (as PyTorch). */
+/* Losses of prediction p against target y of the same shape: [1] for mean
+ * and sum, p's shape for none. Shapes that differ are CG_ERROR_SHAPE_MISMATCH
+ * naming both: PyTorch broadcasts a [n,1] prediction against a [n] target
+ * into [n,n] (with a warning), a loss over every pair that trains nothing
+ * useful. Reshape one operand to the other's shape; broadcast explicitly
+ * (cg_add with zeros) if every pair is really meant. */
 cg_tensor *cg_mse_loss(cg_tensor *p, cg_tensor *y, cg_reduction reduction);
 cg_tensor *cg_l1_loss(cg_tensor *p, cg_tensor *y, cg_reduction reduction);
 cg_tensor *cg_huber_loss(cg_tensor *p, cg_tensor *y, float delta, cg_reduction reduction);

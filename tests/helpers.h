@@ -20,7 +20,7 @@ static inline cg_context *test_context(void)
 {
     cg_context *ctx = cg_context_create(NULL);
     cr_assert_not_null(ctx);
-    cr_assert_eq(cg_status(ctx), CG_OK, "context: %s", cg_error_message(ctx));
+    cr_assert_eq(cg_status_of(ctx), CG_OK, "context: %s", cg_error_message(ctx));
     return ctx;
 }
 
@@ -28,7 +28,7 @@ static inline cg_context *ref_context(void)
 {
     cg_context *ctx = cg_context_create("ref");
     cr_assert_not_null(ctx);
-    cr_assert_eq(cg_status(ctx), CG_OK);
+    cr_assert_eq(cg_status_of(ctx), CG_OK);
     return ctx;
 }
 

@@ -27,7 +27,7 @@ Test(args, out_parameters_are_empty_on_a_context_in_error)
     cg_linreg *m = cg_linreg_create(ctx, X, y);
     cr_assert_not_null(m, "%s", cg_error_message(ctx));
     cr_assert_null(cg_tensor_from(ctx, NULL, CG_SHAPE(1))); /* the context's first error */
-    cr_assert_eq(cg_status(ctx), CG_ERROR_NULL_POINTER);
+    cr_assert_eq(cg_status_of(ctx), CG_ERROR_NULL_POINTER);
 
     cg_table t;
     memset(&t, 0xA5, sizeof t);
@@ -89,12 +89,12 @@ Test(args, a_tensor_larger_than_the_device_is_out_of_memory)
     cg_context *ctx = test_context();
     const size_t big = (size_t)1 << 20;
     cr_assert_null(cg_tensor_zeros(ctx, CG_SHAPE(big, big)));
-    cr_assert_eq(cg_status(ctx), CG_ERROR_NO_MEMORY, "%s: %s",
-                 cg_status_string(cg_status(ctx)), cg_error_message(ctx));
+    cr_assert_eq(cg_status_of(ctx), CG_ERROR_NO_MEMORY, "%s: %s",
+                 cg_status_string(cg_status_of(ctx)), cg_error_message(ctx));
     cr_assert(strstr(cg_error_message(ctx), "cg_tensor_zeros"), "%s", cg_error_message(ctx));
     cg_clear_error(ctx);
     cr_assert_null(cg_rand_uniform(ctx, CG_SHAPE(big, big), 0.0f, 1.0f, 1, 0));
-    cr_assert_eq(cg_status(ctx), CG_ERROR_NO_MEMORY, "%s", cg_error_message(ctx));
+    cr_assert_eq(cg_status_of(ctx), CG_ERROR_NO_MEMORY, "%s", cg_error_message(ctx));
     cg_clear_error(ctx);
     cg_tensor *ok = cg_tensor_zeros(ctx, CG_SHAPE(1000)); /* usable again */
     cr_assert_not_null(ok, "%s", cg_error_message(ctx));
@@ -141,7 +141,7 @@ Test(args, a_parameter_twice_is_refused)
     /* In two groups (torch raises): refused, so one step moves w once. */
     cg_optimizer *opt = cg_sgd(ctx, &w, 1, &(cg_sgd_options){.lr = 0.1f});
     cr_assert_eq(cg_optimizer_add_group(opt, (cg_tensor *[]){b, w}, 2, NULL), -1);
-    cr_assert_eq(cg_status(ctx), CG_ERROR_INVALID_ARGUMENT);
+    cr_assert_eq(cg_status_of(ctx), CG_ERROR_INVALID_ARGUMENT);
     cr_assert(strstr(cg_error_message(ctx), "more than one parameter group"), "%s",
               cg_error_message(ctx));
     cg_clear_error(ctx);
@@ -165,21 +165,21 @@ Test(args, a_group_that_does_not_exist_is_an_error)
     cg_set_requires_grad(w, true);
     cg_optimizer *opt = cg_optimizer_create(ctx, CG_OPTIM_ASGD, &w, 1, NULL);
     cr_assert(isnan(cg_optimizer_lr(opt, 1)));
-    cr_assert_eq(cg_status(ctx), CG_ERROR_INVALID_ARGUMENT);
+    cr_assert_eq(cg_status_of(ctx), CG_ERROR_INVALID_ARGUMENT);
     cr_assert(strstr(cg_error_message(ctx), "cg_optimizer_lr: no group 1"), "%s",
               cg_error_message(ctx));
     cg_clear_error(ctx);
     size_t n = 7;
     cr_assert_null(cg_optimizer_params(opt, 2, &n));
     cr_assert_eq(n, 0);
-    cr_assert_eq(cg_status(ctx), CG_ERROR_INVALID_ARGUMENT);
+    cr_assert_eq(cg_status_of(ctx), CG_ERROR_INVALID_ARGUMENT);
     cg_clear_error(ctx);
     cr_assert_null(cg_optimizer_average(opt, 0, 1));
-    cr_assert_eq(cg_status(ctx), CG_ERROR_INVALID_ARGUMENT);
+    cr_assert_eq(cg_status_of(ctx), CG_ERROR_INVALID_ARGUMENT);
     cg_clear_error(ctx);
     cr_assert_not_null(cg_optimizer_average(opt, 0, 0));
     cr_assert_eq(cg_optimizer_lr(opt, 0), cg_optim_defaults(CG_OPTIM_ASGD).lr);
-    cr_assert_eq(cg_status(ctx), CG_OK);
+    cr_assert_eq(cg_status_of(ctx), CG_OK);
     cg_optimizer_free(opt);
     cg_tensor_free(w);
     cg_context_free(ctx);

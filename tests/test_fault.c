@@ -67,7 +67,7 @@ static void lecture_fused(cg_context *ctx, outcome *out, mark_fn mark)
     cg_linreg_free(m);
     cg_tensor_free(tu);
     cg_tensor_free(tc);
-    out->status = cg_status(ctx);
+    out->status = cg_status_of(ctx);
 }
 
 /* The lecture's autograd loop through the tape with torch.optim.SGD. */
@@ -95,7 +95,7 @@ static void lecture_tape(cg_context *ctx, outcome *out, mark_fn mark)
     cg_tensor_free(params);
     cg_tensor_free(tu);
     cg_tensor_free(tc);
-    out->status = cg_status(ctx);
+    out->status = cg_status_of(ctx);
 }
 
 /* A tiny MLP (2-4-1, tanh) with Adam, minibatches of the whole set. */
@@ -131,7 +131,7 @@ static void mlp_adam(cg_context *ctx, outcome *out, mark_fn mark)
     cg_mlp_free(mlp);
     cg_tensor_free(tx);
     cg_tensor_free(ty);
-    out->status = cg_status(ctx);
+    out->status = cg_status_of(ctx);
 }
 
 /* SGD with momentum under StepLR, on a linear model through the tape. */
@@ -169,7 +169,7 @@ static void scheduled(cg_context *ctx, outcome *out, mark_fn mark)
     cg_linear_free(&layer);
     cg_tensor_free(tu);
     cg_tensor_free(tc);
-    out->status = cg_status(ctx);
+    out->status = cg_status_of(ctx);
 }
 
 /* ---- the walk -------------------------------------------------------------- */
@@ -212,10 +212,10 @@ static cg_context *fresh_run(scenario_fn scenario, outcome *out, mark_fn mark)
         out->status = CG_ERROR_NO_MEMORY;
         return NULL;
     }
-    if (cg_status(ctx) == CG_OK)
+    if (cg_status_of(ctx) == CG_OK)
         scenario(ctx, out, mark);
     else
-        out->status = cg_status(ctx);
+        out->status = cg_status_of(ctx);
     return ctx;
 }
 
@@ -290,7 +290,7 @@ static void walk(const char *name, scenario_fn scenario)
         }
         /* Usable again, with the same results: every context but one whose
          * own creation failed. */
-        bool made = cg_status(ctx) == CG_OK || !strstr(cg_error_message(ctx), "cg_context_create");
+        bool made = cg_status_of(ctx) == CG_OK || !strstr(cg_error_message(ctx), "cg_context_create");
         if (made) {
             cg_clear_error(ctx);
             outcome again;

@@ -18,7 +18,7 @@ static bound bind(cg_context *ctx, const float *X, const float *y, size_t n, siz
     b.X = cg_tensor_from(ctx, X, F == 1 ? CG_SHAPE(n) : CG_SHAPE(n, F));
     b.y = cg_tensor_from(ctx, y, CG_SHAPE(n));
     b.model = cg_linreg_create(ctx, b.X, b.y);
-    cr_assert_eq(cg_status(ctx), CG_OK, "bind: %s", cg_error_message(ctx));
+    cr_assert_eq(cg_status_of(ctx), CG_OK, "bind: %s", cg_error_message(ctx));
     return b;
 }
 
@@ -96,7 +96,7 @@ Test(linreg, transform_equals_pretransformed_data)
     float la, lb, ga[4], gb[4];
     cg_linreg_eval(a.model, p, CG_LOSS_MSE, CG_GRAD_ANALYTIC, 0.1f, &la, ga);
     cg_linreg_eval(b.model, p, CG_LOSS_MSE, CG_GRAD_ANALYTIC, 0.1f, &lb, gb);
-    cr_assert_eq(cg_status(ctx), CG_OK, "%s", cg_error_message(ctx));
+    cr_assert_eq(cg_status_of(ctx), CG_OK, "%s", cg_error_message(ctx));
     /* The same float arithmetic on the same values: identical. */
     cr_assert_eq(la, lb, "seed=%llu", (unsigned long long)seed);
     for (int k = 0; k < 4; k++) cr_assert_eq(ga[k], gb[k], "grad[%d]", k);
@@ -172,24 +172,24 @@ Test(linreg, rejects_bad_shapes_and_foreign_tensors)
     cg_tensor *X = cg_tensor_from(ctx, data, CG_SHAPE(3, 2));
     cg_tensor *y2 = cg_tensor_from(ctx, data, CG_SHAPE(2));
     cr_assert_null(cg_linreg_create(ctx, X, y2));
-    cr_assert_eq(cg_status(ctx), CG_ERROR_SHAPE_MISMATCH);
+    cr_assert_eq(cg_status_of(ctx), CG_ERROR_SHAPE_MISMATCH);
     cr_assert(strstr(cg_error_message(ctx), "cg_linreg_create") != NULL);
     cg_clear_error(ctx);
 
     cg_tensor *y_other = cg_tensor_from(other, data, CG_SHAPE(3));
     cr_assert_null(cg_linreg_create(ctx, X, y_other));
-    cr_assert_eq(cg_status(ctx), CG_ERROR_CONTEXT_MISMATCH);
+    cr_assert_eq(cg_status_of(ctx), CG_ERROR_CONTEXT_MISMATCH);
     cg_clear_error(ctx);
 
     cr_assert_null(cg_linreg_create(ctx, X, NULL));
-    cr_assert_eq(cg_status(ctx), CG_ERROR_NULL_POINTER);
+    cr_assert_eq(cg_status_of(ctx), CG_ERROR_NULL_POINTER);
     cg_clear_error(ctx);
 
     float *wide = calloc(2 * 65, sizeof *wide);
     cg_tensor *Xw = cg_tensor_from(ctx, wide, CG_SHAPE(2, 65));
     cg_tensor *yw = cg_tensor_from(ctx, data, CG_SHAPE(2));
     cr_assert_null(cg_linreg_create(ctx, Xw, yw));
-    cr_assert_eq(cg_status(ctx), CG_ERROR_UNSUPPORTED);
+    cr_assert_eq(cg_status_of(ctx), CG_ERROR_UNSUPPORTED);
     cr_assert(strstr(cg_error_message(ctx), "65 features") != NULL, "%s", cg_error_message(ctx));
     free(wide);
     cg_tensor_free(Xw);

@@ -306,7 +306,7 @@ Test(ops, matmul_with_transposes)
     cg_context *ctx = test_context();
     cg_tensor *a = cg_tensor_zeros(ctx, CG_SHAPE(11, 2)), *b = cg_tensor_zeros(ctx, CG_SHAPE(3, 1));
     cr_assert_null(cg_matmul(a, b, false, false));
-    cr_assert_eq(cg_status(ctx), CG_ERROR_SHAPE_MISMATCH);
+    cr_assert_eq(cg_status_of(ctx), CG_ERROR_SHAPE_MISMATCH);
     cr_assert_str_eq(cg_error_message(ctx), "cg_matmul: inner dimensions differ: [11,2] x [3,1]");
     cg_tensor_free(a);
     cg_tensor_free(b);
@@ -406,6 +406,49 @@ Test(ops, losses)
     cg_context_free(ctx);
 }
 
+/* A [n,1] prediction against a [n] target: broadcasting would give [n,n], the
+ * loss over every pair (PyTorch's "Using a target size ... different to the
+ * input size" warning). Every loss refuses it, names both shapes and says
+ * how to fix it; same shapes still work. */
+Test(ops, losses_refuse_operands_of_different_shapes)
+{
+    cg_context *ctx = test_context();
+    cg_tensor *p = cg_tensor_from(ctx, (float[]){1, 2, 3}, CG_SHAPE(3, 1));
+    cg_tensor *y = cg_tensor_from(ctx, (float[]){1, 2, 4}, CG_SHAPE(3));
+    cg_set_requires_grad(p, true);
+    const char *names[] = {"cg_mse_loss", "cg_l1_loss", "cg_huber_loss"};
+    for (int kind = 0; kind < 3; kind++)
+        for (int red = 0; red < 3; red++) {
+            cg_tensor *in[2] = {p, y};
+            loss_op l = {kind, (cg_reduction)red};
+            cr_assert_null(call_loss(&l, in, 2), "%s reduction %d", names[kind], red);
+            cr_assert_eq(cg_status_of(ctx), CG_ERROR_SHAPE_MISMATCH, "%s: %s", names[kind],
+                         cg_error_message(ctx));
+            const char *msg = cg_error_message(ctx);
+            cr_assert(strstr(msg, names[kind]) && strstr(msg, "[3,1]") && strstr(msg, "[3]") &&
+                          strstr(msg, "cg_reshape"),
+                      "message: %s", msg);
+            cg_clear_error(ctx);
+            /* Either order of the operands. */
+            cg_tensor *swapped[2] = {y, p};
+            cr_assert_null(call_loss(&l, swapped, 2));
+            cr_assert_eq(cg_status_of(ctx), CG_ERROR_SHAPE_MISMATCH);
+            cg_clear_error(ctx);
+        }
+    /* The fix the message gives: mean((p - y)^2) over the 3 pairs, 1/3. */
+    cg_tensor *loss = cg_mse_loss(cg_reshape(p, cg_tensor_shape(y)), y, CG_REDUCTION_MEAN);
+    assert_close(cg_item(loss), 1.0 / 3.0, 0, 1e-7, "mse after reshape");
+    cr_assert_eq(cg_backward(loss), CG_OK, "%s", cg_error_message(ctx));
+    float g[3];
+    cr_assert_eq(cg_tensor_read(cg_grad(p), g, 3), CG_OK);
+    assert_close(g[2], 2.0 * (3.0 - 4.0) / 3.0, 0, 1e-7, "d/dp of the pair that differs");
+    cr_assert_eq(g[0], 0.0f);
+    cg_tape_reset(ctx);
+    cg_tensor_free(p);
+    cg_tensor_free(y);
+    cg_context_free(ctx);
+}
+
 Test(ops, gradcheck_catches_a_wrong_rule)
 {
     /* |x| at a kink: backward says 0 (sign), central differences straddle it
@@ -432,17 +475,17 @@ Test(ops, reshape_refuses_a_bad_dimension_count_without_reading_past_the_shape)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cg_shape s = {bad[i], {1, 1, 2, 3}};
         cr_assert_null(cg_reshape(x, s));
-        cr_assert_eq(cg_status(ctx), CG_ERROR_SHAPE_MISMATCH);
+        cr_assert_eq(cg_status_of(ctx), CG_ERROR_SHAPE_MISMATCH);
         char want[64];
         snprintf(want, sizeof want, "1 to %d dimensions (got %d)", CG_MAX_DIMS, bad[i]);
         cr_assert(strstr(cg_error_message(ctx), want), "%s", cg_error_message(ctx));
         cg_clear_error(ctx);
         /* The other places that format a user's shape. */
         cr_assert_null(cg_tensor_zeros(ctx, s));
-        cr_assert_eq(cg_status(ctx), CG_ERROR_SHAPE_MISMATCH, "%s", cg_error_message(ctx));
+        cr_assert_eq(cg_status_of(ctx), CG_ERROR_SHAPE_MISMATCH, "%s", cg_error_message(ctx));
         cg_clear_error(ctx);
         cr_assert_null(cg_rand_uniform(ctx, s, 0.0f, 1.0f, 1, 0));
-        cr_assert_eq(cg_status(ctx), CG_ERROR_SHAPE_MISMATCH, "%s", cg_error_message(ctx));
+        cr_assert_eq(cg_status_of(ctx), CG_ERROR_SHAPE_MISMATCH, "%s", cg_error_message(ctx));
         cg_clear_error(ctx);
     }
     /* A product that wraps around size_t to 6 is not 6 elements. */

@@ -128,7 +128,7 @@ Test(optim, every_optimizer_matches_pytorch_step_by_step)
         cr_assert_not_null(opt, "%s: %s", name, cg_error_message(p.ctx));
         for (int step = 1; step <= 25; step++) {
             problem_step(&p, opt);
-            cr_assert_eq(cg_status(p.ctx), CG_OK, "%s: %s", name, cg_error_message(p.ctx));
+            cr_assert_eq(cg_status_of(p.ctx), CG_OK, "%s: %s", name, cg_error_message(p.ctx));
             char prefix[32];
             snprintf(prefix, sizeof prefix, "step %d", step);
             float want[8], got[8];
@@ -188,7 +188,7 @@ Test(optim, tape_and_fused_linear_paths_agree_for_every_optimizer)
             cg_step(opt);
             cg_tape_reset(ctx);
         }
-        cr_assert_eq(cg_status(ctx), CG_OK, "%s: %s", cg_optim_name(k), cg_error_message(ctx));
+        cr_assert_eq(cg_status_of(ctx), CG_OK, "%s: %s", cg_optim_name(k), cg_error_message(ctx));
         float tape[3];
         cg_tensor_read(params, tape, 3);
         cg_linreg *m = cg_linreg_create(ctx, tx, ty);
@@ -333,7 +333,7 @@ Test(optim, bad_options_name_the_option)
     cr_assert(strstr(cg_error_message(ctx), "etas"), "%s", cg_error_message(ctx));
     cg_clear_error(ctx);
     cr_assert_null(cg_optimizer_create(ctx, (cg_optim_kind)77, &w, 1, NULL));
-    cr_assert_eq(cg_status(ctx), CG_ERROR_INVALID_ARGUMENT);
+    cr_assert_eq(cg_status_of(ctx), CG_ERROR_INVALID_ARGUMENT);
     cg_tensor_free(w);
     cg_context_free(ctx);
 }
@@ -396,7 +396,7 @@ Test(optim, lbfgs_matches_pytorch_with_and_without_line_search)
         for (int step = 1; step <= runs[r].steps; step++) {
             const float *w = want[step - 1];
             float loss = cg_step_closure(opt, problem_closure, &cd);
-            cr_assert_eq(cg_status(p.ctx), CG_OK, "%s", cg_error_message(p.ctx));
+            cr_assert_eq(cg_status_of(p.ctx), CG_OK, "%s", cg_error_message(p.ctx));
             assert_close(loss, w[0], 1e-6, 1e-5, "%s %d loss: %.9g vs torch %.9g",
                          runs[r].name, step, loss, w[0]);
             /* step returns the loss before it; the loss after it is the next

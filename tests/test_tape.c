@@ -94,18 +94,18 @@ Test(tape, no_grad_records_nothing)
     cg_tensor *loss = lecture_loss(f.params, f.t_u, f.t_c);
     cg_no_grad_end(f.ctx);
     cr_assert_not_null(loss);
-    cr_assert_not(cg_requires_grad_of(loss));
-    cr_assert_eq(cg_context_get_stats(f.ctx).tape_nodes, 0);
-    cr_assert_gt(cg_context_get_stats(f.ctx).tape_tensors, 0, "outputs still belong to the tape");
+    cr_assert_not(cg_requires_grad(loss));
+    cr_assert_eq(cg_context_stats_of(f.ctx).tape_nodes, 0);
+    cr_assert_gt(cg_context_stats_of(f.ctx).tape_tensors, 0, "outputs still belong to the tape");
     cr_assert_eq(cg_backward(loss), CG_ERROR_INVALID_ARGUMENT);
     cr_assert(strstr(cg_error_message(f.ctx), "does not require grad"));
     cg_clear_error(f.ctx);
     /* With grad on, the same ops record one node each. */
     lecture_loss(f.params, f.t_u, f.t_c);
-    cr_assert_eq(cg_context_get_stats(f.ctx).tape_nodes, 7);
+    cr_assert_eq(cg_context_stats_of(f.ctx).tape_nodes, 7);
     cg_tape_reset(f.ctx);
-    cr_assert_eq(cg_context_get_stats(f.ctx).tape_nodes, 0);
-    cr_assert_eq(cg_context_get_stats(f.ctx).tape_tensors, 0);
+    cr_assert_eq(cg_context_stats_of(f.ctx).tape_nodes, 0);
+    cr_assert_eq(cg_context_stats_of(f.ctx).tape_tensors, 0);
     close_lecture(&f);
 }
 
@@ -114,7 +114,7 @@ Test(tape, detach_survives_reset_and_has_no_history)
     fixture f = open_lecture(0.1f);
     cg_tensor *t_p = cg_add(cg_mul(cg_at(f.params, 0), f.t_u), cg_at(f.params, 1));
     cg_tensor *kept = cg_detach(t_p);
-    cr_assert_not(cg_requires_grad_of(kept));
+    cr_assert_not(cg_requires_grad(kept));
     cg_tape_reset(f.ctx);
     float v[11];
     cr_assert_eq(cg_tensor_read(kept, v, 11), CG_OK);
@@ -145,7 +145,7 @@ Test(tape, backward_errors_name_the_problem)
     /* Shape errors name the op and both shapes. */
     cg_tensor *a = cg_tensor_zeros(f.ctx, CG_SHAPE(3, 2)), *b = cg_tensor_zeros(f.ctx, CG_SHAPE(4, 2));
     cr_assert_null(cg_add(a, b));
-    cr_assert_eq(cg_status(f.ctx), CG_ERROR_SHAPE_MISMATCH);
+    cr_assert_eq(cg_status_of(f.ctx), CG_ERROR_SHAPE_MISMATCH);
     cr_assert(strstr(cg_error_message(f.ctx), "cg_add: shapes [3,2] and [4,2] do not broadcast"),
               "%s", cg_error_message(f.ctx));
     /* Sticky: the next op returns NULL without a second message. */
@@ -157,9 +157,9 @@ Test(tape, backward_errors_name_the_problem)
     cg_context *other = ref_context();
     cg_tensor *c = cg_tensor_zeros(other, CG_SHAPE(3, 2));
     cr_assert_null(cg_add(a, c));
-    cr_assert_eq(cg_status(f.ctx), CG_ERROR_CONTEXT_MISMATCH);
+    cr_assert_eq(cg_status_of(f.ctx), CG_ERROR_CONTEXT_MISMATCH);
     cr_assert(strstr(cg_error_message(f.ctx), "another context"));
-    cr_assert_eq(cg_status(other), CG_OK, "the other context is untouched");
+    cr_assert_eq(cg_status_of(other), CG_OK, "the other context is untouched");
     cg_tensor_free(c);
     cg_context_free(other);
     cg_tensor_free(a);
@@ -185,7 +185,7 @@ Test(tape, tape_path_matches_the_fused_path)
             cg_step(opt);
             cg_tape_reset(f.ctx);
         }
-        cr_assert_eq(cg_status(f.ctx), CG_OK, "%s", cg_error_message(f.ctx));
+        cr_assert_eq(cg_status_of(f.ctx), CG_OK, "%s", cg_error_message(f.ctx));
         float p[2];
         cg_tensor_read(f.params, p, 2);
 
@@ -232,14 +232,14 @@ Test(tape, a_long_mlp_loop_keeps_memory_flat)
         if (it == 0) first = cg_item(loss);
         if (it == 9999) last = cg_item(loss);
         cg_tape_reset(ctx);
-        cg_context_stats s = cg_context_get_stats(ctx);
+        cg_context_stats s = cg_context_stats_of(ctx);
         if (it == 0) after_first = s;
         else if (it % 1000 == 0 || it == 9999) {
             cr_assert_eq(s.bytes_allocated, after_first.bytes_allocated, "iteration %d", it);
             cr_assert_eq(s.bytes_pooled, after_first.bytes_pooled, "iteration %d", it);
         }
     }
-    cr_assert_eq(cg_status(ctx), CG_OK, "%s", cg_error_message(ctx));
+    cr_assert_eq(cg_status_of(ctx), CG_OK, "%s", cg_error_message(ctx));
     cr_assert_lt(last, first, "training lowered the loss: %f -> %f", first, last);
     cg_optimizer_free(opt);
     cg_mlp_free(mlp);
@@ -253,7 +253,7 @@ Test(tape, a_long_mlp_loop_keeps_memory_flat)
 Test(tape, freeing_a_tensor_the_tape_reads_waits_for_the_reset)
 {
     cg_context *ctx = test_context();
-    cg_context_stats start = cg_context_get_stats(ctx);
+    cg_context_stats start = cg_context_stats_of(ctx);
     cg_tensor *w = cg_tensor_from(ctx, (float[]){1, 2, 3}, CG_SHAPE(3));
     cg_tensor *x = cg_tensor_from(ctx, (float[]){4, 5, 6}, CG_SHAPE(3));
     cg_tensor *b = cg_tensor_from(ctx, (float[]){1}, CG_SHAPE(1));
@@ -270,7 +270,7 @@ Test(tape, freeing_a_tensor_the_tape_reads_waits_for_the_reset)
     cr_assert(g[0] == 4 && g[1] == 5 && g[2] == 6, "dL/dw = x: %f %f %f", g[0], g[1], g[2]);
     cg_tape_reset(ctx); /* x and b go now */
     cg_tensor_free(w);  /* nothing reads w after the reset: freed at once */
-    cg_context_stats end = cg_context_get_stats(ctx);
+    cg_context_stats end = cg_context_stats_of(ctx);
     cr_assert_eq(end.bytes_allocated, start.bytes_allocated, "nothing leaked or kept");
     cr_assert_eq(end.tape_tensors, 0);
     /* A tensor freed while the tape reads it stays alive for the node that
@@ -278,11 +278,11 @@ Test(tape, freeing_a_tensor_the_tape_reads_waits_for_the_reset)
     cg_tensor *y = cg_tensor_from(ctx, (float[]){1, 2}, CG_SHAPE(2));
     cg_set_requires_grad(y, true);
     cg_sum(cg_square(y));
-    unsigned long long with_y = cg_context_get_stats(ctx).bytes_allocated;
+    unsigned long long with_y = cg_context_stats_of(ctx).bytes_allocated;
     cg_tensor_free(y);
-    cr_assert_eq(cg_context_get_stats(ctx).bytes_allocated, with_y, "the square node keeps y");
+    cr_assert_eq(cg_context_stats_of(ctx).bytes_allocated, with_y, "the square node keeps y");
     cg_tape_reset(ctx);
-    cr_assert_eq(cg_context_get_stats(ctx).bytes_allocated, start.bytes_allocated, "y went");
+    cr_assert_eq(cg_context_stats_of(ctx).bytes_allocated, start.bytes_allocated, "y went");
     /* ... and when the reset never comes, the context's free takes it (LSan
      * checks on ref). */
     y = cg_tensor_from(ctx, (float[]){1, 2}, CG_SHAPE(2));

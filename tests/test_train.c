@@ -23,7 +23,7 @@ static lecture lecture_open(void)
     l.t_u = cg_tensor_from(l.ctx, u, CG_SHAPE(11));
     l.t_c = cg_tensor_from(l.ctx, c, CG_SHAPE(11));
     l.model = cg_linreg_create(l.ctx, l.t_u, l.t_c);
-    cr_assert_eq(cg_status(l.ctx), CG_OK, "%s", cg_error_message(l.ctx));
+    cr_assert_eq(cg_status_of(l.ctx), CG_OK, "%s", cg_error_message(l.ctx));
     return l;
 }
 
@@ -344,7 +344,7 @@ static lecture scaled_targets_open(double y0)
     l.t_u = cg_tensor_from(l.ctx, x, CG_SHAPE(11));
     l.t_c = cg_tensor_from(l.ctx, y, CG_SHAPE(11));
     l.model = cg_linreg_create(l.ctx, l.t_u, l.t_c);
-    cr_assert_eq(cg_status(l.ctx), CG_OK, "%s", cg_error_message(l.ctx));
+    cr_assert_eq(cg_status_of(l.ctx), CG_OK, "%s", cg_error_message(l.ctx));
     return l;
 }
 

@@ -25,7 +25,7 @@ static void read_all(const cg_tensor *t, float *out)
 
 static unsigned long long allocated(cg_context *ctx)
 {
-    return cg_context_get_stats(ctx).bytes_allocated;
+    return cg_context_stats_of(ctx).bytes_allocated;
 }
 
 Test(view, views_allocate_nothing_and_read_in_row_major_order)

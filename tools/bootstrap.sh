@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # clang and libclang-rt-dev (compiler-rt: libFuzzer and clang's sanitizer
-# runtimes, only "recommended" by clang) build tools/fuzz-all.sh's harnesses.
-packages=(gcc pkg-config meson ninja-build ocl-icd-opencl-dev opencl-headers
+# runtimes, only "recommended" by clang) build tools/fuzz-all.sh's harnesses;
+# g++ builds tests/test_cpp.cpp (the header from C++), skipped without it.
+packages=(gcc g++ pkg-config meson ninja-build ocl-icd-opencl-dev opencl-headers
           pocl-opencl-icd clinfo libcriterion-dev libcairo2-dev clang libclang-rt-dev)
 missing=()
 for p in "${packages[@]}"; do

@@ -162,9 +162,9 @@ int cli_context(const char *device, const char *prog, cg_context **out)
         cli_say(stderr, prog, "out of memory");
         return CLI_RUNTIME;
     }
-    if (cg_status(ctx) != CG_OK) {
+    if (cg_status_of(ctx) != CG_OK) {
         cli_say(stderr, prog, "%s", cg_error_message(ctx));
-        int rc = cli_exit_for(cg_status(ctx));
+        int rc = cli_exit_for(cg_status_of(ctx));
         cg_context_free(ctx);
         return rc;
     }

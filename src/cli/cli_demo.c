@@ -107,7 +107,7 @@ int cli_demo(int argc, char **argv)
     cg_tensor *tc = cg_tensor_from(d.ctx, t_c, CG_SHAPE(11));
     d.model = cg_linreg_create(d.ctx, tu, tc);
     cg_fit_result r = {0};
-    if (cg_status(d.ctx) != CG_OK) goto out;
+    if (cg_status_of(d.ctx) != CG_OK) goto out;
 
     printf("clgrad demo on %s\n\n", cg_context_device(d.ctx)->name);
     printf("t_c = w * t_u + b, fitted to the lecture's 11 readings (mean squared error).\n\n");
@@ -116,7 +116,7 @@ int cli_demo(int argc, char **argv)
     float loss, num[2], ana[2];
     cg_linreg_eval(d.model, params0, CG_LOSS_MSE, CG_GRAD_ANALYTIC, 0.1f, &loss, ana);
     cg_linreg_eval(d.model, params0, CG_LOSS_MSE, CG_GRAD_NUMERIC, 0.1f, &loss, num);
-    if (cg_status(d.ctx) != CG_OK) goto out;
+    if (cg_status_of(d.ctx) != CG_OK) goto out;
     printf("# loss at w = 1, b = 0\n%f\n\n", (double)loss);
     printf("# rate of change by central differences, delta = 0.1\n");
     printf("loss_rate_of_change_w = %.4f\nloss_rate_of_change_b = %.4f\n\n", (double)num[0],
@@ -144,7 +144,7 @@ int cli_demo(int argc, char **argv)
                 "Temperature (\u00b0Celsius)");
     cg_plot_loss(d.ctx, loss_path, r.curve_epochs, r.curve_loss, r.curve_count);
     cg_fit_result_free(&r);
-    if (cg_status(d.ctx) != CG_OK) goto out;
+    if (cg_status_of(d.ctx) != CG_OK) goto out;
 
     printf("# Adam, lr = 1e-1, 2000 epochs, on raw t_u\n");
     if (!training_loop(&d, 2000, 1e-1f, CG_OPTIM_ADAM, 1.0f, false, 500, &r)) goto out;
@@ -154,7 +154,7 @@ int cli_demo(int argc, char **argv)
     rc = CLI_OK;
 out:
     if (rc != CLI_OK) {
-        cg_status s = cg_status(d.ctx);
+        cg_status s = cg_status_of(d.ctx);
         fprintf(stderr, "clgrad demo: %s\n", cg_error_message(d.ctx));
         /* The demo's input is its own: only the plots' directory is the user's. */
         rc = s == CG_ERROR_IO || s == CG_ERROR_NO_MEMORY ? CLI_RUNTIME : cli_exit_for(s);

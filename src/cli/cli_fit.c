@@ -220,7 +220,7 @@ static int train_fused(fit_run *f, fit_args *a)
     f->Y = cg_tensor_from(f->ctx, f->ys, CG_SHAPE(n));
     f->model = cg_linreg_create(f->ctx, f->X, f->Y);
     cg_linreg_set_transform(f->model, f->norm.shift, f->norm.scale);
-    if (cg_status(f->ctx) != CG_OK) return -2;
+    if (cg_status_of(f->ctx) != CG_OK) return -2;
     a->opt.init = a->init;
     if (!a->json) {
         a->opt.on_epoch = cli_print_epoch;
@@ -352,7 +352,7 @@ static int run(fit_args *a)
 out:
     if (rc == -2) {
         cli_say(stderr, prog, "%s", cg_error_message(f.ctx));
-        rc = cli_exit_for(cg_status(f.ctx));
+        rc = cli_exit_for(cg_status_of(f.ctx));
     }
     run_free(&f);
     return rc;

@@ -160,7 +160,7 @@ int cli_fit_tape(cg_context *ctx, tape_fit *t)
     if (!idx) goto out;
     for (size_t i = 0; i < n; i++) idx[i] = (unsigned)i;
     unsigned long long rng = t->seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;
-    if (cg_status(ctx) != CG_OK) goto fail;
+    if (cg_status_of(ctx) != CG_OK) goto fail;
 
     long stride = (t->epochs + CURVE_MAX_POINTS - 1) / CURVE_MAX_POINTS;
     double t0 = seconds_now();
@@ -197,7 +197,7 @@ int cli_fit_tape(cg_context *ctx, tape_fit *t)
         }
         float loss = cg_item(acc);
         if (sched) cg_scheduler_step(sched, loss); /* after the epoch's last step */
-        if (cg_status(ctx) != CG_OK) goto fail;
+        if (cg_status_of(ctx) != CG_OK) goto fail;
         t->epochs_run = epoch;
         if ((epoch - 1) % stride == 0 &&
             !append(&t->curve_epochs, &t->curve_loss, &t->curve_count, epoch, loss))
@@ -219,7 +219,7 @@ int cli_fit_tape(cg_context *ctx, tape_fit *t)
     cg_no_grad_end(ctx);
     cg_tape_reset(ctx);
     t->seconds = seconds_now() - t0;
-    if (cg_status(ctx) != CG_OK) goto fail;
+    if (cg_status_of(ctx) != CG_OK) goto fail;
     /* An overflow in the last update shows only here. */
     if (!isfinite(t->final_loss)) t->diverged = true;
 
@@ -232,14 +232,14 @@ int cli_fit_tape(cg_context *ctx, tape_fit *t)
         cg_tensor_read(params[i], t->params + off, k);
         off += k;
     }
-    if (cg_status(ctx) != CG_OK) goto fail;
+    if (cg_status_of(ctx) != CG_OK) goto fail;
     rc = t->diverged ? 1 : 0;
     goto out;
 fail:
     fprintf(stderr, "clgrad fit: %s\n", cg_error_message(ctx));
-    rc = cli_exit_for(cg_status(ctx));
+    rc = cli_exit_for(cg_status_of(ctx));
 out:
-    if (rc == CLI_RUNTIME && cg_status(ctx) == CG_OK)
+    if (rc == CLI_RUNTIME && cg_status_of(ctx) == CG_OK)
         fprintf(stderr, "clgrad fit: out of memory\n");
     free(init);
     free(idx);

@@ -64,13 +64,29 @@ static void settle(cg__node *node)
     node->out = NULL;
 }
 
+/* A failure while running a node is reported by whichever call realized the
+ * graph: the message names the op that recorded the node. */
+static void name_the_op(cg_context *ctx, const char *what)
+{
+    size_t len = strlen(what);
+    if (strncmp(ctx->message, what, len) == 0 && ctx->message[len] == ':') return;
+    size_t cap = sizeof ctx->message, plen = len + 2, mlen = strlen(ctx->message);
+    if (plen >= cap) return;
+    if (plen + mlen >= cap) mlen = cap - plen - 1;
+    memmove(ctx->message + plen, ctx->message, mlen);
+    ctx->message[plen + mlen] = '\0';
+    memcpy(ctx->message, what, len);
+    ctx->message[len] = ':';
+    ctx->message[len + 1] = ' ';
+}
+
 cg_status cg__realize(cg_context *ctx)
 {
     cg__tape *tape = &ctx->tape;
     while (tape->pending < tape->count && !ctx->status) {
         cg__node *node = &tape->nodes[tape->pending++];
         if (!node->done) {
-            ctx->backend->exec(ctx, node);
+            if (ctx->backend->exec(ctx, node)) name_the_op(ctx, node->what);
             node->done = true;
         }
         settle(node);

@@ -17,11 +17,28 @@ static cg_tensor *reduce(const char *what, cg_tensor *per_element, cg_reduction 
     return NULL;
 }
 
-/* The loss's own name in the error when p or y is NULL, not the op it is made of. */
+/* The loss's own name in the error when p or y is NULL, not the op it is made
+ * of. Prediction and target must have one shape: broadcasting a [n,1]
+ * prediction against a [n] target gives [n,n], every prediction against every
+ * target, a mean that still looks like a loss and trains nothing useful
+ * (PyTorch warns about it; here it is an error). */
 static bool args_ok(const char *what, cg_tensor *p, cg_tensor *y)
 {
     cg_tensor *ts[2] = {p, y};
-    return cg__op_context(what, ts, 2) != NULL;
+    cg_context *ctx = cg__op_context(what, ts, 2);
+    if (!ctx) return false;
+    if (!cg__shape_equal(p->shape, y->shape)) {
+        char ps[64], ys[64];
+        cg__shape_format(p->shape, ps, sizeof ps);
+        cg__shape_format(y->shape, ys, sizeof ys);
+        cg__fail(ctx, CG_ERROR_SHAPE_MISMATCH,
+                 "%s: prediction %s and target %s differ in shape (losses do not broadcast: "
+                 "[n,1] against [n] would compare every prediction with every target); "
+                 "reshape one to the other's shape, e.g. cg_reshape(p, cg_tensor_shape(y))",
+                 what, ps, ys);
+        return false;
+    }
+    return true;
 }
 
 cg_tensor *cg_mse_loss(cg_tensor *p, cg_tensor *y, cg_reduction reduction)

@@ -47,7 +47,7 @@ void cg_scheduler_free(cg_scheduler *s)
 static cg_status apply(cg_scheduler *s)
 {
     for (size_t g = 0; g < s->ngroups; g++) cg_optimizer_set_lr(s->opt, g, (float)s->lr[g]);
-    return cg_status(cg__optimizer_context(s->opt));
+    return cg_status_of(cg__optimizer_context(s->opt));
 }
 
 /* The chainable get_lr of each scheduler at s->last_epoch. */

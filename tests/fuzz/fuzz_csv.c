@@ -35,10 +35,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     cg_context *ctx = cg_context_create("ref");
-    CHECK(ctx && cg_status(ctx) == CG_OK);
+    CHECK(ctx && cg_status_of(ctx) == CG_OK);
     cg_table t;
     cg_status st = cg__table_read_csv_mem(ctx, "fuzz.csv", data, size, &t);
-    CHECK(st == cg_status(ctx));
+    CHECK(st == cg_status_of(ctx));
     if (st == CG_OK) {
         CHECK(t.rows > 0 && t.cols > 0 && t.names && t.values);
         CHECK(t.cols <= size && t.rows <= size);

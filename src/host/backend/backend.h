@@ -17,25 +17,23 @@
 
 typedef struct cg__node cg__node;
 typedef struct cg__storage cg__storage;
-/* The status type under a name no function-like macro shadows. */
-typedef cg_status cg__result;
 
 typedef struct cg__backend {
     const char *name;
     /* Transfers between host memory and a storage, at byte offsets;
      * blocking (the host memory may go when they return). */
-    cg__result (*read)(cg_context *ctx, const cg__storage *s, size_t offset, size_t bytes,
+    cg_status (*read)(cg_context *ctx, const cg__storage *s, size_t offset, size_t bytes,
                       void *dst, const char *what);
-    cg__result (*write)(cg_context *ctx, cg__storage *s, size_t offset, size_t bytes,
+    cg_status (*write)(cg_context *ctx, cg__storage *s, size_t offset, size_t bytes,
                        const void *src, const char *what);
     /* Every float of [offset, offset + bytes) set to value. */
-    cg__result (*fill)(cg_context *ctx, cg__storage *s, size_t offset, size_t bytes, float value,
+    cg_status (*fill)(cg_context *ctx, cg__storage *s, size_t offset, size_t bytes, float value,
                       const char *what);
     /* Runs one node: its inputs are computed, its output allocated. Errors
      * name node->what. */
-    cg__result (*exec)(cg_context *ctx, cg__node *node);
+    cg_status (*exec)(cg_context *ctx, cg__node *node);
     /* Waits for everything queued. */
-    cg__result (*sync)(cg_context *ctx, const char *what);
+    cg_status (*sync)(cg_context *ctx, const char *what);
 } cg__backend;
 
 extern const cg__backend cg__backend_opencl;
