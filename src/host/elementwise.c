@@ -1,7 +1,7 @@
 /* Element-wise ops (elementwise.cl): unary ops with a scalar parameter, and
  * add/sub/mul/div with NumPy broadcasting. Each op's backward rule sits
  * beside its forward; a broadcast input's gradient is summed back to its
- * shape (cg_sum_to). */
+ * shape (cg__sum_to, reduce.c). */
 #include <stdio.h>
 #include <string.h>
 
@@ -242,30 +242,6 @@ static cg_status binary_grad_launch(cg_context *ctx, int op, int which, const cg
     return cg__launch_n(ctx, k, n, "cg_binary_grad");
 }
 
-/* dst (the input's grad, shape ddims) += src (the output's shape) summed over
- * the broadcast dimensions. */
-static cg_status sum_to(cg_context *ctx, const cg_tensor *src, const uint32_t sdims[4],
-                        cg_tensor *dst, const uint32_t ddims[4])
-{
-    if (dst->numel == 1) /* a full reduction: the deterministic partial sums */
-        return cg__sum_all_into(ctx, src, dst, 0, 1.0f, true);
-    cl_uint dn = (cl_uint)dst->numel;
-    if (ctx->is_ref) {
-        cg__ref_sum_to(src->host, sdims, dst->host, ddims, dn);
-        return CG_OK;
-    }
-    cl_kernel k = kernel(ctx, "cg_sum_to");
-    cl_uint4 sd, dd;
-    for (int i = 0; i < 4; i++) {
-        sd.s[i] = sdims[i];
-        dd.s[i] = ddims[i];
-    }
-    if (!k || cg__set_args(ctx, k, "cg_sum_to", sizeof(cl_mem), &src->mem, sizeof sd, &sd,
-                           sizeof(cl_mem), &dst->mem, sizeof dd, &dd, sizeof dn, &dn, (size_t)0))
-        return ctx->status;
-    return cg__launch_n(ctx, k, dn, "cg_sum_to");
-}
-
 static void binary_backward_rule(cg_context *ctx, cg__node *node)
 {
     cg_tensor *a = node->in[0], *b = node->in[1], *gy = node->out->grad;
@@ -282,7 +258,7 @@ static void binary_backward_rule(cg_context *ctx, cg__node *node)
         cg_tensor *full = cg__tensor_new(ctx, gy->shape, false, "cg_backward");
         if (!full) return;
         binary_grad_launch(ctx, node->op, which, a, b, gy, full, &bc, false);
-        sum_to(ctx, full, bc.dims.s, gx, which ? bc.bdims : bc.adims);
+        cg__sum_to(ctx, full, gx);
         cg__tensor_destroy(full);
     }
 }
