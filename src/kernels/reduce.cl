@@ -217,7 +217,14 @@ __kernel void cg_vreduce_finish(__global const float *partials, const uint npart
  * shapes' compensated sums. The split and the tree's order depend only on
  * the sizes and L: the same bits on every run. Every work-item reaches every
  * barrier (the trees' trip counts are uniform; idle items carry zeros).
+ * PoCL runs these slower than the CPU shapes (bench/bench_reduce.c): they are
+ * for devices whose work-items run in lockstep over one memory bus.
  * scratch holds 2 L floats: hi[0..L), lo[L..2L). */
+
+/* Each item adds CG_TBLOCK of its strided terms in float, and those block
+ * sums with compensation (as CG_RBLOCK for the chunks above): the
+ * compensation's branch once per block rather than per element. */
+#define CG_TBLOCK 16
 
 /* Puts an item's compensated sum (sum - comp) into the tree's pair. */
 inline void cg_tree_put(__local float *scratch, uint lid, float sum, float comp)
@@ -290,7 +297,11 @@ __kernel void cg_sum_tiles(__global const float *x, const uint outer, const uint
     float sum = 0.0f, comp = 0.0f;
     if (mine) {
         __global const float *p = x + (size_t)o * len * inner + i;
-        for (uint l = begin + tl; l < end; l += tl_n) cg_comp_add(&sum, &comp, p[(size_t)l * inner]);
+        for (uint l = begin + tl; l < end;) {
+            float b = 0.0f;
+            for (uint j = 0; j < CG_TBLOCK && l < end; j++, l += tl_n) b += p[(size_t)l * inner];
+            cg_comp_add(&sum, &comp, b);
+        }
     }
     cg_tree_put(scratch, lid, sum, comp);
     barrier(CLK_LOCAL_MEM_FENCE);
@@ -318,9 +329,13 @@ __kernel void cg_norm_groups(__global const float *x, const uint n, const uint s
     barrier(CLK_LOCAL_MEM_FENCE); /* all have read scratch[0] before it is reused */
     const float f1 = ldexp(1.0f, -e / 2), f2 = ldexp(1.0f, -e - (-e / 2));
     float sum = 0.0f, comp = 0.0f;
-    for (uint i = begin + lid; i < end; i += L) {
-        float v = (x[i] * f1) * f2;
-        cg_comp_add(&sum, &comp, v * v);
+    for (uint i = begin + lid; i < end;) {
+        float b = 0.0f;
+        for (uint j = 0; j < CG_TBLOCK && i < end; j++, i += L) {
+            float v = (x[i] * f1) * f2;
+            b += v * v;
+        }
+        cg_comp_add(&sum, &comp, b);
     }
     cg_tree_put(scratch, lid, sum, comp);
     barrier(CLK_LOCAL_MEM_FENCE);
@@ -367,11 +382,15 @@ __kernel void cg_vreduce_groups(__global const float *a, __global const float *b
     uint lid = get_local_id(0), L = get_local_size(0), g = get_group_id(0);
     uint begin = min(n, g * slice), end = min(n, begin + slice);
     float sum = 0.0f, comp = 0.0f, mx = 0.0f;
-    for (uint i = begin + lid; i < end; i += L) {
-        if (kind == 0) cg_comp_add(&sum, &comp, a[i] * b[i]);
-        else if (kind == 1) cg_comp_add(&sum, &comp, fabs(a[i]));
-        else if (kind == 2) mx = fmax(mx, fabs(a[i]));
-        else cg_comp_add(&sum, &comp, a[i]);
+    for (uint i = begin + lid; i < end;) {
+        float s = 0.0f;
+        for (uint j = 0; j < CG_TBLOCK && i < end; j++, i += L) {
+            if (kind == 0) s += a[i] * b[i];
+            else if (kind == 1) s += fabs(a[i]);
+            else if (kind == 2) mx = fmax(mx, fabs(a[i]));
+            else s += a[i];
+        }
+        cg_comp_add(&sum, &comp, s);
     }
     if (kind == 2) cg_tree_put(scratch, lid, mx, 0.0f);
     else cg_tree_put(scratch, lid, sum, comp);
