@@ -5,12 +5,10 @@
  * the embedding's row sums. Each against an oracle in double on fresh
  * random data of awkward sizes, and each run twice: the same bits. On the
  * reference path the "GPU shape" is the reference path again. */
-#include "fault.h"
 #include "helpers.h"
-
-/* reduce.c's entry for L-BFGS (no public caller but the optimizer). */
-cg_status cg__vreduce(cg_context *ctx, const cg_tensor *a, const cg_tensor *b, size_t n,
-                      int kind, float *out);
+/* The private entry points (cg__vreduce has no public caller but L-BFGS)
+ * and the context's allocation limit. */
+#include "internal.h"
 
 static const cg_kernel_shape shapes[2] = {CG_KERNEL_SHAPE_CPU, CG_KERNEL_SHAPE_GPU};
 static const char *const shape_names[2] = {"cpu", "gpu"};
@@ -516,4 +514,42 @@ Test(reduce, a_failed_work_group_query_is_an_error_and_leaves_a_usable_context)
         cg_context_free(ctx);
         cr_assert_eq(cg__cl_live_total(), 0, "OpenCL objects leaked");
     }
+}
+
+/* ---- temporaries and the largest allocation ------------------------------ */
+
+Test(reduce, temporaries_beyond_the_largest_allocation_are_refused_clearly)
+{
+    if (on_ref()) cr_skip_test("the reference path's sums take no temporaries");
+    float *x = calloc(100003, sizeof *x);
+    for (int s = 0; s < 2; s++) {
+        cg_context *ctx = shaped_context(s);
+        cg_tensor *t = cg_tensor_from(ctx, x, CG_SHAPE(5, 257, 3));
+        cg_tensor *to = cg_tensor_zeros(ctx, CG_SHAPE(257, 1));
+        cg_tensor *big = cg_tensor_from(ctx, x, CG_SHAPE(100003)), *one = cg_tensor_zeros(ctx, CG_SHAPE(1));
+        cr_assert_eq(cg_status(ctx), CG_OK);
+        size_t saved = ctx->max_alloc_bytes;
+        /* [5,257,3] to [257,1] goes through a [5,257] temporary: 5140 bytes */
+        ctx->max_alloc_bytes = 4096;
+        cr_assert_eq(cg__sum_to(ctx, t, to), CG_ERROR_NO_MEMORY, "%s", shape_names[s]);
+        cr_assert(strstr(cg_error_message(ctx),
+                         "5140 bytes at once is more than the device can allocate (4096 bytes)"),
+                  "%s: %s", shape_names[s], cg_error_message(ctx));
+        cg_clear_error(ctx);
+        /* a full sum's partials: a few floats */
+        ctx->max_alloc_bytes = 8;
+        cr_assert_eq(cg__sum_all_into(ctx, big, one, 0, 1.0f, false), CG_ERROR_NO_MEMORY, "%s",
+                     shape_names[s]);
+        cr_assert(strstr(cg_error_message(ctx), "more than the device can allocate (8 bytes)"),
+                  "%s: %s", shape_names[s], cg_error_message(ctx));
+        cg_clear_error(ctx);
+        ctx->max_alloc_bytes = saved;
+        cr_assert_eq(cg__sum_to(ctx, t, to), CG_OK, "%s", cg_error_message(ctx));
+        cg_tensor_free(t);
+        cg_tensor_free(to);
+        cg_tensor_free(big);
+        cg_tensor_free(one);
+        cg_context_free(ctx);
+    }
+    free(x);
 }
