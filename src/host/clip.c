@@ -18,30 +18,13 @@ static cg_context *params_context(const char *what, cg_tensor *const *params, si
 }
 
 /* Each gradient's 2-norm into norms[i] (0 without a gradient): partial
- * (scale, sum) pairs per chunk, then an in-order combine (reduce.cl). */
+ * (scale, sum) pairs, then a fixed-order combine (reduce.c). */
 static void device_norms(cg_context *ctx, cg_tensor *const *params, size_t count,
                          cg_tensor *norms, const char *what)
 {
-    enum { NPARTS = 8 }; /* fixed: the same partials, so the same bits, every run */
-    cl_kernel kp = cg__kernel(ctx, CG__PROGRAM_REDUCE, NULL, "cg_norm_partials");
-    cl_kernel kf = cg__kernel(ctx, CG__PROGRAM_REDUCE, NULL, "cg_norm_finish");
-    cl_mem partials = cg__buffer_get(ctx, 2 * NPARTS * sizeof(float), what);
-    if (kp && kf && partials) {
-        cg__fill_zero(ctx, norms->mem, norms->bytes, what);
-        for (size_t i = 0; i < count && !ctx->status; i++) {
-            cg_tensor *g = params[i]->grad;
-            if (!g) continue;
-            cl_uint n = (cl_uint)g->numel, chunk, off = (cl_uint)i;
-            cl_uint parts = cg__chunks(n, NPARTS, &chunk);
-            if (!cg__set_args(ctx, kp, what, sizeof(cl_mem), &g->mem, sizeof n, &n, sizeof chunk,
-                              &chunk, sizeof(cl_mem), &partials, (size_t)0) &&
-                !cg__launch(ctx, kp, parts, 1, what) &&
-                !cg__set_args(ctx, kf, what, sizeof(cl_mem), &partials, sizeof parts, &parts,
-                              sizeof(cl_mem), &norms->mem, sizeof off, &off, (size_t)0))
-                cg__launch(ctx, kf, 1, 1, what);
-        }
-    }
-    cg__buffer_put(ctx, partials, 2 * NPARTS * sizeof(float)); /* in-order queue: safe */
+    cg__fill_zero(ctx, norms->mem, norms->bytes, what);
+    for (size_t i = 0; i < count && !ctx->status; i++)
+        if (params[i]->grad) cg__norm2_into(ctx, params[i]->grad, norms, i, what);
 }
 
 float cg_clip_grad_norm(cg_tensor *const *params, size_t count, float max_norm,

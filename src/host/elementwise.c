@@ -1,7 +1,7 @@
 /* Element-wise ops (elementwise.cl): unary ops with a scalar parameter, and
  * add/sub/mul/div with NumPy broadcasting. Each op's backward rule sits
  * beside its forward; a broadcast input's gradient is summed back to its
- * shape (cg_sum_to). */
+ * shape (cg__sum_to, reduce.c). */
 #include <stdio.h>
 #include <string.h>
 
@@ -169,41 +169,6 @@ bool cg__broadcast(cg_context *ctx, const char *what, const cg_tensor *a, const 
     r->la = layout(a, r->adims, od);
     r->lb = layout(b, r->bdims, od);
     return true;
-}
-
-/* dst (+)= src summed over the dimensions where dst, right-aligned against
- * src, has extent 1 or none (the gradient of a broadcast operand). */
-cg_status cg__sum_to(cg_context *ctx, const cg_tensor *src, cg_tensor *dst)
-{
-    if (ctx->status) return ctx->status;
-    if (dst->numel == 1) /* a full reduction: the deterministic partial sums */
-        return cg__sum_all_into(ctx, src, dst, 0, 1.0f, true);
-    uint32_t sd[NDIM], dd[NDIM];
-    for (int i = 0; i < NDIM; i++) {
-        int is = i - (NDIM - src->shape.ndim), id = i - (NDIM - dst->shape.ndim);
-        sd[i] = is >= 0 ? (uint32_t)src->shape.dims[is] : 1;
-        dd[i] = id >= 0 ? (uint32_t)dst->shape.dims[id] : 1;
-    }
-    /* The kernel takes 4 dimensions: the leading ones must be 1. */
-    for (int i = 0; i < NDIM - 4; i++)
-        if (sd[i] != 1)
-            return cg__fail(ctx, CG_ERROR_UNSUPPORTED,
-                            "cg_backward: a broadcast over more than 4 dimensions");
-    cl_uint dn = (cl_uint)dst->numel;
-    if (ctx->is_ref) {
-        cg__ref_sum_to(src->host, sd + NDIM - 4, dst->host, dd + NDIM - 4, dn);
-        return CG_OK;
-    }
-    cl_kernel k = cg__kernel(ctx, CG__PROGRAM_ELEMENTWISE, NULL, "cg_sum_to");
-    cl_uint4 s4, d4;
-    for (int i = 0; i < 4; i++) {
-        s4.s[i] = sd[NDIM - 4 + i];
-        d4.s[i] = dd[NDIM - 4 + i];
-    }
-    if (!k || cg__set_args(ctx, k, "cg_sum_to", sizeof(cl_mem), &src->mem, sizeof s4, &s4,
-                           sizeof(cl_mem), &dst->mem, sizeof d4, &d4, sizeof dn, &dn, (size_t)0))
-        return ctx->status;
-    return cg__launch_n(ctx, k, dn, "cg_sum_to");
 }
 
 static void binary_backward_rule(cg_context *ctx, cg__node *node)

@@ -19,6 +19,47 @@ static void put(cg_context *ctx, cl_mem m, size_t n)
     cg__buffer_put(ctx, m, (n ? n : 1) * sizeof(cl_uint));
 }
 
+static size_t pow2_ceil(size_t v)
+{
+    size_t p = 1;
+    while (p < v) p *= 2;
+    return p;
+}
+
+/* sums[u, :] = the rows of gy at positions[starts[u] .. starts[u+1]), in
+ * the CPU shape one work-item per output, in the GPU shape work-groups of
+ * (columns x repeats x rows) with a tree over the repeats (shape.cl). */
+static void rows_sum(cg_context *ctx, const cg_tensor *gy, size_t dim, cl_mem st, cl_mem po,
+                     const unsigned *starts, size_t nu, cg_tensor *sums, const char *what)
+{
+    cl_uint d = (cl_uint)dim, n = (cl_uint)nu;
+    if (!ctx->gpu_shapes) {
+        cl_kernel k = cg__kernel(ctx, CG__PROGRAM_SHAPE, NULL, "cg_rows_sum");
+        if (k && !cg__set_args(ctx, k, what, sizeof(cl_mem), &gy->mem, sizeof d, &d,
+                               sizeof(cl_mem), &st, sizeof(cl_mem), &po, sizeof n, &n,
+                               sizeof(cl_mem), &sums->mem, (size_t)0))
+            cg__launch_n(ctx, k, nu * dim, what);
+        return;
+    }
+    cl_kernel k = cg__kernel(ctx, CG__PROGRAM_SHAPE, NULL, "cg_rows_sum_groups");
+    if (!k) return;
+    size_t most = 1; /* the most repeats of one row: how many items may share it */
+    for (size_t u = 0; u < nu; u++)
+        if (starts[u + 1] - starts[u] > most) most = starts[u + 1] - starts[u];
+    size_t L = cg__group_size(ctx, k, 256, sizeof(float));
+    size_t tc = pow2_ceil(dim) < 32 ? pow2_ceil(dim) : 32;
+    if (tc > L) tc = L;
+    size_t tk = pow2_ceil(most) < L / tc ? pow2_ceil(most) : L / tc;
+    size_t tu = L / (tc * tk);
+    size_t groups = (dim + tc - 1) / tc * ((nu + tu - 1) / tu);
+    cl_uint c = (cl_uint)tc, kk = (cl_uint)tk, u = (cl_uint)tu;
+    if (!cg__set_args(ctx, k, what, sizeof(cl_mem), &gy->mem, sizeof d, &d, sizeof(cl_mem), &st,
+                      sizeof(cl_mem), &po, sizeof n, &n, sizeof(cl_mem), &sums->mem, sizeof c,
+                      &c, sizeof kk, &kk, sizeof u, &u, L * sizeof(float), (const void *)NULL,
+                      (size_t)0))
+        cg__launch(ctx, k, groups * L, L, what);
+}
+
 /* dst[map[u], :] += src[u, :] for u < nsrc. */
 static void scatter_add(cg_context *ctx, const cg_tensor *src, const unsigned *map, size_t nsrc,
                         size_t dim, cg_tensor *dst, const char *what)
@@ -85,14 +126,8 @@ static void embedding_backward_rule(cg_context *ctx, cg__node *node)
                 sums->host[u * dim + c] = s;
             }
     } else {
-        cl_kernel k = cg__kernel(ctx, CG__PROGRAM_SHAPE, NULL, "cg_rows_sum");
         cl_mem st = upload(ctx, starts, nu + 1, what), po = upload(ctx, positions, count, what);
-        cl_uint d = (cl_uint)dim, n = (cl_uint)nu;
-        if (k && st && po &&
-            !cg__set_args(ctx, k, what, sizeof(cl_mem), &gy->mem, sizeof d, &d, sizeof(cl_mem),
-                          &st, sizeof(cl_mem), &po, sizeof n, &n, sizeof(cl_mem), &sums->mem,
-                          (size_t)0))
-            cg__launch_n(ctx, k, nu * dim, what);
+        if (st && po) rows_sum(ctx, gy, dim, st, po, starts, nu, sums, what);
         put(ctx, st, nu + 1);
         put(ctx, po, count);
     }

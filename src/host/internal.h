@@ -21,6 +21,7 @@
 #pragma GCC poison clGetPlatformInfo clGetDeviceIDs clGetDeviceInfo clGetProgramInfo
 #pragma GCC poison clGetProgramBuildInfo clSetKernelArg clRetainMemObject clReleaseMemObject
 #pragma GCC poison clReleaseKernel clReleaseProgram clReleaseCommandQueue clReleaseContext
+#pragma GCC poison clGetKernelWorkGroupInfo
 #endif
 
 #if defined(__GNUC__)
@@ -44,7 +45,7 @@ typedef enum cg__program_id {
 } cg__program_id;
 
 #define CG__MAX_PROGRAM_SLOTS 128
-#define CG__MAX_KERNELS_PER_PROGRAM 8
+#define CG__MAX_KERNELS_PER_PROGRAM 16
 
 typedef struct cg__program_slot {
     cg__program_id id;
@@ -52,6 +53,11 @@ typedef struct cg__program_slot {
     cl_program program;
     const char *kernel_names[CG__MAX_KERNELS_PER_PROGRAM];
     cl_kernel kernels[CG__MAX_KERNELS_PER_PROGRAM];
+    /* Per kernel: the largest work-group it may be launched with
+     * (CL_KERNEL_WORK_GROUP_SIZE, within the device's limit) and the local
+     * memory left for its __local arguments. */
+    size_t group_max[CG__MAX_KERNELS_PER_PROGRAM];
+    size_t local_free[CG__MAX_KERNELS_PER_PROGRAM];
     bool from_cache;  /* loaded from the disk cache (rebuilt if a kernel is missing) */
 } cg__program_slot;
 
@@ -278,6 +284,11 @@ cg_status cg__launch2d(cg_context *ctx, cl_kernel kernel, const size_t global[2]
                        const size_t local[2], const char *what);
 /* One work-item per element, n rounded up to the work-group size. */
 cg_status cg__launch_n(cg_context *ctx, cl_kernel kernel, size_t n, const char *what);
+/* A work-group size for `kernel`: the largest power of two that is at most
+ * `want`, the kernel's and the device's limits, and, when each work-item
+ * takes `local_per_item` bytes of local memory, what local memory holds.
+ * At least 1. */
+size_t cg__group_size(cg_context *ctx, cl_kernel kernel, size_t want, size_t local_per_item);
 
 /* Sets kernel arguments: pairs of (size, pointer), terminated by size 0. */
 cg_status cg__set_args(cg_context *ctx, cl_kernel kernel, const char *what, ...);
@@ -416,6 +427,16 @@ cl_uint cg__chunks(size_t n, size_t want, cl_uint *chunk);
 /* dst (+)= scale * sum of src (all elements) at dst element `off`. */
 cg_status cg__sum_all_into(cg_context *ctx, const cg_tensor *src, cg_tensor *dst, size_t off,
                            float scale, bool accumulate);
+/* dst += src summed over the dimensions where dst, right-aligned against
+ * src, has extent 1 or none (a broadcast operand's gradient). */
+cg_status cg__sum_to(cg_context *ctx, const cg_tensor *src, cg_tensor *dst);
+/* dst[off] = the 2-norm of x, without overflow or underflow (OpenCL). */
+cg_status cg__norm2_into(cg_context *ctx, const cg_tensor *x, cg_tensor *dst, size_t off,
+                         const char *what);
+/* *out = over a[0..n) (and b): kind 0 dot(a, b), 1 sum |a|, 2 max |a|; NaN
+ * on error (OpenCL; L-BFGS's scalars). */
+cg_status cg__vreduce(cg_context *ctx, const cg_tensor *a, const cg_tensor *b, size_t n,
+                      int kind, float *out);
 /* dst (+)= src block copy (see shape.cl). */
 cg_status cg__block_copy(cg_context *ctx, const cg_tensor *src, size_t src_off, size_t src_stride,
                          cg_tensor *dst, size_t dst_off, size_t dst_stride, size_t outer,

@@ -45,25 +45,8 @@ static double vreduce(cg__lbfgs *s, const cg_tensor *a, const cg_tensor *b, int 
         }
         return kind == 2 ? mx : (float)acc;
     }
-    cl_kernel kp = cg__kernel(ctx, CG__PROGRAM_REDUCE, NULL, "cg_vreduce_partials");
-    cl_kernel kf = cg__kernel(ctx, CG__PROGRAM_REDUCE, NULL, "cg_vreduce_finish");
-    cl_uint n = (cl_uint)s->n, chunk, parts = cg__chunks(n, 8, &chunk);
-    cl_int k = kind;
-    cl_mem partials = cg__buffer_get(ctx, 8 * sizeof(float), "lbfgs");
-    cl_mem out = cg__buffer_get(ctx, sizeof(float), "lbfgs");
-    const cl_mem bm = b ? b->mem : a->mem;
-    float v = NAN;
-    if (kp && kf && partials && out &&
-        !cg__set_args(ctx, kp, "lbfgs", sizeof(cl_mem), &a->mem, sizeof(cl_mem), &bm, sizeof n,
-                      &n, sizeof chunk, &chunk, sizeof k, &k, sizeof(cl_mem), &partials,
-                      (size_t)0) &&
-        !cg__launch(ctx, kp, parts, 1, "lbfgs") &&
-        !cg__set_args(ctx, kf, "lbfgs", sizeof(cl_mem), &partials, sizeof parts, &parts,
-                      sizeof k, &k, sizeof(cl_mem), &out, (size_t)0) &&
-        !cg__launch(ctx, kf, 1, 1, "lbfgs"))
-        cg__read(ctx, out, 0, sizeof v, &v, true, "lbfgs");
-    cg__buffer_put(ctx, partials, 8 * sizeof(float));
-    cg__buffer_put(ctx, out, sizeof(float));
+    float v;
+    cg__vreduce(ctx, a, b, s->n, kind, &v);
     return v;
 }
 

@@ -88,6 +88,30 @@ static cl_program build(cg_context *ctx, cg__program_id id, const char *options,
     return program;
 }
 
+/* What a launch of `kernel` may use, asked once when it is created:
+ * CL_KERNEL_WORK_GROUP_SIZE (registers and the like can put it below the
+ * device's maximum) and the local memory its own __local variables leave. */
+static cl_int kernel_limits(cg_context *ctx, cl_kernel kernel, size_t *group_max,
+                            size_t *local_free)
+{
+    size_t wg = 0;
+    cl_ulong used = 0, device_local = 0;
+    cl_int err = cg__clGetKernelWorkGroupInfo(kernel, ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
+                                              sizeof wg, &wg, NULL);
+    if (err == CL_SUCCESS)
+        err = cg__clGetKernelWorkGroupInfo(kernel, ctx->device, CL_KERNEL_LOCAL_MEM_SIZE,
+                                           sizeof used, &used, NULL);
+    if (err != CL_SUCCESS) return err;
+    if (cg__clGetDeviceInfo(ctx->device, CL_DEVICE_LOCAL_MEM_SIZE, sizeof device_local,
+                            &device_local, NULL) != CL_SUCCESS)
+        device_local = 0;
+    if (ctx->info.max_work_group_size && ctx->info.max_work_group_size < wg)
+        wg = ctx->info.max_work_group_size;
+    *group_max = wg ? wg : 1;
+    *local_free = device_local > used ? (size_t)(device_local - used) : 0;
+    return CL_SUCCESS;
+}
+
 static void slot_release(cg__program_slot *slot)
 {
     for (int k = 0; k < CG__MAX_KERNELS_PER_PROGRAM; k++) {
@@ -160,6 +184,14 @@ cl_kernel cg__kernel(cg_context *ctx, cg__program_id id, const char *extra_optio
         cg__cl_fail(ctx, err, name);
         return NULL;
     }
+    err = kernel_limits(ctx, kernel, &slot->group_max[k], &slot->local_free[k]);
+    if (err != CL_SUCCESS) {
+        cg__clReleaseKernel(kernel);
+        char what[160];
+        snprintf(what, sizeof what, "%s: clGetKernelWorkGroupInfo", name);
+        cg__cl_fail(ctx, err, what);
+        return NULL;
+    }
     slot->kernel_names[k] = name; /* names are string literals */
     slot->kernels[k] = kernel;
     return kernel;
@@ -194,35 +226,87 @@ cg_status cg__set_args(cg_context *ctx, cl_kernel kernel, const char *what, ...)
     return status;
 }
 
-/* Work-group size of the one-element-per-item kernels. */
+/* Work-group size of the one-element-per-item kernels (where the kernel
+ * allows it). */
 #define ELEMENT_LOCAL 64
+
+/* The limits cg__kernel recorded for `kernel`; false for a kernel it did not
+ * make. A context holds a few dozen kernels: a scan is cheaper than the
+ * enqueue that follows. */
+static bool limits_of(const cg_context *ctx, cl_kernel kernel, size_t *group_max,
+                      size_t *local_free)
+{
+    for (int i = 0; i < ctx->program_count; i++) {
+        const cg__program_slot *slot = &ctx->programs[i];
+        for (int k = 0; k < CG__MAX_KERNELS_PER_PROGRAM && slot->kernel_names[k]; k++)
+            if (slot->kernels[k] == kernel) {
+                *group_max = slot->group_max[k];
+                *local_free = slot->local_free[k];
+                return true;
+            }
+    }
+    return false;
+}
+
+size_t cg__group_size(cg_context *ctx, cl_kernel kernel, size_t want, size_t local_per_item)
+{
+    size_t cap = want, group_max, local_free;
+    if (limits_of(ctx, kernel, &group_max, &local_free)) {
+        if (group_max < cap) cap = group_max;
+        if (local_per_item && local_free / local_per_item < cap) cap = local_free / local_per_item;
+    } else if (ctx->info.max_work_group_size && ctx->info.max_work_group_size < cap) {
+        cap = ctx->info.max_work_group_size;
+    }
+    size_t p = 1;
+    while (p <= cap / 2) p *= 2;
+    return p;
+}
+
+/* A work-group larger than the kernel allows is refused here with the limit
+ * named, rather than by the driver as CL_INVALID_WORK_GROUP_SIZE. */
+static cg_status check_group(cg_context *ctx, cl_kernel kernel, size_t local, const char *what)
+{
+    size_t group_max, local_free;
+    if (!limits_of(ctx, kernel, &group_max, &local_free) || local <= group_max) return CG_OK;
+    return cg__fail(ctx, CG_ERROR_UNSUPPORTED,
+                    "%s: a work-group of %zu work-items is more than this kernel allows on %s "
+                    "(%zu)",
+                    what, local, ctx->info.name, group_max);
+}
+
+static cg_status enqueue(cg_context *ctx, cl_kernel kernel, cl_uint dims, const size_t *global,
+                         const size_t *local, const char *what)
+{
+    cl_int err = cg__clEnqueueNDRangeKernel(ctx->queue, kernel, dims, NULL, global, local, 0,
+                                            NULL, NULL);
+    if (err != CL_SUCCESS) return cg__cl_fail(ctx, err, what);
+    ctx->stats.kernel_launches++;
+    return CG_OK;
+}
 
 cg_status cg__launch_n(cg_context *ctx, cl_kernel kernel, size_t n, const char *what)
 {
-    size_t global = (n + ELEMENT_LOCAL - 1) / ELEMENT_LOCAL * ELEMENT_LOCAL;
-    if (global == 0) global = ELEMENT_LOCAL;
-    return cg__launch(ctx, kernel, global, ELEMENT_LOCAL, what);
+    if (ctx->status) return ctx->status;
+    size_t local = cg__group_size(ctx, kernel, ELEMENT_LOCAL, 0);
+    size_t global = (n + local - 1) / local * local;
+    if (global == 0) global = local;
+    return enqueue(ctx, kernel, 1, &global, &local, what);
 }
 
 cg_status cg__launch2d(cg_context *ctx, cl_kernel kernel, const size_t global[2],
                        const size_t local[2], const char *what)
 {
     if (ctx->status) return ctx->status;
+    if (check_group(ctx, kernel, local[0] * local[1], what)) return ctx->status;
     size_t g[2];
     for (int i = 0; i < 2; i++) g[i] = (global[i] + local[i] - 1) / local[i] * local[i];
-    cl_int err = cg__clEnqueueNDRangeKernel(ctx->queue, kernel, 2, NULL, g, local, 0, NULL, NULL);
-    if (err != CL_SUCCESS) return cg__cl_fail(ctx, err, what);
-    ctx->stats.kernel_launches++;
-    return CG_OK;
+    return enqueue(ctx, kernel, 2, g, local, what);
 }
 
 cg_status cg__launch(cg_context *ctx, cl_kernel kernel, size_t global, size_t local,
                      const char *what)
 {
     if (ctx->status) return ctx->status;
-    cl_int err = cg__clEnqueueNDRangeKernel(ctx->queue, kernel, 1, NULL, &global, &local, 0, NULL,
-                                            NULL);
-    if (err != CL_SUCCESS) return cg__cl_fail(ctx, err, what);
-    ctx->stats.kernel_launches++;
-    return CG_OK;
+    if (check_group(ctx, kernel, local, what)) return ctx->status;
+    return enqueue(ctx, kernel, 1, &global, &local, what);
 }

@@ -1,13 +1,11 @@
-/* elementwise.cl: unary and broadcasting binary ops, their backward rules,
- * and the reduction of a broadcast gradient back to an input's shape.
+/* elementwise.cl: unary and broadcasting binary ops and their backward
+ * rules (a broadcast gradient's sum back to an input's shape is reduce.cl's).
  *
  * Kernels (one element per work-item, any size; host: src/host/elementwise.c):
  *   cg_unary            y = f(x; s)
  *   cg_unary_backward   gx += gy * f'(x; s), written from x, y = f(x) and gy
  *   cg_binary           out = a (op) b with NumPy broadcasting (strides of 0)
  *   cg_binary_grad      d = gy * d(out)/d(a or b), at every output element
- *   cg_sum_to           dst[j] += the sum of src over the dimensions that were
- *                       broadcast onto j (fixed order, compensated)
  *   cg_axpy             y += a * x (gradient accumulation, in-place updates)
  *   cg_scale_by, cg_clamp_   in-place gradient clipping (clip.c)
  * Binary operands are read through strides and an offset (broadcasts and
@@ -185,38 +183,6 @@ __kernel void cg_binary_grad(const int op, const int which, __global const float
     else
         d = which == 0 ? g / bv : -g * ((av / bv) / bv); /* torch's form: b*b overflows */
     dst[i] = accumulate ? dst[i] + d : d;
-}
-
-/* dst (shape ddims, with 1 where src was broadcast) += src summed over
- * those dimensions. One work-item per dst element, fixed order. */
-__kernel void cg_sum_to(__global const float *src, const uint4 sdims, __global float *dst,
-                        const uint4 ddims, const uint dn)
-{
-    uint j = get_global_id(0);
-    if (j >= dn) return;
-    uint r = j;
-    uint j3 = r % ddims.w;
-    r /= ddims.w;
-    uint j2 = r % ddims.z;
-    r /= ddims.z;
-    uint j1 = r % ddims.y;
-    uint j0 = r / ddims.y;
-    uint n0 = ddims.x == sdims.x ? 1 : sdims.x, n1 = ddims.y == sdims.y ? 1 : sdims.y;
-    uint n2 = ddims.z == sdims.z ? 1 : sdims.z, n3 = ddims.w == sdims.w ? 1 : sdims.w;
-    float sum = 0.0f, comp = 0.0f;
-    for (uint a = 0; a < n0; a++)
-        for (uint b = 0; b < n1; b++)
-            for (uint c = 0; c < n2; c++)
-                for (uint d = 0; d < n3; d++) {
-                    uint i0 = n0 == 1 ? j0 : a, i1 = n1 == 1 ? j1 : b;
-                    uint i2 = n2 == 1 ? j2 : c, i3 = n3 == 1 ? j3 : d;
-                    float v = src[((i0 * sdims.y + i1) * sdims.z + i2) * sdims.w + i3] - comp;
-                    float t = sum + v;
-                    /* An infinite term would make the compensation NaN. */
-                    comp = isfinite(t) ? (t - sum) - v : 0.0f;
-                    sum = t;
-                }
-    dst[j] += sum;
 }
 
 __kernel void cg_axpy(__global float *y, const float a, __global const float *x, const uint n)

@@ -2,14 +2,21 @@
  * backward (host: src/host/reduce.c). Deterministic: a fixed number of
  * partial sums in a fixed order, then a fixed final combine.
  *
+ * CPU shapes (one work-item per contiguous chunk or per output):
  *   cg_sum_partials  partial[g] = sum of a contiguous chunk (blocks of
  *                    CG_RBLOCK in float, blocks added with compensation)
  *   cg_sum_finish    out[off] (+)= scale * sum(partials), in order
- *   cg_sum_axis      out[o, i] = scale * sum_l x[o, l, i]
- *   cg_expand_add    gx[o, l, i] += scale * gy[o, i]  (backward of both)
+ *   cg_sum_axis      out[o, i] (+)= scale * sum_l x[o, l, i]
  *   cg_norm_partials, cg_norm_finish, cg_clip_total   gradient 2-norms for
  *                    clipping (clip.c), scaled so that no square overflows or
  *                    underflows: any float norm from denormals to FLT_MAX
+ *   cg_vreduce_partials, cg_vreduce_finish   dot, sum |a|, max |a| (L-BFGS)
+ * GPU shapes (work-groups with coalesced strided loops and a local-memory
+ * tree, the layout of CLBlast's level-1 Xdot/Xasum/Xnrm2; see below):
+ *   cg_sum_tiles     the [outer, len, inner] sums, full sums and sum_to
+ *   cg_norm_groups, cg_norm_finish_group, cg_vreduce_groups
+ * Both:
+ *   cg_expand_add    gx[o, l, i] += scale * gy[o, i]  (backward of both)
  */
 #pragma OPENCL FP_CONTRACT OFF
 
@@ -61,7 +68,8 @@ __kernel void cg_sum_finish(__global const float *partials, const uint nparts,
 }
 
 __kernel void cg_sum_axis(__global const float *x, __global float *out, const uint outer,
-                          const uint len, const uint inner, const float scale)
+                          const uint len, const uint inner, const float scale,
+                          const int accumulate)
 {
     uint gid = get_global_id(0);
     if (gid >= outer * inner) return;
@@ -69,7 +77,8 @@ __kernel void cg_sum_axis(__global const float *x, __global float *out, const ui
     __global const float *p = x + (size_t)o * len * inner + i;
     float sum = 0.0f, comp = 0.0f;
     for (uint l = 0; l < len; l++) cg_comp_add(&sum, &comp, p[(size_t)l * inner]);
-    out[gid] = sum * scale;
+    float v = sum * scale;
+    out[gid] = accumulate ? out[gid] + v : v;
 }
 
 __kernel void cg_expand_add(__global const float *gy, __global float *gx, const uint outer,
@@ -196,4 +205,204 @@ __kernel void cg_vreduce_finish(__global const float *partials, const uint npart
         else cg_comp_add(&sum, &comp, partials[g]);
     }
     out[0] = kind == 2 ? mx : sum;
+}
+
+/* ---- GPU shapes ----------------------------------------------------------
+ * A work-group of L work-items (a power of two chosen by the host from the
+ * kernel's and the device's limits) reads so that neighbouring work-items
+ * read neighbouring addresses, each item accumulating its strided share with
+ * compensation; then a tree in local memory halves the values log2 of their
+ * count times, carrying each value as a float pair hi + lo whose additions
+ * keep their rounding errors (Knuth's two-sum): as accurate as the CPU
+ * shapes' compensated sums. The split and the tree's order depend only on
+ * the sizes and L: the same bits on every run. Every work-item reaches every
+ * barrier (the trees' trip counts are uniform; idle items carry zeros).
+ * PoCL runs these slower than the CPU shapes (bench/bench_reduce.c): they are
+ * for devices whose work-items run in lockstep over one memory bus.
+ * scratch holds 2 L floats: hi[0..L), lo[L..2L). */
+
+/* Each item adds CG_TBLOCK of its strided terms in float, and those block
+ * sums with compensation (as CG_RBLOCK for the chunks above): the
+ * compensation's branch once per block rather than per element. */
+#define CG_TBLOCK 16
+
+/* Puts an item's compensated sum (sum - comp) into the tree's pair. */
+inline void cg_tree_put(__local float *scratch, uint lid, float sum, float comp)
+{
+    scratch[lid] = sum;
+    scratch[get_local_size(0) + lid] = isfinite(sum) ? -comp : 0.0f;
+}
+
+/* The pair at a becomes the sum of the pairs at a and b. */
+inline void cg_pair_add(__local float *hi, __local float *lo, uint a, uint b)
+{
+    float x = hi[a], y = hi[b], s = x + y;
+    if (!isfinite(s)) { /* inf stays inf rather than NaN */
+        hi[a] = s;
+        lo[a] = 0.0f;
+        return;
+    }
+    float yv = s - x;
+    float err = (x - (s - yv)) + (y - yv);
+    hi[a] = s;
+    lo[a] = (lo[a] + lo[b]) + err;
+}
+
+/* The pairs lid + h stride are added onto lid for h = n/2, n/4, ..., 1 by
+ * the items whose tree coordinate t < h: the sum of the n pairs t = 0..n-1
+ * ends at t = 0, and cg_tree_value reads it there. n is a power of two, the
+ * same for the whole group; the caller has put a barrier after the puts. */
+inline void cg_tree_sum(__local float *scratch, uint lid, uint t, uint n, uint stride)
+{
+    __local float *lo = scratch + get_local_size(0);
+    for (uint h = n / 2; h > 0; h >>= 1) {
+        if (t < h) cg_pair_add(scratch, lo, lid, lid + h * stride);
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+}
+
+inline float cg_tree_value(__local float *scratch, uint lid)
+{
+    return scratch[lid] + scratch[get_local_size(0) + lid];
+}
+
+inline void cg_tree_max(__local float *scratch, uint lid, uint n)
+{
+    for (uint h = n / 2; h > 0; h >>= 1) {
+        if (lid < h) scratch[lid] = fmax(scratch[lid], scratch[lid + h]);
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+}
+
+/* out[off + (s outer + o) inner + i] (+)= scale * sum of x[o, l, i] over the
+ * s-th slice of l, [s slice, (s+1) slice). A group is a tile of ti outputs
+ * along i (neighbours in memory) by to outputs along o, with tl items
+ * sharing each output's l (neighbours in memory when inner is 1); ti tl to
+ * = L, tl a power of two. Groups enumerate (i tile, o tile, slice), i
+ * fastest. With one slice the result is final; with several, the host sums
+ * the [slices, outer, inner] partials with this kernel again. */
+__kernel void cg_sum_tiles(__global const float *x, const uint outer, const uint len,
+                           const uint inner, const uint slice, const uint ti_n, const uint tl_n,
+                           const uint to_n, __global float *out, const uint off,
+                           const float scale, const int accumulate, __local float *scratch)
+{
+    uint lid = get_local_id(0), g = get_group_id(0);
+    uint ti = lid % ti_n, tl = (lid / ti_n) % tl_n, to = lid / (ti_n * tl_n);
+    uint tiles_i = (inner + ti_n - 1) / ti_n, tiles_o = (outer + to_n - 1) / to_n;
+    uint i = (g % tiles_i) * ti_n + ti;
+    g /= tiles_i;
+    uint o = (g % tiles_o) * to_n + to, s = g / tiles_o;
+    uint begin = min(len, s * slice), end = min(len, begin + slice);
+    bool mine = i < inner && o < outer;
+    float sum = 0.0f, comp = 0.0f;
+    if (mine) {
+        __global const float *p = x + (size_t)o * len * inner + i;
+        for (uint l = begin + tl; l < end;) {
+            float b = 0.0f;
+            for (uint j = 0; j < CG_TBLOCK && l < end; j++, l += tl_n) b += p[(size_t)l * inner];
+            cg_comp_add(&sum, &comp, b);
+        }
+    }
+    cg_tree_put(scratch, lid, sum, comp);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    cg_tree_sum(scratch, lid, tl, tl_n, ti_n);
+    if (mine && tl == 0) {
+        size_t at = off + ((size_t)s * outer + o) * inner + i;
+        float v = cg_tree_value(scratch, lid) * scale;
+        out[at] = accumulate ? out[at] + v : v;
+    }
+}
+
+/* The (e, s) partial of cg_norm_partials for group g's slice of x: first
+ * the slice's largest |x| (a max tree), then the squares scaled by 2^-e. */
+__kernel void cg_norm_groups(__global const float *x, const uint n, const uint slice,
+                             __global float *partials, __local float *scratch)
+{
+    uint lid = get_local_id(0), L = get_local_size(0), g = get_group_id(0);
+    uint begin = min(n, g * slice), end = min(n, begin + slice);
+    float mx = 0.0f;
+    for (uint i = begin + lid; i < end; i += L) mx = fmax(mx, fabs(x[i])); /* NaN: in the sum */
+    scratch[lid] = mx;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    cg_tree_max(scratch, lid, L);
+    int e = cg_scale_exponent(scratch[0]);
+    barrier(CLK_LOCAL_MEM_FENCE); /* all have read scratch[0] before it is reused */
+    const float f1 = ldexp(1.0f, -e / 2), f2 = ldexp(1.0f, -e - (-e / 2));
+    float sum = 0.0f, comp = 0.0f;
+    for (uint i = begin + lid; i < end;) {
+        float b = 0.0f;
+        for (uint j = 0; j < CG_TBLOCK && i < end; j++, i += L) {
+            float v = (x[i] * f1) * f2;
+            b += v * v;
+        }
+        cg_comp_add(&sum, &comp, b);
+    }
+    cg_tree_put(scratch, lid, sum, comp);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    cg_tree_sum(scratch, lid, lid, L, 1);
+    if (lid == 0) {
+        partials[2 * g] = (float)e;
+        partials[2 * g + 1] = cg_tree_value(scratch, 0);
+    }
+}
+
+/* cg_norm_finish by one work-group: the largest exponent among the non-zero
+ * partials (a max tree), then the partials rescaled to it (a sum tree). */
+__kernel void cg_norm_finish_group(__global const float *partials, const uint nparts,
+                                   __global float *out, const uint off, __local float *scratch)
+{
+    uint lid = get_local_id(0), L = get_local_size(0);
+    float top = -INFINITY;
+    for (uint g = lid; g < nparts; g += L)
+        if (partials[2 * g + 1] != 0.0f) top = fmax(top, partials[2 * g]);
+    scratch[lid] = top;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    cg_tree_max(scratch, lid, L);
+    top = scratch[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    int t = top == -INFINITY ? 0 : (int)top; /* -inf: all zero, nothing is summed */
+    float sum = 0.0f, comp = 0.0f;
+    for (uint g = lid; g < nparts; g += L) {
+        float s = partials[2 * g + 1];
+        if (s != 0.0f) cg_comp_add(&sum, &comp, ldexp(s, 2 * ((int)partials[2 * g] - t)));
+    }
+    cg_tree_put(scratch, lid, sum, comp);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    cg_tree_sum(scratch, lid, lid, L, 1);
+    if (lid == 0) out[off] = top == -INFINITY ? 0.0f : ldexp(sqrt(cg_tree_value(scratch, 0)), t);
+}
+
+/* cg_vreduce_partials' kinds (0 dot(a, b), 1 sum |a|, 2 max |a|) and 3, the
+ * plain sum of a, which finishes kinds 0 and 1: out[g] = the reduction of
+ * group g's slice of a (and b). */
+__kernel void cg_vreduce_groups(__global const float *a, __global const float *b, const uint n,
+                                const uint slice, const int kind, __global float *out,
+                                __local float *scratch)
+{
+    uint lid = get_local_id(0), L = get_local_size(0), g = get_group_id(0);
+    uint begin = min(n, g * slice), end = min(n, begin + slice);
+    float sum = 0.0f, comp = 0.0f, mx = 0.0f;
+    for (uint i = begin + lid; i < end;) {
+        float s = 0.0f;
+        for (uint j = 0; j < CG_TBLOCK && i < end; j++, i += L) {
+            if (kind == 0) s += a[i] * b[i];
+            else if (kind == 1) s += fabs(a[i]);
+            else if (kind == 2) mx = fmax(mx, fabs(a[i]));
+            else s += a[i];
+        }
+        cg_comp_add(&sum, &comp, s);
+    }
+    if (kind == 2) cg_tree_put(scratch, lid, mx, 0.0f);
+    else cg_tree_put(scratch, lid, sum, comp);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    /* Both trees in one loop: no barrier under a branch. */
+    __local float *lo = scratch + L;
+    for (uint h = L / 2; h > 0; h >>= 1) {
+        if (lid < h) {
+            if (kind == 2) scratch[lid] = fmax(scratch[lid], scratch[lid + h]);
+            else cg_pair_add(scratch, lo, lid, lid + h);
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lid == 0) out[g] = kind == 2 ? scratch[0] : cg_tree_value(scratch, 0);
 }

@@ -5,6 +5,7 @@
  *                  dst[dst_off + o*dst_stride + k] (+)= src[src_off + o*src_stride + k]
  *   cg_gather_rows dst[r, :] = src[rows[r], :]
  *   cg_rows_sum, cg_rows_scatter_add   the embedding's backward (embedding.c)
+ *   cg_rows_sum_groups   cg_rows_sum's GPU shape (work-group tiles, a tree)
  */
 #pragma OPENCL FP_CONTRACT OFF
 
@@ -42,6 +43,34 @@ __kernel void cg_rows_sum(__global const float *gy, const uint dim,
     float sum = 0.0f;
     for (uint k = starts[u]; k < starts[u + 1]; k++) sum += gy[(size_t)positions[k] * dim + c];
     out[gid] = sum;
+}
+
+/* cg_rows_sum with work-groups of L = tc tk tu items: tc neighbouring
+ * columns (coalesced reads) of tu unique rows, tk items sharing each
+ * output's repeats, then a local-memory tree over those tk (tk a power of
+ * two). Groups enumerate (column tile, row tile), columns fastest. The
+ * order depends on the sizes and L only: the same bits every run. */
+__kernel void cg_rows_sum_groups(__global const float *gy, const uint dim,
+                                 __global const uint *starts, __global const uint *positions,
+                                 const uint nunique, __global float *out, const uint tc_n,
+                                 const uint tk_n, const uint tu_n, __local float *scratch)
+{
+    uint lid = get_local_id(0), g = get_group_id(0);
+    uint tc = lid % tc_n, tk = (lid / tc_n) % tk_n, tu = lid / (tc_n * tk_n);
+    uint tiles_c = (dim + tc_n - 1) / tc_n;
+    uint c = (g % tiles_c) * tc_n + tc, u = (g / tiles_c) * tu_n + tu;
+    bool mine = c < dim && u < nunique;
+    float sum = 0.0f;
+    if (mine)
+        for (uint k = starts[u] + tk; k < starts[u + 1]; k += tk_n)
+            sum += gy[(size_t)positions[k] * dim + c];
+    scratch[lid] = sum;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint h = tk_n / 2; h > 0; h >>= 1) { /* uniform trip count: every item gets here */
+        if (tk < h) scratch[lid] += scratch[lid + h * tc_n];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (mine && tk == 0) out[(size_t)u * dim + c] = scratch[lid];
 }
 
 /* dst[map[u], :] += src[u, :]; map's entries are distinct, so no two

@@ -147,6 +147,14 @@ cl_int cg__gate_clFinish(const char *site, cl_command_queue q)
     return clFinish(q);
 }
 
+cl_int cg__gate_clGetKernelWorkGroupInfo(const char *site, cl_kernel k, cl_device_id d,
+                                         cl_kernel_work_group_info what, size_t cap, void *out,
+                                         size_t *size)
+{
+    GATE_STATUS("clGetKernelWorkGroupInfo", CL_OUT_OF_HOST_MEMORY);
+    return clGetKernelWorkGroupInfo(k, d, what, cap, out, size);
+}
+
 cl_int cg__clGetPlatformIDs(cl_uint cap, cl_platform_id *out, cl_uint *n)
 {
     return clGetPlatformIDs(cap, out, n);

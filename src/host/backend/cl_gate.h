@@ -55,6 +55,12 @@ cl_int cg__gate_clEnqueueWriteBuffer(const char *site, cl_command_queue q, cl_me
                                      const void *src, cl_uint nwait, const cl_event *wait,
                                      cl_event *event);
 cl_int cg__gate_clFinish(const char *site, cl_command_queue q);
+/* A query, yet one that drivers answer from the kernel's compiled form (and
+ * may fail for want of host memory): injected like the constructors, so the
+ * launch helpers' use of it has a tested error path. */
+cl_int cg__gate_clGetKernelWorkGroupInfo(const char *site, cl_kernel k, cl_device_id d,
+                                         cl_kernel_work_group_info what, size_t cap, void *out,
+                                         size_t *size);
 
 #define cg__clCreateContext(...) cg__gate_clCreateContext(CG__SITE, __VA_ARGS__)
 #define cg__clCreateCommandQueue(...) cg__gate_clCreateCommandQueue(CG__SITE, __VA_ARGS__)
@@ -70,6 +76,7 @@ cl_int cg__gate_clFinish(const char *site, cl_command_queue q);
 #define cg__clEnqueueReadBuffer(...) cg__gate_clEnqueueReadBuffer(CG__SITE, __VA_ARGS__)
 #define cg__clEnqueueWriteBuffer(...) cg__gate_clEnqueueWriteBuffer(CG__SITE, __VA_ARGS__)
 #define cg__clFinish(q) cg__gate_clFinish(CG__SITE, q)
+#define cg__clGetKernelWorkGroupInfo(...) cg__gate_clGetKernelWorkGroupInfo(CG__SITE, __VA_ARGS__)
 
 /* Calls that do not fail for want of resources (queries, argument setting,
  * retain/release): not injected; retain/release keep the live counts. */
