@@ -211,32 +211,19 @@ cg_tensor *cg_embedding(cg_tensor *weight, const unsigned *indices, size_t count
             return NULL;
         }
     cg_tensor *out = cg__op_output(ctx, CG_SHAPE(count, dim), &weight, 1, what);
-    if (!out) return NULL;
-    if (ctx->is_ref) {
-        for (size_t r = 0; r < count; r++)
-            memcpy(out->host + r * dim, weight->host + (size_t)indices[r] * dim, dim * sizeof(float));
-    } else {
-        cl_kernel k = cg__kernel(ctx, CG__PROGRAM_SHAPE, NULL, "cg_gather_rows");
-        cl_mem idx = upload(ctx, indices, count, what);
-        cl_uint c = (cl_uint)dim, cnt = (cl_uint)count;
-        if (k && idx && !cg__set_args(ctx, k, what, sizeof(cl_mem), &weight->mem, sizeof c, &c,
-                                      sizeof(cl_mem), &idx, sizeof cnt, &cnt, sizeof(cl_mem),
-                                      &out->mem, (size_t)0))
-            cg__launch_n(ctx, k, count * dim, what);
-        put(ctx, idx, count);
+    cg__node *node = out ? cg__emit(ctx, CG__OP_GATHER_ROWS, what, out, weight, NULL, NULL) : NULL;
+    if (!node) return NULL;
+    node->ia = count;
+    node->ib = dim;
+    /* Run later, and read by the backward: the node keeps its own copy. */
+    if (!(node->rows = cg__malloc(count * sizeof *node->rows))) {
+        cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory", what);
+        return NULL;
     }
-    cg__node *node = cg__record(ctx, out, embedding_backward_rule, weight, NULL);
-    if (node) {
-        node->rows = cg__malloc(count * sizeof *node->rows);
-        if (!node->rows) {
-            cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory", what);
-            return NULL;
-        }
-        memcpy(node->rows, indices, count * sizeof *indices);
-        node->ia = count;
-        node->ib = dim;
-    }
-    return ctx->status ? NULL : out;
+    memcpy(node->rows, indices, count * sizeof *indices);
+    cg__differentiable(ctx, node, embedding_backward_rule);
+    node->rule_runs_now = true; /* its backward launches kernels itself */
+    return cg__submit(ctx) ? NULL : out;
 }
 
 cg_status cg_set_sparse_grad(cg_tensor *weight, bool sparse)

@@ -94,6 +94,8 @@ typedef enum cg__op {
     CG__OP_BINARY_GRAD,  /* out (+)= in[2] * d(in[0] op in[1])/d(operand ia); flag_a: accumulate */
     CG__OP_AXPY,         /* out += scalar * in[0] */
     CG__OP_SUM_TO,       /* out += in[0] summed over out's broadcast dimensions */
+    CG__OP_REDUCE,       /* out = scalar * sum of in[0] [ia, ib, ic] over ib */
+    CG__OP_EXPAND_ADD,   /* out [ia, ib, ic] += scalar * in[0] [ia, ic] (REDUCE's backward) */
     CG__OP_MATMUL,       /* out (+)= op(in[0]) op(in[1]): flag_a/flag_b transpose, ia = M,
                             ib = N, ic = K, id: accumulate */
     CG__OP_BLOCK_COPY,   /* for o < ie, k < ig: out[ic + o*id + k] (+)= in[0][ia + o*ib + k];
@@ -133,6 +135,7 @@ struct cg__node {
     unsigned *rows;       /* host indices (owned), else NULL */
     bool done;            /* executed */
     cg__backward_fn backward; /* NULL: not differentiated (a gradient step, no_grad) */
+    bool rule_runs_now;   /* the rule runs kernels itself instead of recording nodes */
     bool consumed;        /* a backward without retain_graph went through it */
 };
 
@@ -441,6 +444,10 @@ cg_status cg__vreduce(cg_context *ctx, const cg_tensor *a, const cg_tensor *b, s
 cg_status cg__block_copy(cg_context *ctx, const cg_tensor *src, size_t src_off, size_t src_stride,
                          cg_tensor *dst, size_t dst_off, size_t dst_stride, size_t outer,
                          size_t len, bool accumulate);
+/* The reduction family's nodes (reduce.c), run by both backends: the
+ * family still chooses its own path inside (ctx->is_ref). */
+cg_status cg__reduce_run(cg_context *ctx, const cg__node *node);
+cg_status cg__expand_add_run(cg_context *ctx, const cg__node *node);
 /* dst (+)= src summed over the dimensions where dst, right-aligned against
  * src, has extent 1 or none (a broadcast operand's gradient); both plain. */
 cg_status cg__sum_to(cg_context *ctx, const cg_tensor *src, cg_tensor *dst);

@@ -372,32 +372,59 @@ cg_status cg__vreduce(cg_context *ctx, const cg_tensor *a, const cg_tensor *b, s
 
 /* ---- the ops -------------------------------------------------------------- */
 
-/* [outer, len, inner] views of a reduction; scale is 1 or 1/len. */
-static void expand_backward_rule(cg_context *ctx, cg__node *node)
+/* [outer, len, inner] views of a reduction; scale is 1 or 1/len. Run by
+ * the backends for CG__OP_EXPAND_ADD: gx[o, l, i] += scale * gy[o, i]. */
+cg_status cg__expand_add_run(cg_context *ctx, const cg__node *node)
 {
-    cg_tensor *x = node->in[0], *gx = cg__grad(x), *gy = node->out->grad;
-    if (!gx) return;
+    const cg_tensor *gy = node->in[0];
+    cg_tensor *gx = node->out;
     size_t outer = node->ia, len = node->ib, inner = node->ic;
     if (ctx->is_ref) {
         cg__ref_expand_add(gy->host, gx->host, outer, len, inner, node->scalar);
-        return;
+        return CG_OK;
     }
     float s = node->scalar;
     if (outer == 1 && inner == 1) { /* a full reduction: no index arithmetic */
         cl_kernel k = kernel(ctx, "cg_expand_all_add");
-        cl_uint n = (cl_uint)x->numel;
-        if (k && !cg__set_args(ctx, k, "cg_backward", sizeof(cl_mem), &gy->mem, sizeof(cl_mem),
+        cl_uint n = (cl_uint)gx->numel;
+        if (k && !cg__set_args(ctx, k, node->what, sizeof(cl_mem), &gy->mem, sizeof(cl_mem),
                                &gx->mem, sizeof n, &n, sizeof s, &s, (size_t)0))
-            cg__launch_n(ctx, k, n, "cg_backward");
-        return;
+            cg__launch_n(ctx, k, n, node->what);
+        return ctx->status;
     }
     cl_kernel k = kernel(ctx, "cg_expand_add");
     cl_uint o = (cl_uint)outer, l = (cl_uint)len, i = (cl_uint)inner;
-    if (!k || cg__set_args(ctx, k, "cg_backward", sizeof(cl_mem), &gy->mem, sizeof(cl_mem),
+    if (!k || cg__set_args(ctx, k, node->what, sizeof(cl_mem), &gy->mem, sizeof(cl_mem),
                            &gx->mem, sizeof o, &o, sizeof l, &l, sizeof i, &i, sizeof s, &s,
                            (size_t)0))
-        return;
-    cg__launch_n(ctx, k, x->numel, "cg_backward");
+        return ctx->status;
+    return cg__launch_n(ctx, k, gx->numel, node->what);
+}
+
+/* CG__OP_REDUCE: out = scale * the sum of in[0] over [outer, len, inner]'s len. */
+cg_status cg__reduce_run(cg_context *ctx, const cg__node *node)
+{
+    const cg_tensor *x = node->in[0];
+    cg_tensor *out = node->out;
+    size_t outer = node->ia, len = node->ib, inner = node->ic;
+    if (outer == 1 && inner == 1) return cg__sum_all_into(ctx, x, out, 0, node->scalar, false);
+    if (ctx->is_ref) {
+        cg__ref_sum_axis(x->host, out->host, outer, len, inner, node->scalar);
+        return CG_OK;
+    }
+    return axis_sum(ctx, x->mem, outer, len, inner, out->mem, node->scalar, false, node->what);
+}
+
+static void expand_backward_rule(cg_context *ctx, cg__node *node)
+{
+    cg_tensor *gx = cg__grad(node->in[0]);
+    if (!gx) return;
+    cg__node *n = cg__emit(ctx, CG__OP_EXPAND_ADD, "cg_backward", gx, node->out->grad, NULL, NULL);
+    if (!n) return;
+    n->ia = node->ia;
+    n->ib = node->ib;
+    n->ic = node->ic;
+    n->scalar = node->scalar;
 }
 
 static cg_tensor *reduce(const char *what, cg_tensor *x, int axis, bool all, bool keepdim,
@@ -431,22 +458,14 @@ static cg_tensor *reduce(const char *what, cg_tensor *x, int axis, bool all, boo
     }
     const float scale = mean ? 1.0f / (float)len : 1.0f;
     cg_tensor *out = cg__op_output(ctx, shape, &x, 1, what);
-    if (!out) return NULL;
-    if (outer == 1 && inner == 1)
-        cg__sum_all_into(ctx, x, out, 0, scale, false);
-    else if (ctx->is_ref)
-        cg__ref_sum_axis(x->host, out->host, outer, len, inner, scale);
-    else
-        axis_sum(ctx, x->mem, outer, len, inner, out->mem, scale, false, what);
-    if (ctx->status) return NULL;
-    cg__node *node = cg__record(ctx, out, expand_backward_rule, x, NULL);
-    if (node) {
-        node->ia = outer;
-        node->ib = len;
-        node->ic = inner;
-        node->scalar = scale;
-    }
-    return ctx->status ? NULL : out;
+    cg__node *node = out ? cg__emit(ctx, CG__OP_REDUCE, what, out, x, NULL, NULL) : NULL;
+    if (!node) return NULL;
+    node->ia = outer;
+    node->ib = len;
+    node->ic = inner;
+    node->scalar = scale;
+    cg__differentiable(ctx, node, expand_backward_rule);
+    return cg__submit(ctx) ? NULL : out;
 }
 
 cg_tensor *cg_sum(cg_tensor *x) { return reduce("cg_sum", x, 0, true, false, false); }

@@ -47,6 +47,7 @@ cg__node *cg__record(cg_context *ctx, cg_tensor *out, cg__backward_fn backward, 
     if (!out || !out->requires_grad) return NULL;
     cg__node *node = cg__emit(ctx, CG__OP_DONE, "clgrad", out, a, b, NULL);
     cg__differentiable(ctx, node, backward);
+    if (node) node->rule_runs_now = true;
     return node;
 }
 
@@ -220,12 +221,13 @@ cg_status cg_backward_ex(cg_tensor *out, const cg_tensor *seed, bool retain_grap
                      fn);
             break;
         }
+        /* A rule that runs kernels itself (a family not behind exec yet)
+         * reads gradients the nodes recorded so far compute. */
+        if (node->rule_runs_now && cg__realize(ctx)) break;
         node->backward(ctx, node);
-        /* Rules of families not behind exec yet run at once: what the
-         * gradient nodes recorded so far compute must be there first. */
-        cg__realize(ctx);
         if (!retain_graph) ctx->tape.nodes[i].consumed = true;
     }
+    cg__realize(ctx); /* the gradient nodes */
     drop_intermediate_grads(ctx, out->node);
     return ctx->status;
 }

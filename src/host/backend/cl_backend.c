@@ -277,6 +277,8 @@ static cg_status cl_exec(cg_context *ctx, cg__node *n)
     case CG__OP_BINARY_GRAD: return binary(ctx, n, true);
     case CG__OP_AXPY: return axpy(ctx, n);
     case CG__OP_SUM_TO: return cg__sum_to(ctx, n->in[0], n->out);
+    case CG__OP_REDUCE: return cg__reduce_run(ctx, n);
+    case CG__OP_EXPAND_ADD: return cg__expand_add_run(ctx, n);
     case CG__OP_MATMUL: return matmul(ctx, n);
     case CG__OP_BLOCK_COPY: return block_copy(ctx, n);
     case CG__OP_GATHER_ROWS: return gather_rows(ctx, n);

@@ -89,6 +89,8 @@ static cg_status ref_exec(cg_context *ctx, cg__node *n)
     case CG__OP_BINARY_GRAD: return binary(ctx, n, true);
     case CG__OP_AXPY: cg__ref_axpy(out->storage->host, n->scalar, x->storage->host, out->numel); return CG_OK;
     case CG__OP_SUM_TO: return cg__sum_to(ctx, x, out);
+    case CG__OP_REDUCE: return cg__reduce_run(ctx, n);
+    case CG__OP_EXPAND_ADD: return cg__expand_add_run(ctx, n);
     case CG__OP_MATMUL:
         cg__ref_matmul(x->storage->host, n->in[1]->storage->host, out->storage->host, n->ia, n->ib, n->ic, n->flag_a,
                        n->flag_b, n->id != 0);
