@@ -153,7 +153,7 @@ static cg_optim_options optim_options(const cg_fit_options *o)
 static void hyper_params(const cg_fit_options *o, float *hp, int *flags)
 {
     cg_optim_options oo = optim_options(o);
-    cg__optim_base(&oo, hp, flags);
+    cg__optim_base(o->optimizer, &oo, hp, flags);
     hp[CG_B_DELTA] = o->delta;
 }
 
