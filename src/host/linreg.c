@@ -123,7 +123,7 @@ cg_status cg_linreg_set_transform(cg_linreg *m, const float *shift, const float 
 
 static const char *feature_options(const cg_linreg *m, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "-DCG_NFEAT=%zu", m->features);
+    snprintf(buf, cap, "-DCG_NFEAT=%zu%s", m->features, cg__optim_cl_options(m->ctx));
     return buf;
 }
 

@@ -80,6 +80,8 @@ float cg__ref_sparse_adam_rule(float p, float g, float *m, float *v, float c1, f
 void cg__optim_base(cg_optim_kind kind, const cg_optim_options *o, float *base, int *flags);
 /* The step's scalars (h[]) in double, as torch computes them in Python. */
 void cg__optim_scalars(cg_optim_kind kind, const cg_optim_options *o, int step, float *h);
+/* The build options the optimizer rules need on ctx's device (optim.c). */
+const char *cg__optim_cl_options(cg_context *ctx);
 /* Checks the options for kind; error on ctx naming the option. */
 cg_status cg__optim_validate(cg_context *ctx, const char *what, cg_optim_kind kind,
                              const cg_optim_options *o);

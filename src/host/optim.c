@@ -14,6 +14,20 @@
 
 /* ---- creation ----------------------------------------------------------- */
 
+/* OpenCL lets / and sqrt be off by 2.5 and 3 ulp unless the program asks for
+ * them correctly rounded, which a device may offer: the rules then give the
+ * reference path's bits (tests/test_optim_rules.c). */
+const char *cg__optim_cl_options(cg_context *ctx)
+{
+    cl_device_fp_config fp = 0;
+    if (ctx->is_ref ||
+        cg__clGetDeviceInfo(ctx->device, CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp, NULL) !=
+            CL_SUCCESS)
+        return "";
+    return (fp & CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT) ? " -cl-fp32-correctly-rounded-divide-sqrt"
+                                                      : "";
+}
+
 void cg_optimizer_free(cg_optimizer *opt)
 {
     if (!opt) return;
@@ -164,6 +178,9 @@ cg_optimizer *cg_optimizer_create(cg_context *ctx, cg_optim_kind kind, cg_tensor
     opt->ctx = ctx;
     opt->kind = kind;
     opt->desc = cg__optim_desc_of(kind);
+    /* one rule per program: its switch folds away, the compiler vectorizes it */
+    snprintf(opt->kernel_options, sizeof opt->kernel_options, "-DCG_OPT_KIND=%d%s",
+             opt->desc->rule, cg__optim_cl_options(ctx));
     if (add_group(opt, params, count, options, "cg_optimizer_create") < 0) {
         cg_optimizer_free(opt);
         return NULL;
@@ -220,9 +237,7 @@ static cg_status update(cg_optimizer *opt, const group *g, const span *sp, const
         }
         return CG_OK;
     }
-    char options[32];
-    snprintf(options, sizeof options, "-DCG_OPT_KIND=%d", opt->desc->rule);
-    cl_kernel k = cg__kernel(ctx, CG__PROGRAM_OPTIM, options, "cg_optim_update");
+    cl_kernel k = cg__kernel(ctx, CG__PROGRAM_OPTIM, opt->kernel_options, "cg_optim_update");
     cl_int kind = opt->desc->rule, f = flags, used = cg__optim_used_slots(opt->kind, &g->o);
     cl_uint n = (cl_uint)sp->n;
     /* The scalars travel by value: no buffer, no wait. */
@@ -308,7 +323,8 @@ static void sparse_adam_update(cg_optimizer *opt, group *g, size_t i)
             }
         return;
     }
-    cl_kernel k = cg__kernel(ctx, CG__PROGRAM_OPTIM, NULL, "cg_sparse_adam_update");
+    cl_kernel k =
+        cg__kernel(ctx, CG__PROGRAM_OPTIM, cg__optim_cl_options(ctx), "cg_sparse_adam_update");
     cl_mem rows = cg__buffer_get(ctx, sp->nrows * sizeof(cl_uint), "cg_step");
     cl_uint nr = (cl_uint)sp->nrows, dim = (cl_uint)sp->dim;
     cl_int maximize = o->maximize;
@@ -369,6 +385,45 @@ cg_status cg_step(cg_optimizer *opt)
             update(opt, g, &sp, h, cg__optim_step_flags(g->flags, step, h));
         }
     }
+    return ctx->status;
+}
+
+/* cg_optim_scalars (the fused trainers' per-step scalars, in float) of kind
+ * with options o at each of steps[0..n), into h (n * CG_H_COUNT floats): on
+ * ctx's device, or the C build of the same text on ref. Only the twin test
+ * calls it, to hold the two to the same bits. */
+cg_status cg__optim_fused_scalars(cg_context *ctx, cg_optim_kind kind, const cg_optim_options *o,
+                                  const int *steps, size_t n, float *h)
+{
+    static const char what[] = "cg__optim_fused_scalars";
+    const cg__optim_desc *d = cg__optim_desc_of(kind);
+    if (!d || d->rule < 0)
+        return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: %s has no rule in optim_rules.clh",
+                        what, cg_optim_name(kind));
+    float b[CG_B_COUNT];
+    int flags;
+    cg__optim_base(kind, o, b, &flags);
+    if (ctx->is_ref) {
+        for (size_t i = 0; i < n; i++)
+            cg__ref_optim_scalars(d->rule, b, steps[i], h + i * CG_H_COUNT);
+        return CG_OK;
+    }
+    const size_t hbytes = n * CG_H_COUNT * sizeof(float), sbytes = n * sizeof(cl_int);
+    cl_kernel k =
+        cg__kernel(ctx, CG__PROGRAM_OPTIM, cg__optim_cl_options(ctx), "cg_optim_scalars_at");
+    cl_mem base = cg__buffer_get(ctx, sizeof b, what), st = cg__buffer_get(ctx, sbytes, what);
+    cl_mem out = cg__buffer_get(ctx, hbytes, what);
+    cl_int rule = d->rule;
+    cl_uint count = (cl_uint)n;
+    if (k && base && st && out && !cg__write(ctx, base, 0, sizeof b, b, true, what) &&
+        !cg__write(ctx, st, 0, sbytes, steps, true, what) &&
+        !cg__set_args(ctx, k, what, sizeof rule, &rule, sizeof(cl_mem), &base, sizeof(cl_mem), &st,
+                      sizeof count, &count, sizeof(cl_mem), &out, (size_t)0) &&
+        !cg__launch_n(ctx, k, n, what))
+        cg__read(ctx, out, 0, hbytes, h, true, what);
+    cg__buffer_put(ctx, base, sizeof b);
+    cg__buffer_put(ctx, st, sbytes);
+    cg__buffer_put(ctx, out, hbytes);
     return ctx->status;
 }
 

@@ -39,6 +39,7 @@ struct cg_optimizer {
     cg_context *ctx;
     cg_optim_kind kind;
     const cg__optim_desc *desc;
+    char kernel_options[80]; /* of cg_optim_update */
     group *groups;
     size_t ngroups;
     cg__lbfgs *lbfgs; /* LBFGS's own state (lbfgs.c) */

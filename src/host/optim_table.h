@@ -47,4 +47,10 @@ int cg__optim_used_slots(cg_optim_kind kind, const cg_optim_options *o);
 /* Torch's initial value of state slot s. */
 float cg__initial_state(cg_optim_kind kind, const cg_optim_options *o, int s);
 
+/* The fused trainers' per-step scalars (optim_rules.clh's cg_optim_scalars)
+ * at each of steps[0..n), computed on ctx's device (C on ref), into h
+ * (n * CG_H_COUNT floats): for the twin test (optim.c). */
+cg_status cg__optim_fused_scalars(cg_context *ctx, cg_optim_kind kind, const cg_optim_options *o,
+                                  const int *steps, size_t n, float *h);
+
 #endif
