@@ -46,7 +46,7 @@ static void bench_linear(cg_context *ctx, size_t n, int epochs, int repeats)
     cg_tensor *tx = cg_tensor_from(ctx, x, CG_SHAPE(n)), *ty = cg_tensor_from(ctx, y, CG_SHAPE(n));
     cg_tensor *params = cg_tensor_from(ctx, (float[]){1.0f, 0.0f}, CG_SHAPE(2));
     cg_set_requires_grad(params, true);
-    cg_optimizer *opt = cg_sgd(ctx, &params, 1, &(cg_sgd_options){.lr = 1e-2f});
+    cg_optimizer *opt = cg_optimizer_create(ctx, CG_OPTIM_SGD, &params, 1, NULL); /* lr 1e-2 */
     tape_step(ctx, params, tx, ty, opt); /* warm-up: programs, pool */
     cg_finish(ctx);
     unsigned long long l0 = cg_context_stats_of(ctx).kernel_launches;
@@ -148,7 +148,9 @@ static void bench_mlp(cg_context *ctx, int repeats)
     cg_mlp *mlp = cg_mlp_create(ctx, sizes, 4, CG_ACT_TANH, 1);
     cg_tensor *params[6];
     cg_mlp_parameters(mlp, params, 6);
-    cg_optimizer *opt = cg_sgd(ctx, params, 6, &(cg_sgd_options){.lr = 1e-3f});
+    cg_optim_options sgd = cg_optim_defaults(CG_OPTIM_SGD);
+    sgd.lr = 1e-3f;
+    cg_optimizer *opt = cg_optimizer_create(ctx, CG_OPTIM_SGD, params, 6, &sgd);
     double t[11];
     int reps = repeats > 11 ? 11 : repeats;
     unsigned long long launches = 0;

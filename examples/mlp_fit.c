@@ -26,7 +26,9 @@ int main(void)
     cg_mlp *mlp = cg_mlp_create(ctx, sizes, 4, CG_ACT_TANH, 42);
     cg_tensor *params[6];
     size_t np = cg_mlp_parameters(mlp, params, 6);
-    cg_optimizer *opt = cg_adam(ctx, params, np, &(cg_adam_options){.lr = 1e-2f});
+    cg_optim_options adam = cg_optim_defaults(CG_OPTIM_ADAM); /* torch.optim.Adam's */
+    adam.lr = 1e-2f;
+    cg_optimizer *opt = cg_optimizer_create(ctx, CG_OPTIM_ADAM, params, np, &adam);
     printf("MLP 1-32-32-1 (tanh), %zu parameters, on %s\n", cg_mlp_parameter_count(mlp),
            cg_context_device(ctx)->name);
     float first = NAN, last = NAN;

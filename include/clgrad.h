@@ -475,8 +475,9 @@ typedef enum cg_optim_kind {
 
 /* ---- optimizers ------------------------------------------------------------
  * Every field carries PyTorch's name; cg_optim_defaults(kind) fills PyTorch's
- * defaults for that optimizer (lr included). Fields another optimizer owns
- * are ignored. */
+ * defaults for that optimizer (lr included). Every value is taken as it is (0
+ * is 0, not "the default"): start from cg_optim_defaults and change fields.
+ * Fields another optimizer owns are ignored. */
 typedef struct cg_optim_options {
     float lr;
     float weight_decay;
@@ -539,20 +540,6 @@ cg_tensor *cg_optimizer_average(const cg_optimizer *opt, size_t group, size_t i)
 size_t cg_optimizer_state_size(const cg_optimizer *opt);
 cg_status cg_optimizer_state_save(cg_optimizer *opt, float *dst, size_t count);
 cg_status cg_optimizer_state_load(cg_optimizer *opt, const float *src, size_t count);
-
-/* Shorthands kept from before the options struct; options NULL: defaults. */
-typedef struct cg_sgd_options {
-    float lr;   /* 1e-2 when 0 */
-} cg_sgd_options;
-typedef struct cg_adam_options {
-    float lr;        /* 1e-3 when 0 */
-    float betas[2];  /* 0.9, 0.999 when both 0 */
-    float eps;       /* 1e-8 when 0 */
-} cg_adam_options;
-cg_optimizer *cg_sgd(cg_context *ctx, cg_tensor *const *params, size_t count,
-                     const cg_sgd_options *options);
-cg_optimizer *cg_adam(cg_context *ctx, cg_tensor *const *params, size_t count,
-                      const cg_adam_options *options);
 
 /* ---- learning-rate schedules ------------------------------------------------
  * torch.optim.lr_scheduler's semantics: created after the optimizer (which

@@ -482,8 +482,6 @@ static float constant_closure(void *user)
         cg_optimizer_free(o);                                                                  \
     }
 CREATES(cg_optimizer_create, CG_OPTIM_ADAM,)
-CREATES(cg_sgd)
-CREATES(cg_adam)
 
 CASE(cg_optimizer_add_group)
 {
@@ -770,7 +768,7 @@ static api_case cases[] = {
     E(cg_step_closure), E(cg_optimizer_free), E(cg_optimizer_groups), E(cg_optimizer_lr),
     E(cg_optimizer_set_lr), E(cg_optimizer_params), E(cg_optimizer_average),
     E(cg_optimizer_state_size), E(cg_optimizer_state_save), E(cg_optimizer_state_load),
-    E(cg_sgd), E(cg_adam), E(cg_scheduler_defaults), E(cg_scheduler_create),
+    E(cg_scheduler_defaults), E(cg_scheduler_create),
     E(cg_scheduler_step), E(cg_scheduler_lr), E(cg_scheduler_free), E(cg_clip_grad_norm),
     E(cg_clip_grad_value), E(cg_gradcheck), E(cg_linreg_create), E(cg_linreg_free),
     E(cg_linreg_features), E(cg_linreg_rows), E(cg_linreg_set_transform), E(cg_linreg_eval),

@@ -139,7 +139,9 @@ Test(args, a_parameter_twice_is_refused)
         cg_clear_error(ctx);
     }
     /* In two groups (torch raises): refused, so one step moves w once. */
-    cg_optimizer *opt = cg_sgd(ctx, &w, 1, &(cg_sgd_options){.lr = 0.1f});
+    cg_optim_options sgd = cg_optim_defaults(CG_OPTIM_SGD);
+    sgd.lr = 0.1f;
+    cg_optimizer *opt = cg_optimizer_create(ctx, CG_OPTIM_SGD, &w, 1, &sgd);
     cr_assert_eq(cg_optimizer_add_group(opt, (cg_tensor *[]){b, w}, 2, NULL), -1);
     cr_assert_eq(cg_status_of(ctx), CG_ERROR_INVALID_ARGUMENT);
     cr_assert(strstr(cg_error_message(ctx), "more than one parameter group"), "%s",

@@ -79,7 +79,7 @@ static void lecture_tape(cg_context *ctx, outcome *out, mark_fn mark)
     cg_tensor *tc = cg_tensor_from(ctx, lecture_t_c, CG_SHAPE(11));
     cg_tensor *params = cg_tensor_from(ctx, (float[]){1.0f, 0.0f}, CG_SHAPE(2));
     cg_set_requires_grad(params, true);
-    cg_optimizer *opt = cg_sgd(ctx, &params, 1, &(cg_sgd_options){.lr = 1e-2f});
+    cg_optimizer *opt = cg_optimizer_create(ctx, CG_OPTIM_SGD, &params, 1, NULL); /* lr 1e-2 */
     for (int epoch = 1; epoch <= 3; epoch++) {
         cg_tensor *t_p = cg_add(cg_mul(cg_at(params, 0), tu), cg_at(params, 1));
         cg_tensor *loss = cg_mean(cg_pow_scalar(cg_sub(t_p, tc), 2.0f));

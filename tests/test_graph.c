@@ -148,7 +148,7 @@ static void train_mlp(bool eager, float *params, size_t cap)
 
 Test(graph, lazy_equals_eager_on_an_mlp_trained_with_adam)
 {
-    float lazy[256], eager[256];
+    float lazy[256] = {0}, eager[256] = {0};
     train_mlp(false, lazy, 256);
     train_mlp(true, eager, 256);
     cr_assert(memcmp(lazy, eager, sizeof lazy) == 0);

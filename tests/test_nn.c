@@ -156,7 +156,9 @@ Test(nn, mlp_learns_a_nonlinear_function)
     cg_mlp *mlp = cg_mlp_create(ctx, sizes, 4, CG_ACT_TANH, 42);
     cg_tensor *params[6];
     cg_mlp_parameters(mlp, params, 6);
-    cg_optimizer *opt = cg_adam(ctx, params, 6, &(cg_adam_options){.lr = 1e-2f});
+    cg_optim_options adam = cg_optim_defaults(CG_OPTIM_ADAM);
+    adam.lr = 1e-2f;
+    cg_optimizer *opt = cg_optimizer_create(ctx, CG_OPTIM_ADAM, params, 6, &adam);
     float first = 0, last = 0;
     for (int e = 0; e < 600; e++) {
         cg_tensor *loss = cg_mse_loss(cg_mlp_forward(mlp, tx), ty, CG_REDUCTION_MEAN);

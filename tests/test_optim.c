@@ -588,7 +588,9 @@ Test(optim, a_parameter_in_two_optimizers)
     cg_context *ctx = test_context();
     cg_tensor *w = cg_tensor_from(ctx, (float[]){1, 2, 3}, CG_SHAPE(3));
     cg_set_requires_grad(w, true);
-    cg_optimizer *a = cg_sgd(ctx, &w, 1, &(cg_sgd_options){.lr = 0.1f});
+    cg_optim_options sgd = cg_optim_defaults(CG_OPTIM_SGD);
+    sgd.lr = 0.1f;
+    cg_optimizer *a = cg_optimizer_create(ctx, CG_OPTIM_SGD, &w, 1, &sgd);
     cg_optimizer *b = cg_optimizer_create(ctx, CG_OPTIM_ADAM, &w, 1, NULL);
     cr_assert(a && b, "%s", cg_error_message(ctx));
     cg_backward(cg_sum(cg_square(w)));

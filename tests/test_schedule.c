@@ -42,7 +42,9 @@ Test(schedule, every_scheduler_matches_pytorch)
         cg_context *ctx = test_context();
         cg_tensor *p = cg_tensor_zeros(ctx, CG_SHAPE(1));
         cg_set_requires_grad(p, true);
-        cg_optimizer *opt = cg_sgd(ctx, &p, 1, &(cg_sgd_options){.lr = 0.1f});
+        cg_optim_options sgd = cg_optim_defaults(CG_OPTIM_SGD);
+        sgd.lr = 0.1f;
+        cg_optimizer *opt = cg_optimizer_create(ctx, CG_OPTIM_SGD, &p, 1, &sgd);
         cg_scheduler *s = cg_scheduler_create(opt, &cases[c].o);
         cr_assert_not_null(s, "%s: %s", cases[c].name, cg_error_message(ctx));
         assert_close(cg_scheduler_lr(s, 0), want[0], 1e-9, 1e-6, "%s epoch 0", cases[c].name);
@@ -66,7 +68,7 @@ Test(schedule, bad_options)
     cg_context *ctx = test_context();
     cg_tensor *p = cg_tensor_zeros(ctx, CG_SHAPE(1));
     cg_set_requires_grad(p, true);
-    cg_optimizer *opt = cg_sgd(ctx, &p, 1, NULL);
+    cg_optimizer *opt = cg_optimizer_create(ctx, CG_OPTIM_SGD, &p, 1, NULL);
     cg_scheduler_options o = cg_scheduler_defaults(CG_SCHED_STEP);
     cr_assert_null(cg_scheduler_create(opt, &o));
     cr_assert(strstr(cg_error_message(ctx), "step_size"), "%s", cg_error_message(ctx));
@@ -255,7 +257,9 @@ Test(schedule, lr_of_a_group_the_scheduler_does_not_drive_is_an_error)
 {
     cg_context *ctx = test_context();
     cg_tensor *a = cg_tensor_zeros(ctx, CG_SHAPE(2)), *b = cg_tensor_zeros(ctx, CG_SHAPE(2));
-    cg_optimizer *opt = cg_sgd(ctx, &a, 1, &(cg_sgd_options){.lr = 0.5f});
+    cg_optim_options sgd = cg_optim_defaults(CG_OPTIM_SGD);
+    sgd.lr = 0.5f;
+    cg_optimizer *opt = cg_optimizer_create(ctx, CG_OPTIM_SGD, &a, 1, &sgd);
     cg_scheduler_options o = cg_scheduler_defaults(CG_SCHED_EXP);
     o.gamma = 0.5f;
     cg_scheduler *s = cg_scheduler_create(opt, &o);

@@ -175,8 +175,10 @@ Test(tape, tape_path_matches_the_fused_path)
         int epochs = optim ? 2000 : 5000;
         fixture f = open_lecture(scale);
         cg_tensor *ps[1] = {f.params};
-        cg_optimizer *opt = optim ? cg_adam(f.ctx, ps, 1, &(cg_adam_options){.lr = lr})
-                                  : cg_sgd(f.ctx, ps, 1, &(cg_sgd_options){.lr = lr});
+        cg_optim_kind kind = optim ? CG_OPTIM_ADAM : CG_OPTIM_SGD;
+        cg_optim_options oo = cg_optim_defaults(kind);
+        oo.lr = lr;
+        cg_optimizer *opt = cg_optimizer_create(f.ctx, kind, ps, 1, &oo);
         cr_assert_not_null(opt);
         for (int e = 0; e < epochs; e++) {
             cg_tensor *loss = lecture_loss(f.params, f.t_u, f.t_c);
@@ -221,7 +223,9 @@ Test(tape, a_long_mlp_loop_keeps_memory_flat)
     cg_mlp *mlp = cg_mlp_create(ctx, sizes, 4, CG_ACT_TANH, 7);
     cg_tensor *params[6];
     cg_mlp_parameters(mlp, params, 6);
-    cg_optimizer *opt = cg_sgd(ctx, params, 6, &(cg_sgd_options){.lr = 0.05f});
+    cg_optim_options sgd = cg_optim_defaults(CG_OPTIM_SGD);
+    sgd.lr = 0.05f;
+    cg_optimizer *opt = cg_optimizer_create(ctx, CG_OPTIM_SGD, params, 6, &sgd);
     cg_context_stats after_first = {0};
     float first = 0, last = 0;
     for (int it = 0; it < 10000; it++) {

@@ -33,7 +33,7 @@ float cg_clip_grad_norm(cg_tensor *const *params, size_t count, float max_norm,
     static const char what[] = "cg_clip_grad_norm";
     if (count == 0) return 0.0f; /* torch: the norm of no gradients is 0 */
     cg_context *ctx = params_context(what, params, count);
-    if (!ctx) return NAN;
+    if (!ctx || cg__realize(ctx)) return NAN;
     if (!(max_norm > 0.0f)) {
         cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: max_norm must be positive (got %g)", what,
                  (double)max_norm);
@@ -102,6 +102,7 @@ cg_status cg_clip_grad_value(cg_tensor *const *params, size_t count, float clip_
     static const char what[] = "cg_clip_grad_value";
     if (count == 0) return CG_OK; /* nothing to clip */
     cg_context *ctx = params_context(what, params, count);
+    if (ctx && cg__realize(ctx)) return ctx->status;
     if (!ctx) {
         for (size_t i = 0; params && i < count; i++) /* the error the check found */
             if (params[i]) return params[i]->ctx->status;

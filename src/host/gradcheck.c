@@ -40,7 +40,7 @@ cg_status cg_gradcheck(cg_context *ctx, cg_gradcheck_fn fn, void *user, cg_tenso
     cg_gradcheck_report rep = {0};
     if (report) *report = rep;
     if (!ctx) return CG_ERROR_NULL_POINTER;
-    if (ctx->status) return ctx->status;
+    if (cg__realize(ctx)) return ctx->status; /* it writes the inputs in place */
     if (!fn || !inputs) return cg__fail(ctx, CG_ERROR_NULL_POINTER, "%s: NULL argument", what);
     if (!(eps > 0.0f)) return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: eps must be positive", what);
     for (size_t i = 0; i < count; i++)

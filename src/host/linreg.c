@@ -26,7 +26,7 @@ _Static_assert(CG__LINREG_MAX_FEATURES == CG_LINREG_MAX_FEATURES,
 
 cg_linreg *cg_linreg_create(cg_context *ctx, const cg_tensor *X, const cg_tensor *y)
 {
-    if (!ctx || ctx->status) return NULL;
+    if (!ctx || cg__realize(ctx)) return NULL; /* X and y may come from ops */
     if (!X || !y) {
         cg__fail(ctx, CG_ERROR_NULL_POINTER, "cg_linreg_create: X or y is NULL");
         return NULL;
@@ -123,7 +123,7 @@ cg_status cg_linreg_set_transform(cg_linreg *m, const float *shift, const float 
 
 static const char *feature_options(const cg_linreg *m, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "-DCG_NFEAT=%zu", m->features);
+    snprintf(buf, cap, "-DCG_NFEAT=%zu%s", m->features, cg__optim_cl_options(m->ctx));
     return buf;
 }
 

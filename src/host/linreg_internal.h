@@ -68,7 +68,7 @@ cg_status cg__linreg_run_ref(cg_linreg *model, cg__linreg_run *run);
 cg_status cg__linreg_eval_ref(cg_linreg *model, const float *params, const float *hp,
                               cg_loss_kind loss, cg_grad_mode mode, float *out);
 
-/* Plain C twins of optim_rules.clh (ref/optim_ref.c). */
+/* optim_rules.clh compiled as C (ref/optim_ref.c). */
 float cg__ref_optim_rule(int kind, int flags, const float *h, float p, float g, float *s0,
                          float *s1, float *s2);
 void cg__ref_optim_scalars(int kind, const float *base, int step, float *h);
@@ -76,10 +76,12 @@ int cg__optim_step_flags(int flags, int step, const float *h);
 float cg__ref_sparse_adam_rule(float p, float g, float *m, float *v, float c1, float c2,
                                float neg_step_size, float eps);
 
-/* The optimizer options as the kernels' base array and flags (optim.c). */
-void cg__optim_base(const cg_optim_options *o, float *base, int *flags);
+/* The optimizer options as the kernels' base array and flags (optim_table.c). */
+void cg__optim_base(cg_optim_kind kind, const cg_optim_options *o, float *base, int *flags);
 /* The step's scalars (h[]) in double, as torch computes them in Python. */
 void cg__optim_scalars(cg_optim_kind kind, const cg_optim_options *o, int step, float *h);
+/* The build options the optimizer rules need on ctx's device (optim.c). */
+const char *cg__optim_cl_options(cg_context *ctx);
 /* Checks the options for kind; error on ctx naming the option. */
 cg_status cg__optim_validate(cg_context *ctx, const char *what, cg_optim_kind kind,
                              const cg_optim_options *o);

@@ -1,9 +1,9 @@
 /* Optimizers (optim.cl): torch.optim's update rules from optim_rules.clh,
  * parameter groups with their own options, state on the device, state
  * save/restore, and the step: one launch per group over its arena
- * (optim_arena.c), with the step's scalars (optim_options.c) passed by
- * value. SparseAdam updates the rows a sparse gradient touches; LBFGS is
- * lbfgs.c's. */
+ * (optim_arena.c), with the step's scalars passed by value. What differs
+ * between optimizers is in their descriptors (optim_table.c): SparseAdam
+ * updates the rows a sparse gradient touches; LBFGS is lbfgs.c's. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,22 +14,29 @@
 
 /* ---- creation ----------------------------------------------------------- */
 
+/* OpenCL lets / and sqrt be off by 2.5 and 3 ulp unless the program asks for
+ * them correctly rounded, which a device may offer: the rules then give the
+ * reference path's bits (tests/test_optim_rules.c). */
+const char *cg__optim_cl_options(cg_context *ctx)
+{
+    cl_device_fp_config fp = 0;
+    if (ctx->is_ref ||
+        cg__clGetDeviceInfo(ctx->device, CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp, NULL) !=
+            CL_SUCCESS)
+        return "";
+    return (fp & CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT) ? " -cl-fp32-correctly-rounded-divide-sqrt"
+                                                      : "";
+}
+
 void cg_optimizer_free(cg_optimizer *opt)
 {
     if (!opt) return;
+    /* The parameters' storage moves back: pending nodes first. */
+    cg__realize(opt->ctx);
     for (size_t i = 0; i < opt->ngroups; i++) cg__group_free(opt->ctx, &opt->groups[i]);
     cg__lbfgs_free(opt->lbfgs);
     free(opt->groups);
     free(opt);
-}
-
-/* Initial state as torch creates it: zeros, Adagrad's sum at
- * initial_accumulator_value, Rprop's step sizes at lr. */
-float cg__initial_state(cg_optim_kind kind, const cg_optim_options *o, int slot)
-{
-    if (kind == CG_OPTIM_ADAGRAD && slot == 0) return o->initial_accumulator_value;
-    if (kind == CG_OPTIM_RPROP && slot == 1) return o->lr;
-    return 0.0f;
 }
 
 /* what: the public call, for the messages (create makes group 0 here). */
@@ -38,6 +45,7 @@ static int add_group(cg_optimizer *opt, cg_tensor *const *params, size_t count,
 {
     if (!opt) return -1;
     cg_context *ctx = opt->ctx;
+    const cg__optim_desc *d = opt->desc;
     if (ctx->status) return -1;
     if (!params && count > 0) {
         cg__fail(ctx, CG_ERROR_NULL_POINTER, "%s: params is NULL", what);
@@ -45,9 +53,10 @@ static int add_group(cg_optimizer *opt, cg_tensor *const *params, size_t count,
     }
     cg_optim_options o = options ? *options : cg_optim_defaults(opt->kind);
     if (cg__optim_validate(ctx, what, opt->kind, &o)) return -1;
-    if (opt->kind == CG_OPTIM_LBFGS && opt->ngroups > 0) {
+    if (d->one_group && opt->ngroups > 0) {
         cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
-                 "%s: lbfgs doesn't support per-parameter options (parameter groups)", what);
+                 "%s: %s doesn't support per-parameter options (parameter groups)", what,
+                 d->name);
         return -1;
     }
     if (count == 0) {
@@ -104,7 +113,7 @@ static int add_group(cg_optimizer *opt, cg_tensor *const *params, size_t count,
     group *g = &groups[opt->ngroups];
     memset(g, 0, sizeof *g);
     g->o = o;
-    cg__optim_base(&o, g->base, &g->flags);
+    cg__optim_base(opt->kind, &o, g->base, &g->flags);
     g->count = count;
     g->params = cg__malloc(count * sizeof *g->params);
     g->state = cg__calloc(count * CG_OPT_STATE_SLOTS, sizeof *g->state);
@@ -117,7 +126,7 @@ static int add_group(cg_optimizer *opt, cg_tensor *const *params, size_t count,
         return -1;
     }
     memcpy(g->params, params, count * sizeof *params);
-    if (opt->kind == CG_OPTIM_LBFGS) { /* its state is its own: lbfgs.c */
+    if (d->stepping == CG__STEP_CLOSURE) { /* LBFGS: its state is its own (lbfgs.c) */
         for (size_t i = 0; i < count; i++)
             if (!params[i]->requires_grad) {
                 cg__group_free(ctx, g);
@@ -135,15 +144,17 @@ static int add_group(cg_optimizer *opt, cg_tensor *const *params, size_t count,
     }
     /* SparseAdam updates rows, not ranges; a parameter already in another
      * optimizer's arena stays there: both keep per-tensor state. */
-    bool arena = opt->kind != CG_OPTIM_SPARSE_ADAM;
+    bool arena = d->stepping == CG__STEP_RULE;
     /* Nor does a parameter whose storage other tensors view. */
     for (size_t i = 0; i < count; i++)
         if (params[i]->storage->borrowed || params[i]->storage->refs > 1) arena = false;
     if (!arena) {
+        const int used = cg__optim_used_slots(opt->kind, &o);
         for (size_t i = 0; i < count; i++)
             for (int s = 0; s < CG_OPT_STATE_SLOTS; s++)
-                g->state[i * CG_OPT_STATE_SLOTS + s] =
-                    cg_tensor_full(ctx, params[i]->shape, cg__initial_state(opt->kind, &o, s));
+                if (used & (1 << s))
+                    g->state[i * CG_OPT_STATE_SLOTS + s] = cg_tensor_full(
+                        ctx, params[i]->shape, cg__initial_state(opt->kind, &o, s));
     } else {
         cg__arena_build(ctx, opt->kind, g);
     }
@@ -163,8 +174,8 @@ int cg_optimizer_add_group(cg_optimizer *opt, cg_tensor *const *params, size_t c
 cg_optimizer *cg_optimizer_create(cg_context *ctx, cg_optim_kind kind, cg_tensor *const *params,
                                   size_t count, const cg_optim_options *options)
 {
-    if (!ctx || ctx->status) return NULL;
-    if (kind < 0 || kind >= CG_OPTIM_KIND_COUNT) {
+    if (!ctx || cg__realize(ctx)) return NULL; /* the parameters' storage moves */
+    if (!cg__optim_desc_of(kind)) {
         cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "cg_optimizer_create: unknown optimizer %d",
                  (int)kind);
         return NULL;
@@ -176,34 +187,15 @@ cg_optimizer *cg_optimizer_create(cg_context *ctx, cg_optim_kind kind, cg_tensor
     }
     opt->ctx = ctx;
     opt->kind = kind;
+    opt->desc = cg__optim_desc_of(kind);
+    /* one rule per program: its switch folds away, the compiler vectorizes it */
+    snprintf(opt->kernel_options, sizeof opt->kernel_options, "-DCG_OPT_KIND=%d%s",
+             opt->desc->rule, cg__optim_cl_options(ctx));
     if (add_group(opt, params, count, options, "cg_optimizer_create") < 0) {
         cg_optimizer_free(opt);
         return NULL;
     }
     return opt;
-}
-
-cg_optimizer *cg_sgd(cg_context *ctx, cg_tensor *const *params, size_t count,
-                     const cg_sgd_options *options)
-{
-    cg_optim_options o = cg_optim_defaults(CG_OPTIM_SGD);
-    if (options && options->lr != 0.0f) o.lr = options->lr;
-    return cg_optimizer_create(ctx, CG_OPTIM_SGD, params, count, &o);
-}
-
-cg_optimizer *cg_adam(cg_context *ctx, cg_tensor *const *params, size_t count,
-                      const cg_adam_options *options)
-{
-    cg_optim_options o = cg_optim_defaults(CG_OPTIM_ADAM);
-    if (options) {
-        if (options->lr != 0.0f) o.lr = options->lr;
-        if (options->betas[0] != 0.0f || options->betas[1] != 0.0f) {
-            o.betas[0] = options->betas[0];
-            o.betas[1] = options->betas[1];
-        }
-        if (options->eps != 0.0f) o.eps = options->eps;
-    }
-    return cg_optimizer_create(ctx, CG_OPTIM_ADAM, params, count, &o);
 }
 
 /* ---- stepping ----------------------------------------------------------- */
@@ -212,6 +204,8 @@ cg_status cg_zero_grad(cg_optimizer *opt)
 {
     if (!opt) return CG_ERROR_NULL_POINTER;
     cg_context *ctx = opt->ctx;
+    /* In place: what the graph has recorded reads the values before. */
+    cg__realize(ctx);
     for (size_t gi = 0; gi < opt->ngroups && !ctx->status; gi++) {
         group *g = &opt->groups[gi];
         if (g->arena) { /* every gradient of the group: one fill */
@@ -250,15 +244,13 @@ static cg_status update(cg_optimizer *opt, const group *g, const span *sp, const
             float *s0 = a[ARENA_S0] ? &a[ARENA_S0][k] : &unused;
             float *s1 = a[ARENA_S0 + 1] ? &a[ARENA_S0 + 1][k] : &unused;
             float *s2 = a[ARENA_S0 + 2] ? &a[ARENA_S0 + 2][k] : &unused;
-            a[ARENA_P][k] = cg__ref_optim_rule((int)opt->kind, flags, h, a[ARENA_P][k],
+            a[ARENA_P][k] = cg__ref_optim_rule(opt->desc->rule, flags, h, a[ARENA_P][k],
                                                a[ARENA_G][k], s0, s1, s2);
         }
         return CG_OK;
     }
-    char options[32];
-    snprintf(options, sizeof options, "-DCG_OPT_KIND=%d", (int)opt->kind);
-    cl_kernel k = cg__kernel(ctx, CG__PROGRAM_OPTIM, options, "cg_optim_update");
-    cl_int kind = (cl_int)opt->kind, f = flags, used = cg__optim_used_slots(opt->kind, &g->o);
+    cl_kernel k = cg__kernel(ctx, CG__PROGRAM_OPTIM, opt->kernel_options, "cg_optim_update");
+    cl_int kind = opt->desc->rule, f = flags, used = cg__optim_used_slots(opt->kind, &g->o);
     cl_uint n = (cl_uint)sp->n;
     /* The scalars travel by value: no buffer, no wait. */
     cl_float16 ha;
@@ -343,7 +335,8 @@ static void sparse_adam_update(cg_optimizer *opt, group *g, size_t i)
             }
         return;
     }
-    cl_kernel k = cg__kernel(ctx, CG__PROGRAM_OPTIM, NULL, "cg_sparse_adam_update");
+    cl_kernel k =
+        cg__kernel(ctx, CG__PROGRAM_OPTIM, cg__optim_cl_options(ctx), "cg_sparse_adam_update");
     cl_mem rows = cg__buffer_get(ctx, sp->nrows * sizeof(cl_uint), "cg_step");
     cl_uint nr = (cl_uint)sp->nrows, dim = (cl_uint)sp->dim;
     cl_int maximize = o->maximize;
@@ -365,7 +358,7 @@ static void sparse_adam_update(cg_optimizer *opt, group *g, size_t i)
  * answer. Checked for every group before anything is updated. */
 static cg_status refuse_sparse(cg_optimizer *opt, const char *what)
 {
-    if (opt->kind == CG_OPTIM_SPARSE_ADAM) return CG_OK;
+    if (opt->desc->stepping == CG__STEP_SPARSE_ROWS) return CG_OK;
     for (size_t gi = 0; gi < opt->ngroups; gi++)
         for (size_t i = 0; i < opt->groups[gi].count; i++)
             if (opt->groups[gi].params[i]->sparse)
@@ -383,15 +376,18 @@ cg_status cg_step(cg_optimizer *opt)
     if (!opt) return CG_ERROR_NULL_POINTER;
     cg_context *ctx = opt->ctx;
     if (ctx->status) return ctx->status;
-    if (opt->kind == CG_OPTIM_LBFGS)
+    if (opt->desc->stepping == CG__STEP_CLOSURE)
         return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
-                        "cg_step: lbfgs re-evaluates the loss: step it with cg_step_closure");
+                        "cg_step: %s re-evaluates the loss: step it with cg_step_closure",
+                        opt->desc->name);
     if (refuse_sparse(opt, "cg_step")) return ctx->status;
+    /* In place: what the graph has recorded reads the values before. */
+    if (cg__realize(ctx)) return ctx->status;
     for (size_t gi = 0; gi < opt->ngroups && !ctx->status; gi++) {
         group *g = &opt->groups[gi];
         if (step_whole_group(opt, g)) continue;
         for (size_t i = 0; i < g->count && !ctx->status; i++) {
-            if (opt->kind == CG_OPTIM_SPARSE_ADAM) {
+            if (opt->desc->stepping == CG__STEP_SPARSE_ROWS) {
                 sparse_adam_update(opt, g, i);
                 continue;
             }
@@ -403,6 +399,45 @@ cg_status cg_step(cg_optimizer *opt)
             update(opt, g, &sp, h, cg__optim_step_flags(g->flags, step, h));
         }
     }
+    return ctx->status;
+}
+
+/* cg_optim_scalars (the fused trainers' per-step scalars, in float) of kind
+ * with options o at each of steps[0..n), into h (n * CG_H_COUNT floats): on
+ * ctx's device, or the C build of the same text on ref. Only the twin test
+ * calls it, to hold the two to the same bits. */
+cg_status cg__optim_fused_scalars(cg_context *ctx, cg_optim_kind kind, const cg_optim_options *o,
+                                  const int *steps, size_t n, float *h)
+{
+    static const char what[] = "cg__optim_fused_scalars";
+    const cg__optim_desc *d = cg__optim_desc_of(kind);
+    if (!d || d->rule < 0)
+        return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: %s has no rule in optim_rules.clh",
+                        what, cg_optim_name(kind));
+    float b[CG_B_COUNT];
+    int flags;
+    cg__optim_base(kind, o, b, &flags);
+    if (ctx->is_ref) {
+        for (size_t i = 0; i < n; i++)
+            cg__ref_optim_scalars(d->rule, b, steps[i], h + i * CG_H_COUNT);
+        return CG_OK;
+    }
+    const size_t hbytes = n * CG_H_COUNT * sizeof(float), sbytes = n * sizeof(cl_int);
+    cl_kernel k =
+        cg__kernel(ctx, CG__PROGRAM_OPTIM, cg__optim_cl_options(ctx), "cg_optim_scalars_at");
+    cl_mem base = cg__buffer_get(ctx, sizeof b, what), st = cg__buffer_get(ctx, sbytes, what);
+    cl_mem out = cg__buffer_get(ctx, hbytes, what);
+    cl_int rule = d->rule;
+    cl_uint count = (cl_uint)n;
+    if (k && base && st && out && !cg__write(ctx, base, 0, sizeof b, b, true, what) &&
+        !cg__write(ctx, st, 0, sbytes, steps, true, what) &&
+        !cg__set_args(ctx, k, what, sizeof rule, &rule, sizeof(cl_mem), &base, sizeof(cl_mem), &st,
+                      sizeof count, &count, sizeof(cl_mem), &out, (size_t)0) &&
+        !cg__launch_n(ctx, k, n, what))
+        cg__read(ctx, out, 0, hbytes, h, true, what);
+    cg__buffer_put(ctx, base, sizeof b);
+    cg__buffer_put(ctx, st, sbytes);
+    cg__buffer_put(ctx, out, hbytes);
     return ctx->status;
 }
 
@@ -425,12 +460,12 @@ float cg_step_closure(cg_optimizer *opt, cg_closure_fn closure, void *user)
 {
     if (!opt) return NAN;
     cg_context *ctx = opt->ctx;
-    if (ctx->status) return NAN;
+    if (cg__realize(ctx)) return NAN;
     if (!closure) {
         cg__fail(ctx, CG_ERROR_NULL_POINTER, "cg_step_closure: closure is NULL");
         return NAN;
     }
-    if (opt->kind == CG_OPTIM_LBFGS) {
+    if (opt->desc->stepping == CG__STEP_CLOSURE) {
         checked_closure c = {opt, closure, user};
         return cg__lbfgs_step(opt->lbfgs, &opt->groups[0].o, closure_then_check, &c);
     }
@@ -489,7 +524,7 @@ cg_tensor *cg_optimizer_average(const cg_optimizer *opt, size_t gi, size_t i)
                  opt->groups[gi].count, i);
         return NULL;
     }
-    if (opt->kind != CG_OPTIM_ASGD) return NULL;
+    if (!opt->desc->average) return NULL;
     return opt->groups[gi].state[i * CG_OPT_STATE_SLOTS];
 }
 
@@ -547,10 +582,12 @@ static cg_status state_io(cg_optimizer *opt, float *buf, size_t count, bool save
 
 cg_status cg_optimizer_state_save(cg_optimizer *opt, float *dst, size_t count)
 {
+    if (opt) cg__realize(opt->ctx);
     return state_io(opt, dst, count, true);
 }
 
 cg_status cg_optimizer_state_load(cg_optimizer *opt, const float *src, size_t count)
 {
+    if (opt) cg__realize(opt->ctx);
     return state_io(opt, (float *)src, count, false);
 }

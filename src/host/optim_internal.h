@@ -5,6 +5,7 @@
 
 #include "internal.h"
 #include "linreg_internal.h"
+#include "optim_table.h"
 
 /* A group's arena: its parameters, gradients and state slots each side by
  * side in one allocation (offsets aligned for sub-buffers), so that one
@@ -28,7 +29,6 @@ typedef struct group {
 
 typedef struct cg__lbfgs cg__lbfgs;
 cg__lbfgs *cg__lbfgs_new(cg_context *ctx, cg_tensor **params, size_t count);
-void cg__optim_scalars(cg_optim_kind kind, const cg_optim_options *o, int step, float *h);
 void cg__lbfgs_free(cg__lbfgs *s);
 float cg__lbfgs_step(cg__lbfgs *s, const cg_optim_options *o, cg_closure_fn closure,
                      void *user);
@@ -38,6 +38,8 @@ cg_status cg__lbfgs_state_io(cg__lbfgs *s, float *buf, size_t count, bool save, 
 struct cg_optimizer {
     cg_context *ctx;
     cg_optim_kind kind;
+    const cg__optim_desc *desc;
+    char kernel_options[80]; /* of cg_optim_update */
     group *groups;
     size_t ngroups;
     cg__lbfgs *lbfgs; /* LBFGS's own state (lbfgs.c) */
@@ -47,9 +49,5 @@ struct cg_optimizer {
 void cg__arena_build(cg_context *ctx, cg_optim_kind kind, group *g);
 /* Frees a group; arena-held tensors get their own memory back. */
 void cg__group_free(cg_context *ctx, group *g);
-/* The state slots a rule reads and writes: bit k for slot k (optim_options.c). */
-int cg__optim_used_slots(cg_optim_kind kind, const cg_optim_options *o);
-/* Torch's initial state of slot s. */
-float cg__initial_state(cg_optim_kind kind, const cg_optim_options *o, int slot);
 
 #endif

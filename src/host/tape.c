@@ -140,7 +140,7 @@ cg_tensor *cg_grad(const cg_tensor *t) { return t ? t->grad : NULL; }
 cg_status cg_zero_grad_of(cg_tensor *t)
 {
     if (!t) return CG_ERROR_NULL_POINTER;
-    if (t->ctx->status) return t->ctx->status;
+    if (cg__realize(t->ctx)) return t->ctx->status;
     if (t->sparse) { /* a sparse gradient has no zeros to keep: it goes */
         cg__sparse_free(t->sparse);
         t->sparse = NULL;

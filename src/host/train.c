@@ -153,7 +153,7 @@ static cg_optim_options optim_options(const cg_fit_options *o)
 static void hyper_params(const cg_fit_options *o, float *hp, int *flags)
 {
     cg_optim_options oo = optim_options(o);
-    cg__optim_base(&oo, hp, flags);
+    cg__optim_base(o->optimizer, &oo, hp, flags);
     hp[CG_B_DELTA] = o->delta;
 }
 
@@ -452,7 +452,7 @@ cg_status cg_linreg_fit(cg_linreg *m, const cg_fit_options *options, cg_fit_resu
     if (result) memset(result, 0, sizeof *result);
     if (!m) return CG_ERROR_NULL_POINTER;
     cg_context *ctx = m->ctx;
-    if (ctx->status) return ctx->status;
+    if (cg__realize(ctx)) return ctx->status;
     if (!result) return cg__fail(ctx, CG_ERROR_NULL_POINTER, "cg_linreg_fit: result is NULL");
     cg_fit_options o = options ? *options : cg_fit_defaults();
     if (validate(ctx, m, &o)) return ctx->status;

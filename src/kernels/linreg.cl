@@ -241,14 +241,14 @@ inline void cg_load_base(__global const float *hp, float *b)
     for (int k = 0; k < CG_B_COUNT; k++) b[k] = hp[k];
 }
 
-/* Optimizer state at the start of a run: zeros, except Adagrad's sum and
- * Rprop's step sizes. */
-inline void cg_init_state(int optim, const float *b, float *s0, float *s1, float *s2)
+/* Optimizer state at the start of a run, as the host's optimizer table
+ * says (the base array's CG_B_INIT entries). */
+inline void cg_init_state(const float *b, float *s0, float *s1, float *s2)
 {
     for (int k = 0; k < CG_NPARAM; k++) {
-        s0[k] = optim == CG_OPT_ADAGRAD ? b[CG_B_INIT_ACC] : 0.0f;
-        s1[k] = optim == CG_OPT_RPROP ? b[CG_B_LR] : 0.0f;
-        s2[k] = 0.0f;
+        s0[k] = b[CG_B_INIT];
+        s1[k] = b[CG_B_INIT + 1];
+        s2[k] = b[CG_B_INIT + 2];
     }
 }
 
@@ -326,7 +326,7 @@ inline void cg_fit_single_body(__global const float *X, __global const float *y,
     cg_load_transform(tf, shift, scale);
     float p[CG_NPARAM], s0[CG_NPARAM], s1[CG_NPARAM], s2[CG_NPARAM], g[CG_NPARAM];
     for (int k = 0; k < CG_NPARAM; k++) p[k] = params[k];
-    cg_init_state(optim, b, s0, s1, s2);
+    cg_init_state(b, s0, s1, s2);
     int stopped = 0;
     float s[CG_NSUM];
     for (int epoch = 1; epoch <= epochs; epoch++) {
@@ -451,7 +451,7 @@ __kernel void cg_linreg_finish(__global const float *partials, const uint nparts
     float p[CG_NPARAM], s0[CG_NPARAM], s1[CG_NPARAM], s2[CG_NPARAM];
     for (int k = 0; k < CG_NPARAM; k++) p[k] = params[k];
     if (epoch == 1) {
-        cg_init_state(optim, b, s0, s1, s2);
+        cg_init_state(b, s0, s1, s2);
     } else {
         for (int k = 0; k < CG_NPARAM; k++) {
             s0[k] = ostate[k];

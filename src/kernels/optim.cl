@@ -5,6 +5,7 @@
  *   cg_optim_update  p, s0, s1, s2 updated in place from g, n elements,
  *                    with the step's scalars h = (ha, hb) passed by value
  *                    (computed by the host in double, as torch does in Python)
+ *   cg_optim_scalars_at  the fused trainers' scalars, for the twin test
  */
 #pragma OPENCL FP_CONTRACT OFF
 
@@ -54,4 +55,19 @@ __kernel void cg_sparse_adam_update(__global float *p, __global float *m, __glob
     p[at] = cg_sparse_adam_rule(p[at], g, &mm, &vv, c1, c2, neg_step_size, eps);
     m[at] = mm;
     v[at] = vv;
+}
+
+/* The fused trainers' per-step scalars (cg_optim_scalars, in float, as
+ * linreg.cl computes them) at each of steps[0..n): out[i * CG_H_COUNT + k].
+ * Only tests/test_optim_rules.c runs it (cg__optim_fused_scalars), to hold
+ * the device to the reference path's bits. */
+__kernel void cg_optim_scalars_at(const int kind, __global const float *base,
+                                  __global const int *steps, const uint n, __global float *out)
+{
+    uint i = get_global_id(0);
+    if (i >= n) return;
+    float b[CG_B_COUNT], h[CG_H_COUNT];
+    for (int k = 0; k < CG_B_COUNT; k++) b[k] = base[k];
+    cg_optim_scalars(kind, b, steps[i], h);
+    for (int k = 0; k < CG_H_COUNT; k++) out[(size_t)i * CG_H_COUNT + k] = h[k];
 }

@@ -76,9 +76,9 @@ cg_status cg__linreg_run_ref(cg_linreg *m, cg__linreg_run *run)
     float s2[CG__LINREG_MAX_FEATURES + 1], h[CG_H_COUNT];
     memcpy(p, run->init, P * sizeof *p);
     for (size_t k = 0; k < P; k++) { /* as linreg.cl's cg_init_state */
-        s0[k] = run->optimizer == CG_OPTIM_ADAGRAD ? run->hp[CG_B_INIT_ACC] : 0.0f;
-        s1[k] = run->optimizer == CG_OPTIM_RPROP ? run->hp[CG_B_LR] : 0.0f;
-        s2[k] = 0.0f;
+        s0[k] = run->hp[CG_B_INIT];
+        s1[k] = run->hp[CG_B_INIT + 1];
+        s2[k] = run->hp[CG_B_INIT + 2];
     }
     const float *hp = run->hp;
     double t0 = cg__now_seconds();
