@@ -125,7 +125,9 @@ static int add_group(cg_optimizer *opt, cg_tensor *const *params, size_t count,
         cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory", what);
         return -1;
     }
-    memcpy(g->params, params, count * sizeof *params);
+    /* The group holds each parameter (released by cg__group_free): the
+     * caller may free one before the optimizer. */
+    for (size_t i = 0; i < count; i++) g->params[i] = cg__tensor_retain(params[i]);
     if (d->stepping == CG__STEP_CLOSURE) { /* LBFGS: its state is its own (lbfgs.c) */
         for (size_t i = 0; i < count; i++)
             if (!params[i]->requires_grad) {

@@ -78,6 +78,7 @@ void cg__group_free(cg_context *ctx, group *g)
     }
     free(g->offset);
     free(g->state);
+    for (size_t i = 0; g->params && i < g->count; i++) cg__tensor_release(g->params[i]);
     free(g->params);
     free(g->steps);
 }
