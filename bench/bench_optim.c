@@ -67,12 +67,12 @@ int main(int argc, char **argv)
         double t[51];
         unsigned long long launches = 0;
         for (int r = 0; r < repeats; r++) {
-            unsigned long long l0 = cg_context_get_stats(ctx).kernel_launches;
+            unsigned long long l0 = cg_context_stats_of(ctx).kernel_launches;
             double t0 = bench_now();
             cg_step(opt);
             cg_finish(ctx);
             t[r] = bench_now() - t0;
-            launches = cg_context_get_stats(ctx).kernel_launches - l0;
+            launches = cg_context_stats_of(ctx).kernel_launches - l0;
         }
         double step = bench_median(t, repeats), gbs = bytes_per_element(k) * total / step / 1e9;
         double ratio = 0;

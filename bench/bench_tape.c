@@ -49,9 +49,9 @@ static void bench_linear(cg_context *ctx, size_t n, int epochs, int repeats)
     cg_optimizer *opt = cg_sgd(ctx, &params, 1, &(cg_sgd_options){.lr = 1e-2f});
     tape_step(ctx, params, tx, ty, opt); /* warm-up: programs, pool */
     cg_finish(ctx);
-    unsigned long long l0 = cg_context_get_stats(ctx).kernel_launches;
+    unsigned long long l0 = cg_context_stats_of(ctx).kernel_launches;
     tape_step(ctx, params, tx, ty, opt);
-    unsigned long long launches = cg_context_get_stats(ctx).kernel_launches - l0;
+    unsigned long long launches = cg_context_stats_of(ctx).kernel_launches - l0;
     double t[51], tf[51];
     int reps = repeats > 51 ? 51 : repeats;
     cg_linreg *m = cg_linreg_create(ctx, tx, ty);
@@ -153,7 +153,7 @@ static void bench_mlp(cg_context *ctx, int repeats)
     int reps = repeats > 11 ? 11 : repeats;
     unsigned long long launches = 0;
     for (int i = -1; i < reps; i++) {
-        unsigned long long l0 = cg_context_get_stats(ctx).kernel_launches;
+        unsigned long long l0 = cg_context_stats_of(ctx).kernel_launches;
         double t0 = bench_now();
         cg_tensor *loss = cg_mse_loss(cg_mlp_forward(mlp, tx), ty, CG_REDUCTION_MEAN);
         cg_zero_grad(opt);
@@ -162,7 +162,7 @@ static void bench_mlp(cg_context *ctx, int repeats)
         cg_finish(ctx);
         if (i >= 0) t[i] = bench_now() - t0;
         cg_tape_reset(ctx);
-        launches = cg_context_get_stats(ctx).kernel_launches - l0;
+        launches = cg_context_stats_of(ctx).kernel_launches - l0;
     }
     bench_check(ctx, "mlp");
     /* forward 2*B*P, backward about twice that: ~6 B P flops per step */

@@ -154,7 +154,7 @@ typedef struct cg_context_stats {
     unsigned long long pool_limit_bytes;     /* the most the pool keeps idle */
     unsigned long long pool_evictions;       /* idle buffers released to keep the bound */
 } cg_context_stats;
-cg_context_stats cg_context_get_stats(const cg_context *ctx);
+cg_context_stats cg_context_stats_of(const cg_context *ctx);
 
 /* The shapes kernels are launched in. GPU shapes (coalesced strided loops,
  * local-memory reduction trees, one work-group per single-launch fit) suit
@@ -259,7 +259,7 @@ cg_context *cg_tensor_context(const cg_tensor *t);
  */
 
 cg_status cg_set_requires_grad(cg_tensor *t, bool requires_grad);
-bool cg_requires_grad_of(const cg_tensor *t);
+bool cg_requires_grad(const cg_tensor *t);
 /* The accumulated gradient (same shape as t), NULL before any backward
  * reached t. Owned by t. */
 cg_tensor *cg_grad(const cg_tensor *t);

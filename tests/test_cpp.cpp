@@ -100,10 +100,10 @@ void line_fit(cg_context *ctx)
     check(cg_status_of(ctx) == CG_ERROR_SHAPE_MISMATCH, "its status");
     cg_clear_error(ctx);
 
-    cg_context_stats stats = cg_context_get_stats(ctx);
+    cg_context_stats stats = cg_context_stats_of(ctx);
     check(stats.tape_nodes > 0, "the tape recorded nodes");
     cg_tape_reset(ctx);
-    check(cg_context_get_stats(ctx).tape_nodes == 0, "reset empties the tape");
+    check(cg_context_stats_of(ctx).tape_nodes == 0, "reset empties the tape");
 
     cg_optimizer_free(opt);
     cg_tensor_free(x);

@@ -50,7 +50,7 @@ Test(nn, mlp_init_is_torch_shaped_and_device_independent)
         cr_assert_eq(memcmp(wa, wb, n * sizeof(float)), 0, "layer %zu weights", l);
         float bound = 1.0f / sqrtf((float)la->in);
         for (size_t i = 0; i < n; i++) cr_assert_leq(fabsf(wa[i]), bound);
-        cr_assert(cg_requires_grad_of(la->weight) && cg_requires_grad_of(la->bias));
+        cr_assert(cg_requires_grad(la->weight) && cg_requires_grad(la->bias));
     }
     cg_mlp *c = cg_mlp_create(dev, sizes, 3, CG_ACT_RELU, 10);
     float w9[35], w10[35];

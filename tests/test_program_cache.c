@@ -33,7 +33,7 @@ Test(program_cache, second_context_loads_programs_from_the_disk_cache)
         cr_assert_eq(cg_linreg_eval(m, p, CG_LOSS_MSE, CG_GRAD_ANALYTIC, 0.1f, &loss, NULL), CG_OK,
                      "%s", cg_error_message(ctx));
         assert_close(loss, (1.0 + 4.0 + 9.0) / 3.0, 0, 1e-6, "loss %f", loss);
-        stats[round] = cg_context_get_stats(ctx);
+        stats[round] = cg_context_stats_of(ctx);
         cg_linreg_free(m);
         cg_tensor_free(tx);
         cg_tensor_free(ty);
@@ -85,7 +85,7 @@ Test(program_cache, corrupt_cache_entry_is_rebuilt)
     cr_assert_eq(cg_linreg_eval(m, p, CG_LOSS_MSE, CG_GRAD_ANALYTIC, 0.1f, &loss, NULL), CG_OK,
                  "%s", cg_error_message(ctx));
     assert_close(loss, 1.0, 0, 1e-6, "loss");
-    cr_assert_eq(cg_context_get_stats(ctx).programs_compiled, 1);
+    cr_assert_eq(cg_context_stats_of(ctx).programs_compiled, 1);
     cg_linreg_free(m);
     cg_tensor_free(tx);
     cg_tensor_free(ty);
@@ -147,7 +147,7 @@ static cg_context_stats run_linreg(void)
     cr_assert_eq(cg_linreg_eval(m, p, CG_LOSS_MSE, CG_GRAD_ANALYTIC, 0.1f, &loss, NULL), CG_OK,
                  "%s", cg_error_message(ctx));
     assert_close(loss, 14.0 / 3.0, 0, 1e-6, "loss %f", loss);
-    cg_context_stats s = cg_context_get_stats(ctx);
+    cg_context_stats s = cg_context_stats_of(ctx);
     cg_linreg_free(m);
     cg_tensor_free(tx);
     cg_tensor_free(ty);

@@ -67,20 +67,20 @@ Test(tensor, freed_buffers_are_reused_from_the_pool)
 {
     cg_context *ctx = test_context();
     cg_tensor *a = cg_tensor_zeros(ctx, CG_SHAPE(1000));
-    cg_context_stats s0 = cg_context_get_stats(ctx);
+    cg_context_stats s0 = cg_context_stats_of(ctx);
     cr_assert_eq(s0.bytes_allocated, 4096, "4000 bytes take the 4096-byte class");
     cr_assert_eq(s0.bytes_pooled, 0);
     cg_tensor_free(a);
-    cg_context_stats s1 = cg_context_get_stats(ctx);
+    cg_context_stats s1 = cg_context_stats_of(ctx);
     cr_assert_eq(s1.bytes_allocated, 0);
     cr_assert_eq(s1.bytes_pooled, 4096);
     /* 100 create/free cycles of sizes in one class hold one buffer, no more. */
     for (int i = 0; i < 100; i++) {
         cg_tensor *t = cg_tensor_zeros(ctx, CG_SHAPE(10, 100 + (size_t)(i % 3)));
-        cr_assert_eq(cg_context_get_stats(ctx).bytes_pooled, 0, "cycle %d reused the buffer", i);
+        cr_assert_eq(cg_context_stats_of(ctx).bytes_pooled, 0, "cycle %d reused the buffer", i);
         cg_tensor_free(t);
     }
-    cr_assert_eq(cg_context_get_stats(ctx).bytes_pooled, 4096);
+    cr_assert_eq(cg_context_stats_of(ctx).bytes_pooled, 4096);
     cg_context_free(ctx);
 }
 
@@ -91,21 +91,21 @@ Test(tensor, pool_is_bounded_when_shapes_keep_changing)
     cg_context *ctx = test_context();
     const size_t limit = 1 << 20;
     cr_assert_eq(cg_context_set_pool_limit(ctx, limit), CG_OK);
-    cr_assert_eq(cg_context_get_stats(ctx).pool_limit_bytes, limit);
+    cr_assert_eq(cg_context_stats_of(ctx).pool_limit_bytes, limit);
     for (size_t i = 0; i < 300; i++) {
         cg_tensor *t = cg_tensor_zeros(ctx, CG_SHAPE(1000 + 997 * i));
         cr_assert_not_null(t, "%s", cg_error_message(ctx));
         cg_tensor_free(t);
-        cr_assert_leq(cg_context_get_stats(ctx).bytes_pooled, limit, "step %zu", i);
+        cr_assert_leq(cg_context_stats_of(ctx).bytes_pooled, limit, "step %zu", i);
     }
-    cg_context_stats s = cg_context_get_stats(ctx);
+    cg_context_stats s = cg_context_stats_of(ctx);
     cr_assert_gt(s.pool_evictions, 20, "evictions: %llu", s.pool_evictions);
     cr_assert_eq(s.bytes_allocated, 0);
     /* Lowering the bound releases at once; 0 keeps nothing. */
     cr_assert_eq(cg_context_set_pool_limit(ctx, 0), CG_OK);
-    cr_assert_eq(cg_context_get_stats(ctx).bytes_pooled, 0);
+    cr_assert_eq(cg_context_stats_of(ctx).bytes_pooled, 0);
     cg_tensor_free(cg_tensor_zeros(ctx, CG_SHAPE(10)));
-    cr_assert_eq(cg_context_get_stats(ctx).bytes_pooled, 0);
+    cr_assert_eq(cg_context_stats_of(ctx).bytes_pooled, 0);
     cg_context_free(ctx);
 }
 
@@ -113,11 +113,11 @@ Test(tensor, pool_limit_from_the_environment)
 {
     setenv("CLGRAD_POOL_LIMIT", "3M", 1);
     cg_context *ctx = test_context();
-    cr_assert_eq(cg_context_get_stats(ctx).pool_limit_bytes, 3u << 20);
+    cr_assert_eq(cg_context_stats_of(ctx).pool_limit_bytes, 3u << 20);
     cg_context_free(ctx);
     setenv("CLGRAD_POOL_LIMIT", "100%", 1);
     ctx = test_context();
-    cr_assert_gt(cg_context_get_stats(ctx).pool_limit_bytes, 3u << 20);
+    cr_assert_gt(cg_context_stats_of(ctx).pool_limit_bytes, 3u << 20);
     cg_context_free(ctx);
     setenv("CLGRAD_POOL_LIMIT", "lots", 1);
     ctx = cg_context_create(NULL);
@@ -143,7 +143,7 @@ Test(tensor, failed_allocation_releases_the_pool_and_retries_once)
 {
     cg_context *ctx = test_context();
     cg_tensor_free(cg_tensor_zeros(ctx, CG_SHAPE(5000)));
-    cr_assert_gt(cg_context_get_stats(ctx).bytes_pooled, 0);
+    cr_assert_gt(cg_context_stats_of(ctx).bytes_pooled, 0);
     bool armed = false;
     cg__fault_reset();
     cg__fault_trace(fail_next_pool_allocation, &armed);
@@ -151,7 +151,7 @@ Test(tensor, failed_allocation_releases_the_pool_and_retries_once)
     cg__fault_trace(NULL, NULL);
     cr_assert(cg__fault_fired());
     cr_assert_not_null(t, "the retry succeeds: %s", cg_error_message(ctx));
-    cr_assert_eq(cg_context_get_stats(ctx).bytes_pooled, 0, "the idle buffer was released");
+    cr_assert_eq(cg_context_stats_of(ctx).bytes_pooled, 0, "the idle buffer was released");
     cg_tensor_free(t);
     /* Nothing idle to release: the failure is reported. */
     cr_assert_eq(cg_context_set_pool_limit(ctx, 0), CG_OK);

@@ -44,7 +44,7 @@ static void json_params(FILE *out, const float *p, size_t F)
 
 static void json_stats(FILE *out, const cg_context *ctx)
 {
-    cg_context_stats s = cg_context_get_stats(ctx);
+    cg_context_stats s = cg_context_stats_of(ctx);
     fprintf(out,
             ", \"stats\": {\"kernel_launches\": %llu, \"programs_compiled\": %llu, "
             "\"programs_from_cache\": %llu, \"bytes_allocated\": %llu, \"bytes_pooled\": %llu, "
@@ -118,7 +118,7 @@ bool cli_print_summary(const report *rep, const char *const *xnames, const char 
     printf("Final loss %f after %ld epochs on %s (%s, %.3f ms)\n", (double)r->final_loss,
            r->epochs_run, cg_context_device(rep->ctx)->name, rep->path, r->train_seconds * 1e3);
     if (rep->stats) {
-        cg_context_stats s = cg_context_get_stats(rep->ctx);
+        cg_context_stats s = cg_context_stats_of(rep->ctx);
         printf("Stats: %llu kernel launches, %llu programs compiled, %llu from cache, "
                "%llu bytes allocated, %llu bytes pooled, %llu tape nodes\n",
                s.kernel_launches, s.programs_compiled, s.programs_from_cache, s.bytes_allocated,

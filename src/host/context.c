@@ -138,7 +138,7 @@ const cg_device_info *cg_context_device(const cg_context *ctx)
 
 bool cg_context_is_ref(const cg_context *ctx) { return ctx && ctx->is_ref; }
 
-cg_context_stats cg_context_get_stats(const cg_context *ctx)
+cg_context_stats cg_context_stats_of(const cg_context *ctx)
 {
     cg_context_stats none = {0};
     if (!ctx) return none;

@@ -156,7 +156,7 @@ cg_status cg_set_requires_grad(cg_tensor *t, bool requires_grad)
     return CG_OK;
 }
 
-bool cg_requires_grad_of(const cg_tensor *t) { return t && t->requires_grad; }
+bool cg_requires_grad(const cg_tensor *t) { return t && t->requires_grad; }
 
 cg_tensor *cg_grad(const cg_tensor *t) { return t ? t->grad : NULL; }
 
