@@ -265,7 +265,15 @@ static cg_status check_options(cg_context *ctx, const cg_fit_options *o, size_t 
                         "%s: path %d is not the tape's (CG_PATH_AUTO or CG_PATH_TAPE); the fused "
                         "paths are cg_linreg_fit's",
                         FN, (int)o->path);
-    if (cg__fit_validate_common(ctx, FN, o)) return ctx->status;
+    /* The optimizer's fields make one: with the caller's, they are unused. */
+    cg_fit_options common = *o;
+    if (o->use_optimizer) {
+        cg_fit_options d = cg_fit_defaults();
+        common.optimizer = d.optimizer;
+        common.lr = d.lr;
+        common.optim = NULL;
+    }
+    if (cg__fit_validate_common(ctx, FN, &common)) return ctx->status;
     if (o->loss == CG_LOSS_HUBER && !(o->huber_delta > 0.0f && isfinite(o->huber_delta)))
         return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
                         "%s: huber_delta must be positive (got %g)", FN, (double)o->huber_delta);
