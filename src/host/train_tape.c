@@ -542,8 +542,8 @@ cg_status cg_fit(const cg_fit_model *model, cg_tensor *X, cg_tensor *y,
         else if (allocate_result(&l, start, sched, nsched, result) == CG_OK)
             train(&l, start, sched, nsched, result);
     }
-    if (ctx->status) cg_fit_result_free(result);
     free(sched);
-    release(&l);
+    release(&l); /* freeing the optimizer can fail too (its arena copied back) */
+    if (ctx->status) cg_fit_result_free(result);
     return ctx->status;
 }
