@@ -197,6 +197,9 @@ cg_status cg_linreg_eval(cg_linreg *m, const float *params, cg_loss_kind loss, c
     if (ctx->status) return ctx->status;
     if (!params || !loss_out)
         return cg__fail(ctx, CG_ERROR_NULL_POINTER, "cg_linreg_eval: params or loss_out is NULL");
+    if (loss == CG_LOSS_HUBER)
+        return cg__fail(ctx, CG_ERROR_UNSUPPORTED,
+                        "cg_linreg_eval: the huber loss runs through the tape (cg_fit)");
     if (loss != CG_LOSS_MSE && loss != CG_LOSS_L1)
         return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "cg_linreg_eval: unknown loss %d",
                         (int)loss);
