@@ -626,29 +626,41 @@ cg_status cg_gradcheck(cg_context *ctx, cg_gradcheck_fn fn, void *user, cg_tenso
                        size_t count, float eps, float atol, float rtol,
                        cg_gradcheck_report *report);
 
-/* ---- the linear model y = X.w + b, fused fast path ----------------------- */
+/* ---- training: the linear model's fused path, and every model's loop -------
+ *
+ * One trainer, two entry points sharing their options and their result:
+ * cg_linreg_fit trains the linear model y = X.w + b in fused kernels (the
+ * fast path: a whole fit can be one launch); cg_fit trains any model built
+ * from ops through the autograd tape (an MLP, a layer, the linear model with
+ * more features than the fused kernels take, or your own forward pass), with
+ * minibatches, shuffling, schedules, clipping and validation. Both stop on a
+ * non-finite loss and report it as a divergence, keep the same loss curve and
+ * log, and time the training the same way. */
 
 typedef enum cg_loss_kind {
     CG_LOSS_MSE = 0,  /* mean((p - y)^2) */
-    CG_LOSS_L1 = 1    /* mean(|p - y|) */
+    CG_LOSS_L1 = 1,   /* mean(|p - y|) */
+    CG_LOSS_HUBER = 2 /* cg_huber_loss with huber_delta (cg_fit only) */
 } cg_loss_kind;
 
 typedef enum cg_grad_mode {
-    CG_GRAD_ANALYTIC = 0, /* chain rule: dloss/dp * dp/dw, summed */
-    CG_GRAD_NUMERIC = 1   /* central differences (L(p+d) - L(p-d)) / 2d */
+    CG_GRAD_ANALYTIC = 0, /* chain rule: dloss/dp * dp/dw, summed (cg_fit: autograd) */
+    CG_GRAD_NUMERIC = 1   /* central differences (L(p+d) - L(p-d)) / 2d (fused only) */
 } cg_grad_mode;
 
 
 typedef enum cg_fit_path {
     CG_PATH_AUTO = 0,          /* single launch when the data is small */
     CG_PATH_SINGLE_LAUNCH = 1, /* every epoch inside one kernel launch */
-    CG_PATH_PER_EPOCH = 2      /* one fused data pass + one update per epoch */
+    CG_PATH_PER_EPOCH = 2,     /* one fused data pass + one update per epoch */
+    CG_PATH_TAPE = 3           /* cg_fit: the autograd tape, a launch per op */
 } cg_fit_path;
 
 typedef struct cg_linreg cg_linreg;
 
 /* The widest model the fused linear path takes: the feature count is a
- * compile-time constant of its kernels. Wider models train through the tape. */
+ * compile-time constant of its kernels. Wider models train through the tape
+ * (cg_fit with cg_fit_model_linreg). */
 #define CG_LINREG_MAX_FEATURES 64
 
 /* Binds data already on the device: X of shape [n] (one feature) or [n, F],
@@ -672,15 +684,34 @@ cg_status cg_linreg_eval(cg_linreg *model, const float *params, cg_loss_kind los
                          cg_grad_mode mode, float delta, float *loss_out, float *grad);
 
 /* One logged epoch, as the lecture prints it. params are after this epoch's
- * update; loss and grad are at the params before it. */
+ * update; loss and grad are at the params before it (cg_fit with minibatches:
+ * loss is the epoch's, grad the last minibatch's). params and grad are NULL
+ * (nparams 0) for a cg_fit run without log_params. */
 typedef struct cg_epoch_log {
     long epoch;
     float loss;
-    const float *params; /* F+1 values */
-    const float *grad;   /* F+1 values */
+    const float *params; /* nparams values: F+1 for the linear model */
+    const float *grad;   /* nparams values (0 where a parameter has no grad) */
     size_t nparams;
+    float val_loss;      /* cg_fit: the validation set's loss; NaN without one */
 } cg_epoch_log;
 typedef void (*cg_epoch_fn)(void *user, const cg_epoch_log *log);
+
+/* What cg_fit hands a checkpoint hook: everything a later cg_fit needs to go
+ * on from here (save the parameters, and the optimizer's state with
+ * cg_optimizer_state_save, beside these). Pointers are valid during the call. */
+typedef struct cg_fit_checkpoint {
+    long epoch;                    /* the epoch just finished */
+    float loss;                    /* its loss */
+    long next_epoch;               /* the start_epoch to resume with */
+    unsigned long long rng_state;  /* the rng_state to resume with */
+    const unsigned *shuffle_order; /* the shuffle_order to resume with (n rows; NULL
+                                      without shuffle) */
+    size_t shuffle_count;
+    cg_optimizer *optimizer;       /* the run's */
+    cg_scheduler *scheduler;       /* the run's; NULL without a schedule */
+} cg_fit_checkpoint;
+typedef void (*cg_checkpoint_fn)(void *user, const cg_fit_checkpoint *state);
 
 typedef struct cg_fit_options {
     cg_loss_kind loss;       /* CG_LOSS_MSE */
@@ -693,14 +724,51 @@ typedef struct cg_fit_options {
     /* Every other option of the optimizer; NULL: its defaults, with lr,
      * betas and eps from the fields above. When given, it is used whole. */
     const cg_optim_options *optim;
-    long epochs;             /* 5000 */
+    long epochs;             /* 5000: the last epoch (counted from 1) */
     long log_every;          /* 500; 0 logs no epoch by period */
     const long *log_epochs;  /* extra epochs to log (the lecture's 1,2,3,10,...) */
     size_t n_log_epochs;
-    const float *init;       /* F+1 initial values; NULL: weights 1, bias 0 */
-    cg_fit_path path;        /* CG_PATH_AUTO */
+    /* Initial values: the linear model's F+1 (NULL: weights 1, bias 0);
+     * cg_fit: every parameter's, flattened in the model's order, written into
+     * its tensors first (NULL: they keep theirs). */
+    const float *init;
+    cg_fit_path path;        /* CG_PATH_AUTO (cg_fit: AUTO or TAPE) */
     cg_epoch_fn on_epoch;    /* called for each logged epoch, in order */
-    void *user;
+    void *user;              /* passed to on_epoch and on_checkpoint as it is */
+
+    /* ---- cg_fit only (the fused path refuses what it cannot do) ---- */
+    size_t batch_size;       /* 0: the full batch; n or more: the full batch */
+    bool shuffle;            /* minibatches in a seeded random order (else in row order) */
+    unsigned long long seed; /* the shuffle's (0) */
+    float huber_delta;       /* 1.0, for CG_LOSS_HUBER */
+    /* A learning-rate schedule, stepped after each epoch's last step with the
+     * epoch's training loss as ReduceLROnPlateau's metric. NULL: none. */
+    const cg_scheduler_options *schedule;
+    /* Your own optimizer (over the model's parameters) and schedule, used
+     * instead of making them from the fields above; not freed. They keep
+     * their state across calls, which is how a resumed run goes on exactly. */
+    cg_optimizer *use_optimizer;
+    cg_scheduler *use_scheduler;
+    float clip_grad_norm;    /* 0: none; else cg_clip_grad_norm after each backward */
+    float clip_grad_value;   /* 0: none; else cg_clip_grad_value (after the norm's) */
+    bool log_params;         /* read every parameter and grad into each log (slow for
+                                big models: a read per logged epoch) */
+    /* A validation set (rows as X and y): its loss at the end of every epoch
+     * (the result's val_curve_loss, val_loss, and the epoch log). NULL: none. */
+    cg_tensor *val_x, *val_y;
+    /* on_checkpoint after every checkpoint_every-th epoch (counted from 1);
+     * both or neither. */
+    long checkpoint_every;
+    cg_checkpoint_fn on_checkpoint;
+    /* Resuming: the first epoch to run (0 or 1: a fresh run), the shuffle's
+     * state (0: from seed) and order (NULL: rows in order). Take all three
+     * from a result or a checkpoint. */
+    long start_epoch;
+    unsigned long long rng_state;
+    const unsigned *shuffle_order; /* a permutation of the n rows */
+    /* Reserved for data-parallel training: copies of the model trained side
+     * by side. 0 or 1 today. */
+    int replicas;
 } cg_fit_options;
 
 /* The defaults above (PyTorch's where PyTorch has one; the lecture's else). */
@@ -709,8 +777,9 @@ cg_fit_options cg_fit_defaults(void);
 typedef struct cg_fit_result {
     long epochs_run;         /* the epoch where the run stopped */
     bool diverged;           /* the loss became inf or NaN */
-    float final_loss;        /* loss at the params after the last update */
-    float *params;           /* F+1 values, after the last update */
+    float final_loss;        /* loss at the params after the last update, all of the data */
+    float *params;           /* every parameter after the last update, flattened in
+                                order: the linear model's F+1 */
     size_t nparams;
     long *history_epochs;    /* the logged epochs ... */
     float *history_loss;     /* ... and their losses */
@@ -721,6 +790,21 @@ typedef struct cg_fit_result {
     cg_fit_path path_used;
     double train_seconds;    /* the training alone: no setup, no compile */
     char message[256];       /* why it stopped, when it diverged */
+
+    /* Validation (cg_fit with val_x, val_y): the set's loss at curve_epochs
+     * (curve_count values) and at the final params. NULL and NaN without. */
+    float *val_curve_loss;
+    float val_loss;
+    /* Where a later cg_fit goes on (options' start_epoch, rng_state,
+     * shuffle_order): the next epoch, the shuffle's state and its order
+     * (shuffle_count rows; NULL without shuffle). */
+    long next_epoch;
+    unsigned long long rng_state;
+    unsigned *shuffle_order;
+    size_t shuffle_count;
+    /* Reserved for data-parallel training: the copies of the model that
+     * trained (their parameters agree bit for bit). 1 today. */
+    int replicas;
 } cg_fit_result;
 
 /* Trains the model; fills *result (zeroed first; free it with
@@ -729,9 +813,44 @@ typedef struct cg_fit_result {
  * and the status is CG_OK. A run diverged when any loss, the final one
  * included, is inf or NaN, and (CG_GRAD_NUMERIC) when its central differences
  * vanished in float32 rounding. NaN or inf in X or y is CG_ERROR_INVALID_DATA
- * naming the row and column. */
+ * naming the row and column. The cg_fit-only options are refused unless
+ * left at their defaults. */
 cg_status cg_linreg_fit(cg_linreg *model, const cg_fit_options *options, cg_fit_result *result);
 void cg_fit_result_free(cg_fit_result *result);
+
+/* A model trained through the tape: model(x), and model.parameters(). */
+typedef struct cg_fit_model {
+    /* The predictions for the rows x (a slice or a gather of X: [batch, ...]),
+     * built with ops, shaped as the same rows of y. NULL: an error on the
+     * context. */
+    cg_tensor *(*forward)(void *user, cg_tensor *x);
+    /* Fills up to cap parameter tensors (requires_grad, owned by the model)
+     * and returns how many there are; out NULL with cap 0 asks the count. */
+    size_t (*parameters)(void *user, cg_tensor **out, size_t cap);
+    void *user;
+} cg_fit_model;
+
+/* The models clgrad has, as cg_fit takes them; the model must outlive every
+ * use. A NULL argument gives a model with no functions (cg_fit refuses it). */
+cg_fit_model cg_fit_model_mlp(cg_mlp *mlp);       /* X [n, in], y [n, out] */
+cg_fit_model cg_fit_model_linear(cg_linear *layer); /* X [n, in], y [n, out] */
+/* The linear model y = X.w + b through the tape, with the parameters of
+ * cg_linreg in one tensor: params [F+1], weights then bias (requires_grad).
+ * X [n] for one feature (the lecture's w * x + b) or [n, F]; y [n]. */
+cg_fit_model cg_fit_model_linreg(cg_tensor *params);
+
+/* Trains model on the rows of X and y (same context, same first dimension)
+ * through the autograd tape: each epoch runs the rows in minibatches
+ * (batch_size, in row order or shuffled), one forward, backward, clipping and
+ * optimizer step per minibatch (lbfgs: one step(closure) per epoch on the full
+ * batch), then the schedule's step. An epoch's loss is its minibatches' mean
+ * losses weighted by their share of the rows. The options and the result are
+ * cg_linreg_fit's; what that one says about divergence holds here (minus the
+ * numeric gradient), and the run stops at the first non-finite epoch loss.
+ * The context's tape is reset after every step: start with no graph of your
+ * own pending. path_used is CG_PATH_TAPE. */
+cg_status cg_fit(const cg_fit_model *model, cg_tensor *X, cg_tensor *y,
+                 const cg_fit_options *options, cg_fit_result *result);
 
 /* ---- input normalization (host side, double precision) ------------------ */
 

@@ -655,6 +655,45 @@ CASE(cg_linreg_fit)
     cg_fit_result_free(&r);
 }
 
+CASE(cg_fit)
+{
+    cg_fit_result r;
+    memset(&r, 0xA5, sizeof r);
+    cg_fit_model m = cg_fit_model_mlp(MLP());
+    cg_tensor *x = cg_tensor_from(C(), (float[]){1, 2, 3, 4, 5, 6}, CG_SHAPE(2, 3));
+    cg_tensor *y = cg_tensor_from(C(), (float[]){1, 2}, CG_SHAPE(2, 1));
+    cg_fit_options o = cg_fit_defaults();
+    o.epochs = 2;
+    cr_assert_eq(cg_fit(&m, NULL, NULL, &o, &r), NP); /* no context to reach */
+    cr_assert(!r.params && !r.history_loss && !r.curve_loss, "zeroed first");
+    cr_assert_eq(cg_fit(NULL, x, y, &o, &r), NP);
+    expect_error("cg_fit");
+    cr_assert_eq(cg_fit(&m, NULL, y, &o, &r), NP);
+    expect_error("cg_fit");
+    cr_assert_eq(cg_fit(&m, x, NULL, &o, &r), NP);
+    expect_error("cg_fit");
+    cr_assert_eq(cg_fit(&m, x, y, &o, NULL), NP);
+    expect_error("cg_fit");
+    cr_assert_eq(cg_fit(&m, x, y, NULL, &r), CG_OK, "%s", cg_error_message(C())); /* defaults */
+    cr_assert_eq(r.epochs_run, 5000);
+    cg_fit_result_free(&r);
+    cg_tensor_free(x);
+    cg_tensor_free(y);
+}
+
+/* The adapters: NULL gives a model without functions, which cg_fit refuses. */
+#define FIT_MODEL(fn)                                                                          \
+    CASE(fn)                                                                                   \
+    {                                                                                          \
+        cg_fit_model m = fn(NULL);                                                             \
+        cr_assert(!m.forward && !m.parameters && !m.user);                                     \
+        expect_clean(#fn);                                                                     \
+        cr_assert_eq(cg_fit(&m, X(), Y(), NULL, &(cg_fit_result){0}), NP);                     \
+        cr_assert(strstr(cg_error_message(C()), "no forward"), "%s", cg_error_message(C()));   \
+        cg_clear_error(C());                                                                   \
+    }
+FIT_MODEL(cg_fit_model_mlp) FIT_MODEL(cg_fit_model_linear) FIT_MODEL(cg_fit_model_linreg)
+
 CASE(cg_normalizer_fit)
 {
     cg_normalizer n;
@@ -772,7 +811,8 @@ static api_case cases[] = {
     E(cg_scheduler_step), E(cg_scheduler_lr), E(cg_scheduler_free), E(cg_clip_grad_norm),
     E(cg_clip_grad_value), E(cg_gradcheck), E(cg_linreg_create), E(cg_linreg_free),
     E(cg_linreg_features), E(cg_linreg_rows), E(cg_linreg_set_transform), E(cg_linreg_eval),
-    E(cg_fit_defaults), E(cg_linreg_fit), E(cg_fit_result_free), E(cg_normalizer_fit),
+    E(cg_fit_defaults), E(cg_linreg_fit), E(cg_fit_result_free), E(cg_fit),
+    E(cg_fit_model_mlp), E(cg_fit_model_linear), E(cg_fit_model_linreg), E(cg_normalizer_fit),
     E(cg_normalizer_free), E(cg_normalizer_to_raw), E(cg_table_read_csv), E(cg_table_lecture),
     E(cg_table_free), E(cg_table_column), E(cg_plot_fit), E(cg_plot_loss),
 };

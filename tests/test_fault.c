@@ -172,6 +172,58 @@ static void scheduled(cg_context *ctx, outcome *out, mark_fn mark)
     out->status = cg_status_of(ctx);
 }
 
+/* The library's trainer (cg_fit) on a tiny MLP: shuffled minibatches, Adam,
+ * clipping, a schedule, a validation set, logs with the parameters and a
+ * checkpoint hook. */
+static void fit_epoch(void *user, const cg_epoch_log *log)
+{
+    if (log->epoch == 1) ((mark_fn)user)();
+}
+
+static void fit_checkpoint(void *user, const cg_fit_checkpoint *c) { (void)user, (void)c; }
+
+static void mlp_fit(cg_context *ctx, outcome *out, mark_fn mark)
+{
+    float x[12], y[6];
+    for (int i = 0; i < 6; i++) {
+        x[2 * i] = (float)i / 5.0f;
+        x[2 * i + 1] = 1.0f - (float)i / 7.0f;
+        y[i] = x[2 * i] * x[2 * i + 1];
+    }
+    cg_tensor *tx = cg_tensor_from(ctx, x, CG_SHAPE(6, 2));
+    cg_tensor *ty = cg_tensor_from(ctx, y, CG_SHAPE(6, 1));
+    cg_mlp *mlp = cg_mlp_create(ctx, (size_t[]){2, 4, 1}, 3, CG_ACT_TANH, 3);
+    cg_fit_model model = cg_fit_model_mlp(mlp);
+    cg_fit_options o = cg_fit_defaults();
+    o.optimizer = CG_OPTIM_ADAM;
+    o.epochs = 3;
+    o.log_every = 1;
+    o.batch_size = 4;
+    o.shuffle = true;
+    o.clip_grad_norm = 1.0f;
+    o.schedule = &(cg_scheduler_options){.kind = CG_SCHED_STEP, .step_size = 1, .gamma = 0.5f};
+    o.val_x = tx;
+    o.val_y = ty;
+    o.log_params = true;
+    o.on_epoch = fit_epoch;
+    o.user = (void *)mark;
+    o.checkpoint_every = 2;
+    o.on_checkpoint = fit_checkpoint;
+    cg_fit_result r;
+    if (cg_fit(&model, tx, ty, &o, &r) == CG_OK) {
+        keep(out, r.final_loss);
+        keep(out, r.val_loss);
+        for (size_t i = 0; i < r.nparams; i++) keep(out, r.params[i]);
+    } else {
+        cr_assert(!r.params && !r.curve_loss && !r.shuffle_order, "cg_fit failed: result empty");
+    }
+    cg_fit_result_free(&r);
+    cg_mlp_free(mlp);
+    cg_tensor_free(tx);
+    cg_tensor_free(ty);
+    out->status = cg_status_of(ctx);
+}
+
 /* ---- the walk -------------------------------------------------------------- */
 
 typedef struct trace {
@@ -323,6 +375,7 @@ Test(fault, lecture_fused_fit, .timeout = 300) { walk("lecture (fused)", lecture
 Test(fault, lecture_tape_fit, .timeout = 300) { walk("lecture (tape)", lecture_tape); }
 Test(fault, mlp_with_adam, .timeout = 300) { walk("mlp + adam", mlp_adam); }
 Test(fault, sgd_under_a_scheduler, .timeout = 300) { walk("sgd + steplr", scheduled); }
+Test(fault, the_trainer, .timeout = 300) { walk("cg_fit", mlp_fit); }
 
 Test(fault, live_objects_return_to_zero_after_a_run)
 {

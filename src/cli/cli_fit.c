@@ -147,15 +147,11 @@ typedef struct fit_run {
     cg_tensor *X, *Y;
     cg_linreg *model;
     cg_fit_result result;
-    tape_fit tape;
 } fit_run;
 
 static void run_free(fit_run *f)
 {
-    if (f->tape.x)
-        tape_fit_free(&f->tape); /* result's arrays are tape's */
-    else
-        cg_fit_result_free(&f->result);
+    cg_fit_result_free(&f->result);
     cg_linreg_free(f->model);
     cg_tensor_free(f->X);
     cg_tensor_free(f->Y);
@@ -170,7 +166,8 @@ static void run_free(fit_run *f)
     cg_context_free(f->ctx);
 }
 
-/* Trains through the tape into f->result; -1 to go on, else the exit status. */
+/* Trains through the tape into f->result; -1 to go on, else the exit status
+ * (-2: a library error). */
 static int train_tape(fit_run *f, fit_args *a)
 {
     const size_t n = f->n, F = f->F;
@@ -184,31 +181,16 @@ static int train_tape(fit_run *f, fit_args *a)
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < F; j++)
             f->xn[i * F + j] = (f->xs[i * F + j] - f->norm.shift[j]) * f->norm.scale[j];
-    tape_fit *t = &f->tape;
-    *t = (tape_fit){.x = f->xn, .y = f->ys, .n = n, .F = F, .mlp = a->mlp, .hidden = a->hidden,
-                    .nhidden = a->nhidden, .activation = a->activation, .seed = a->seed,
-                    .init = a->init, .loss = a->opt.loss, .optimizer = a->opt.optimizer,
-                    .optim = &a->optim_opts,
-                    .sched = a->optim.has_scheduler ? &a->optim.sched : NULL,
-                    .clip_norm = a->optim.clip_norm, .clip_value = a->optim.clip_value,
-                    .epochs = a->opt.epochs, .log_every = a->opt.log_every, .batch = a->batch,
-                    .shuffle = a->shuffle, .log = a->json ? NULL : &a->log};
-    int trc = cli_fit_tape(f->ctx, t);
-    if (trc > CLI_DIVERGED) return trc;
-    cg_fit_result *r = &f->result;
-    r->epochs_run = t->epochs_run;
-    r->diverged = t->diverged;
-    r->final_loss = t->final_loss;
-    r->params = t->params;
-    r->nparams = t->nparams;
-    r->history_epochs = t->hist_epochs;
-    r->history_loss = t->hist_loss;
-    r->history_count = t->hist_count;
-    r->curve_epochs = t->curve_epochs;
-    r->curve_loss = t->curve_loss;
-    r->curve_count = t->curve_count;
-    r->train_seconds = t->seconds;
-    return -1;
+    tape_fit t = {.x = f->xn, .y = f->ys, .n = n, .F = F, .mlp = a->mlp, .hidden = a->hidden,
+                  .nhidden = a->nhidden, .activation = a->activation, .seed = a->seed,
+                  .init = a->init, .opt = a->opt, .log = a->json ? NULL : &a->log};
+    t.opt.optim = &a->optim_opts;
+    t.opt.schedule = a->optim.has_scheduler ? &a->optim.sched : NULL;
+    t.opt.clip_grad_norm = a->optim.clip_norm;
+    t.opt.clip_grad_value = a->optim.clip_value;
+    t.opt.batch_size = a->batch;
+    t.opt.shuffle = a->shuffle;
+    return cli_fit_tape(f->ctx, &t, &f->result);
 }
 
 /* Trains on the fused linear path into f->result; -1 to go on, else the
@@ -324,9 +306,9 @@ static int run(fit_args *a)
     report rep = {f.ctx, &f.result, NULL, NULL, F, a->mlp, a->log.params, a->stats,
                   model_name(a, mname, sizeof mname), F + 1, a->opt.optimizer};
     if (use_tape) {
-        if ((rc = train_tape(&f, a)) >= 0) goto out;
+        if ((rc = train_tape(&f, a)) >= 0 || rc == -2) goto out;
         rep.path = a->batch && a->batch < n ? "autograd tape, minibatches" : "autograd tape";
-        rep.parameter_count = f.tape.parameter_count;
+        rep.parameter_count = f.result.nparams;
     } else {
         if ((rc = train_fused(&f, a)) >= 0 || rc == -2) goto out;
         rep.path = cg_context_is_ref(f.ctx)                      ? "reference loops"

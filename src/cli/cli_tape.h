@@ -1,4 +1,5 @@
-/* clgrad fit's path through the autograd tape (cli_tape.c). */
+/* clgrad fit's path through the autograd tape (cli_tape.c): the model and
+ * the options from the flags, trained by the library's cg_fit. */
 #ifndef CG_CLI_TAPE_H
 #define CG_CLI_TAPE_H
 
@@ -15,30 +16,15 @@ typedef struct tape_fit {
     cg_activation activation;
     unsigned long long seed;
     const float *init; /* linear: F+1 initial values, NULL: 1s and 0 */
-    /* training */
-    cg_loss_kind loss;
-    cg_optim_kind optimizer;
-    const cg_optim_options *optim;
-    const cg_scheduler_options *sched; /* NULL: none */
-    float clip_norm, clip_value;       /* 0: none */
-    long epochs, log_every;
-    size_t batch; /* 0: full batch */
-    bool shuffle;
+    /* training: the flags' options (loss, optimizer, epochs, minibatches,
+     * schedule, clipping, log period) */
+    cg_fit_options opt;
     cli_log_style *log; /* NULL: no log lines */
-    /* results */
-    long epochs_run;
-    bool diverged;
-    float final_loss;
-    double seconds;
-    long *hist_epochs, *curve_epochs;
-    float *hist_loss, *curve_loss;
-    size_t hist_count, curve_count;
-    float *params; /* every parameter, flattened in order */
-    size_t nparams, parameter_count;
 } tape_fit;
 
-/* Trains; 0 trained, 1 diverged, 2 error (printed). */
-int cli_fit_tape(cg_context *ctx, tape_fit *t);
-void tape_fit_free(tape_fit *t);
+/* Trains into *r (zeroed first; the caller frees it with cg_fit_result_free).
+ * -1: trained or diverged (r says which); -2: a library error on ctx, for
+ * the caller to print. */
+int cli_fit_tape(cg_context *ctx, tape_fit *t, cg_fit_result *r);
 
 #endif

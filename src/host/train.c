@@ -1,6 +1,8 @@
-/* Training the linear model: options and their validation, the logging
- * schedule, divergence reporting, and the result. The epochs themselves run
- * in a backend (linreg.c on a device, ref/linreg_ref.c on the reference). */
+/* The trainer's shared half: options and their defaults, the logging
+ * schedule, the result, and how a divergence is worded (train_internal.h);
+ * and the linear model's fused fit, whose epochs run in a backend (linreg.c
+ * on a device, ref/linreg_ref.c on the reference). Models trained through
+ * the tape run in train_tape.c. */
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -9,9 +11,7 @@
 #include <string.h>
 
 #include "linreg_internal.h"
-
-/* The loss curve keeps at most this many points (a stride of the epochs). */
-#define CURVE_MAX_POINTS 100000
+#include "train_internal.h"
 
 cg_fit_options cg_fit_defaults(void)
 {
@@ -26,6 +26,7 @@ cg_fit_options cg_fit_defaults(void)
         .epochs = 5000,
         .log_every = 500,
         .path = CG_PATH_AUTO,
+        .huber_delta = 1.0f,
     };
 }
 
@@ -43,30 +44,11 @@ static float p_spacing(float p)
     return nextafterf(a, INFINITY) - a;
 }
 
-static cg_status validate(cg_context *ctx, const cg_linreg *m, const cg_fit_options *o)
+cg_status cg__fit_validate_common(cg_context *ctx, const char *fn, const cg_fit_options *o)
 {
-    static const char fn[] = "cg_linreg_fit";
-    if (o->loss != CG_LOSS_MSE && o->loss != CG_LOSS_L1)
-        return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: unknown loss %d", fn, (int)o->loss);
-    if (o->grad != CG_GRAD_ANALYTIC && o->grad != CG_GRAD_NUMERIC)
-        return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: unknown grad mode %d", fn,
-                        (int)o->grad);
     if (o->optimizer < CG_OPTIM_SGD || o->optimizer >= CG_OPTIM_KIND_COUNT)
         return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: unknown optimizer %d", fn,
                         (int)o->optimizer);
-    if (o->optimizer == CG_OPTIM_SPARSE_ADAM)
-        return cg__fail(ctx, CG_ERROR_UNSUPPORTED,
-                        "%s: sparse_adam needs row-sparse gradients (embeddings); the linear "
-                        "model's are dense: use adam",
-                        fn);
-    if (o->optimizer == CG_OPTIM_LBFGS)
-        return cg__fail(ctx, CG_ERROR_UNSUPPORTED,
-                        "%s: lbfgs re-evaluates the loss inside a step; the fused trainer runs "
-                        "the other optimizers (train lbfgs through the tape)",
-                        fn);
-    if (o->path != CG_PATH_AUTO && o->path != CG_PATH_SINGLE_LAUNCH &&
-        o->path != CG_PATH_PER_EPOCH)
-        return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: unknown path %d", fn, (int)o->path);
     if (o->optim) {
         if (cg__optim_validate(ctx, fn, o->optimizer, o->optim)) return ctx->status;
     } else if (!(o->lr > 0.0f) || !isfinite(o->lr)) {
@@ -76,9 +58,6 @@ static cg_status validate(cg_context *ctx, const cg_linreg *m, const cg_fit_opti
     if (o->epochs < 1 || o->epochs > INT_MAX)
         return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
                         "%s: epochs must be between 1 and %d (got %ld)", fn, INT_MAX, o->epochs);
-    if (o->grad == CG_GRAD_NUMERIC && (!(o->delta > 0.0f) || !isfinite(o->delta)))
-        return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: delta must be positive (got %g)",
-                        fn, (double)o->delta);
     for (int i = 0; i < 2; i++)
         if (!(o->betas[i] >= 0.0f && o->betas[i] < 1.0f))
             return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
@@ -92,6 +71,61 @@ static cg_status validate(cg_context *ctx, const cg_linreg *m, const cg_fit_opti
                         fn, o->log_every);
     if (o->n_log_epochs && !o->log_epochs)
         return cg__fail(ctx, CG_ERROR_NULL_POINTER, "%s: log_epochs is NULL", fn);
+    if (o->replicas < 0 || o->replicas > 1)
+        return cg__fail(ctx, CG_ERROR_UNSUPPORTED,
+                        "%s: replicas %d: data-parallel training is not built yet (0 or 1)", fn,
+                        o->replicas);
+    return CG_OK;
+}
+
+/* The cg_fit options the fused kernels have no room for: refused, naming
+ * the entry point that runs them, rather than ignored. */
+static cg_status refuse_tape_options(cg_context *ctx, const cg_linreg *m, const cg_fit_options *o)
+{
+    static const char fn[] = "cg_linreg_fit";
+    const char *what = o->loss == CG_LOSS_HUBER                     ? "the huber loss"
+                       : o->batch_size && o->batch_size < m->n      ? "minibatches (batch_size)"
+                       : o->schedule || o->use_scheduler            ? "a learning-rate schedule"
+                       : o->use_optimizer                           ? "an optimizer of your own"
+                       : o->clip_grad_norm != 0.0f || o->clip_grad_value != 0.0f
+                           ? "gradient clipping"
+                       : o->val_x || o->val_y                       ? "a validation set"
+                       : o->on_checkpoint || o->checkpoint_every    ? "checkpoints"
+                       : o->start_epoch > 1 || o->shuffle_order     ? "resuming"
+                                                                    : NULL;
+    if (!what) return CG_OK;
+    return cg__fail(ctx, CG_ERROR_UNSUPPORTED,
+                    "%s: %s runs through the tape: train the linear model with cg_fit "
+                    "(cg_fit_model_linreg)",
+                    fn, what);
+}
+
+static cg_status validate(cg_context *ctx, const cg_linreg *m, const cg_fit_options *o)
+{
+    static const char fn[] = "cg_linreg_fit";
+    if (o->loss != CG_LOSS_MSE && o->loss != CG_LOSS_L1 && o->loss != CG_LOSS_HUBER)
+        return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: unknown loss %d", fn, (int)o->loss);
+    if (o->grad != CG_GRAD_ANALYTIC && o->grad != CG_GRAD_NUMERIC)
+        return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: unknown grad mode %d", fn,
+                        (int)o->grad);
+    if (o->optimizer == CG_OPTIM_SPARSE_ADAM)
+        return cg__fail(ctx, CG_ERROR_UNSUPPORTED,
+                        "%s: sparse_adam needs row-sparse gradients (embeddings); the linear "
+                        "model's are dense: use adam",
+                        fn);
+    if (o->optimizer == CG_OPTIM_LBFGS)
+        return cg__fail(ctx, CG_ERROR_UNSUPPORTED,
+                        "%s: lbfgs re-evaluates the loss inside a step; the fused trainer runs "
+                        "the other optimizers (train lbfgs through the tape)",
+                        fn);
+    if (o->path != CG_PATH_AUTO && o->path != CG_PATH_SINGLE_LAUNCH &&
+        o->path != CG_PATH_PER_EPOCH)
+        return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: unknown path %d", fn, (int)o->path);
+    if (cg__fit_validate_common(ctx, fn, o)) return ctx->status;
+    if (o->grad == CG_GRAD_NUMERIC && (!(o->delta > 0.0f) || !isfinite(o->delta)))
+        return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: delta must be positive (got %g)",
+                        fn, (double)o->delta);
+    if (refuse_tape_options(ctx, m, o)) return ctx->status;
     if (o->init)
         for (size_t k = 0; k <= m->features; k++)
             if (!isfinite(o->init[k]))
@@ -117,9 +151,7 @@ static int cmp_int(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* The epochs to log: every log_every-th plus the explicit ones, sorted,
- * without repeats, within [1, epochs]. */
-static int *log_schedule(const cg_fit_options *o, int *count)
+int *cg__fit_log_schedule(const cg_fit_options *o, int *count)
 {
     size_t periodic = o->log_every > 0 ? (size_t)(o->epochs / o->log_every) : 0;
     int *list = cg__malloc((periodic + o->n_log_epochs + 1) * sizeof *list);
@@ -137,9 +169,7 @@ static int *log_schedule(const cg_fit_options *o, int *count)
     return list;
 }
 
-/* The optimizer's options: the full struct when given, else its defaults
- * with lr, betas and eps from the fit options. */
-static cg_optim_options optim_options(const cg_fit_options *o)
+cg_optim_options cg__fit_optim_options(const cg_fit_options *o)
 {
     if (o->optim) return *o->optim;
     cg_optim_options r = cg_optim_defaults(o->optimizer);
@@ -152,7 +182,7 @@ static cg_optim_options optim_options(const cg_fit_options *o)
 
 static void hyper_params(const cg_fit_options *o, float *hp, int *flags)
 {
-    cg_optim_options oo = optim_options(o);
+    cg_optim_options oo = cg__fit_optim_options(o);
     cg__optim_base(o->optimizer, &oo, hp, flags);
     hp[CG_B_DELTA] = o->delta;
 }
@@ -167,6 +197,9 @@ cg_status cg_linreg_eval(cg_linreg *m, const float *params, cg_loss_kind loss, c
     if (ctx->status) return ctx->status;
     if (!params || !loss_out)
         return cg__fail(ctx, CG_ERROR_NULL_POINTER, "cg_linreg_eval: params or loss_out is NULL");
+    if (loss == CG_LOSS_HUBER)
+        return cg__fail(ctx, CG_ERROR_UNSUPPORTED,
+                        "cg_linreg_eval: the huber loss runs through the tape (cg_fit)");
     if (loss != CG_LOSS_MSE && loss != CG_LOSS_L1)
         return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "cg_linreg_eval: unknown loss %d",
                         (int)loss);
@@ -190,7 +223,7 @@ cg_status cg_linreg_eval(cg_linreg *m, const float *params, cg_loss_kind loss, c
     return CG_OK;
 }
 
-static void format_float(char *buf, size_t cap, float v)
+void cg__fit_format_float(char *buf, size_t cap, float v)
 {
     if (isinf(v))
         snprintf(buf, cap, "%s", v > 0 ? "inf" : "-inf");
@@ -229,6 +262,9 @@ static cg_status build_result(cg_context *ctx, const cg_linreg *m, const cg_fit_
     r->final_loss = run->final_loss;
     r->path_used = run->path_used;
     r->train_seconds = run->seconds;
+    r->val_loss = NAN;
+    r->next_epoch = run->epochs_run + 1;
+    r->replicas = 1;
     for (size_t i = 0; i < curve; i++) {
         r->curve_epochs[i] = (long)(i * (size_t)run->curve_stride + 1);
         r->curve_loss[i] = run->curve[i];
@@ -240,7 +276,7 @@ static cg_status build_result(cg_context *ctx, const cg_linreg *m, const cg_fit_
         r->history_epochs[i] = last ? run->epochs_run : run->log_epochs[i];
         r->history_loss[i] = rec[0];
         if (o->on_epoch) {
-            cg_epoch_log log = {r->history_epochs[i], rec[0], rec + 1, rec + 1 + P, P};
+            cg_epoch_log log = {r->history_epochs[i], rec[0], rec + 1, rec + 1 + P, P, NAN};
             o->on_epoch(o->user, &log);
         }
     }
@@ -284,14 +320,14 @@ static cg_status check_finite(cg_context *ctx, const cg_linreg *m, const host_da
     for (size_t i = 0; i < m->n; i++) {
         for (size_t j = 0; j < F; j++)
             if (!isfinite(d->X[i * F + j])) {
-                format_float(v, sizeof v, d->X[i * F + j]);
+                cg__fit_format_float(v, sizeof v, d->X[i * F + j]);
                 return cg__fail(ctx, CG_ERROR_INVALID_DATA,
                                 "cg_linreg_fit: X holds %s at row %zu, column %zu (0-based): the "
                                 "data must be finite",
                                 v, i, j);
             }
         if (!isfinite(d->y[i])) {
-            format_float(v, sizeof v, d->y[i]);
+            cg__fit_format_float(v, sizeof v, d->y[i]);
             return cg__fail(ctx, CG_ERROR_INVALID_DATA,
                             "cg_linreg_fit: y holds %s at row %zu (0-based): the data must be "
                             "finite",
@@ -301,9 +337,7 @@ static cg_status check_finite(cg_context *ctx, const cg_linreg *m, const host_da
     return CG_OK;
 }
 
-/* Appends to r->message (cut at its size: the cause comes first). */
-static void say(cg_fit_result *r, const char *fmt, ...) CG__PRINTF(2, 3);
-static void say(cg_fit_result *r, const char *fmt, ...)
+void cg__fit_say(cg_fit_result *r, const char *fmt, ...)
 {
     size_t len = strlen(r->message);
     va_list ap;
@@ -319,50 +353,64 @@ static bool transform_is_identity(const cg_linreg *m)
     return true;
 }
 
+void cg__fit_say_initial(cg_fit_result *r, float first_loss)
+{
+    char loss[32];
+    cg__fit_format_float(loss, sizeof loss, first_loss);
+    cg__fit_say(r, "training diverged at epoch 1: the loss at the initial parameters is already "
+                   "%s: ",
+                loss);
+}
+
+void cg__fit_say_overshoot(cg_fit_result *r, float loss, float lr)
+{
+    char l[32], rate[32];
+    cg__fit_format_float(l, sizeof l, loss);
+    cg__fit_format_float(rate, sizeof rate, lr);
+    if (r->diverged)
+        cg__fit_say(r, "training diverged at epoch %ld: the loss became %s", r->epochs_run, l);
+    else
+        cg__fit_say(r,
+                    "training diverged after the last update (epoch %ld): the final loss is %s",
+                    r->epochs_run, l);
+    cg__fit_say(r, ". The updates overshoot: try a smaller learning rate than %s", rate);
+}
+
 /* The message of a run whose loss became inf or NaN, fitted to the cause:
  * a loss already non-finite at the initial parameters comes from the size
  * of the data or of those parameters, not from the learning rate. */
 static void explain_divergence(const cg_linreg *m, const cg_fit_options *o, float first_loss,
                                const host_data *d, cg_fit_result *r)
 {
-    char loss[32], lr[32];
-    format_float(loss, sizeof loss, r->final_loss);
-    format_float(lr, sizeof lr, optim_options(o).lr);
     const bool identity = transform_is_identity(m);
     r->message[0] = '\0';
     if (!isfinite(first_loss)) {
-        format_float(loss, sizeof loss, first_loss);
-        say(r, "training diverged at epoch 1: the loss at the initial parameters is already %s: ",
-            loss);
+        cg__fit_say_initial(r, first_loss);
         if (d->max_y >= d->max_pred)
-            say(r,
-                "the targets (y) reach %.3g and the loss overflows float32 (largest finite "
-                "value 3.4e+38). Rescale y: %s",
-                d->max_y,
-                identity ? "normalizing the inputs would not touch it"
-                         : "the inputs' transform does not touch it");
+            cg__fit_say(r,
+                        "the targets (y) reach %.3g and the loss overflows float32 (largest "
+                        "finite value 3.4e+38). Rescale y: %s",
+                        d->max_y,
+                        identity ? "normalizing the inputs would not touch it"
+                                 : "the inputs' transform does not touch it");
         else if (o->init)
-            say(r,
-                "with the initial parameters given, the predictions reach %.3g and overflow "
-                "float32. Start from smaller initial parameters",
-                d->max_pred);
+            cg__fit_say(r,
+                        "with the initial parameters given, the predictions reach %.3g and "
+                        "overflow float32. Start from smaller initial parameters",
+                        d->max_pred);
         else
-            say(r, "the %sfeatures reach %.3g and the predictions overflow float32. %s",
-                identity ? "" : "transformed ", d->max_x,
-                identity ? "Scale the inputs down (normalized inputs)"
-                         : "Scale the inputs down further");
+            cg__fit_say(r, "the %sfeatures reach %.3g and the predictions overflow float32. %s",
+                        identity ? "" : "transformed ", d->max_x,
+                        identity ? "Scale the inputs down (normalized inputs)"
+                                 : "Scale the inputs down further");
         return;
     }
-    if (r->diverged)
-        say(r, "training diverged at epoch %ld: the loss became %s", r->epochs_run, loss);
-    else
-        say(r, "training diverged after the last update (epoch %ld): the final loss is %s",
-            r->epochs_run, loss);
-    say(r, ". The updates overshoot: try a smaller learning rate than %s", lr);
+    cg__fit_say_overshoot(r, r->final_loss, cg__fit_optim_options(o).lr);
     if (identity)
-        say(r, ", or normalized inputs");
+        cg__fit_say(r, ", or normalized inputs");
     else if (d->max_y > 1e6)
-        say(r, " (the inputs' transform does not touch y, which reaches %.3g)", d->max_y);
+        cg__fit_say(r, " (the inputs' transform does not touch y, which reaches %.3g)",
+                    d->max_y);
 }
 
 static void param_name(char *buf, size_t cap, const cg_linreg *m, size_t k)
@@ -395,11 +443,11 @@ static void check_numeric(cg_linreg *m, const cg_fit_options *o, const cg__linre
         param_name(name, sizeof name, m, k);
         r->diverged = true;
         r->message[0] = '\0';
-        say(r,
-            "training stalled by epoch %ld: the numeric gradient vanished. %s reached %.3g, "
-            "where %s +- delta (%g) rounds to %s in float32, so the difference quotient is 0. "
-            "Try a smaller learning rate, or a larger delta",
-            by, name, (double)r->params[k], name, (double)o->delta, name);
+        cg__fit_say(r,
+                    "training stalled by epoch %ld: the numeric gradient vanished. %s reached "
+                    "%.3g, where %s +- delta (%g) rounds to %s in float32, so the difference "
+                    "quotient is 0. Try a smaller learning rate, or a larger delta",
+                    by, name, (double)r->params[k], name, (double)o->delta, name);
         return;
     }
     /* The bias alone would remove mean(r)^2 of an MSE: when that is a real
@@ -414,11 +462,12 @@ static void check_numeric(cg_linreg *m, const cg_fit_options *o, const cg__linre
     if (gn[P - 1] == 0.0f && gb * gb / 4.0 > 1e-3 * (double)la) {
         r->diverged = true;
         r->message[0] = '\0';
-        say(r,
-            "training stalled: the numeric gradient vanished. At a loss of %.3g, the losses "
-            "at b +- delta (%g) round to the same float32, so the difference quotient is 0 "
-            "(the analytic one is %.3g). Rescale y, or use the analytic gradient",
-            (double)la, (double)o->delta, gb);
+        cg__fit_say(r,
+                    "training stalled: the numeric gradient vanished. At a loss of %.3g, the "
+                    "losses at b +- delta (%g) round to the same float32, so the difference "
+                    "quotient is 0 (the analytic one is %.3g). Rescale y, or use the analytic "
+                    "gradient",
+                    (double)la, (double)o->delta, gb);
     }
 }
 
@@ -465,7 +514,7 @@ cg_status cg_linreg_fit(cg_linreg *m, const cg_fit_options *options, cg_fit_resu
     hyper_params(&o, run.hp, &run.optim_flags);
     run.epochs = (int)o.epochs;
     run.path = o.path;
-    run.curve_stride = (int)((o.epochs + CURVE_MAX_POINTS - 1) / CURVE_MAX_POINTS);
+    run.curve_stride = (int)cg__curve_stride(o.epochs);
     run.curve_count = (size_t)((o.epochs + run.curve_stride - 1) / run.curve_stride);
 
     float init[CG__LINREG_MAX_FEATURES + 1];
@@ -473,7 +522,7 @@ cg_status cg_linreg_fit(cg_linreg *m, const cg_fit_options *options, cg_fit_resu
     run.init = init;
 
     int nlog = 0;
-    int *sched = log_schedule(&o, &nlog);
+    int *sched = cg__fit_log_schedule(&o, &nlog);
     run.log_epochs = sched;
     run.nlog = nlog;
     run.records = cg__malloc((size_t)(nlog + 1) * cg__linreg_record_len(m) * sizeof(float));
@@ -500,5 +549,7 @@ void cg_fit_result_free(cg_fit_result *r)
     free(r->history_loss);
     free(r->curve_epochs);
     free(r->curve_loss);
+    free(r->val_curve_loss);
+    free(r->shuffle_order);
     memset(r, 0, sizeof *r);
 }
