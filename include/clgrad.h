@@ -193,7 +193,9 @@ cg_status cg_context_set_pool_limit(cg_context *ctx, size_t bytes);
  * Runs every recorded node not run yet. */
 cg_status cg_realize(cg_context *ctx);
 /* Eager mode runs each op as it is called (for debugging: the same results
- * bit for bit). Default: the CLGRAD_EAGER environment variable (1: eager). */
+ * bit for bit). Default: deferred, unless the CLGRAD_EAGER environment
+ * variable is 1 (0 or unset: deferred; anything else leaves a new context in
+ * error). */
 cg_status cg_context_set_eager(cg_context *ctx, bool eager);
 bool cg_context_eager(const cg_context *ctx);
 

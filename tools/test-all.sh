@@ -2,7 +2,8 @@
 # Runs every test: the Criterion suites on the default OpenCL device (PoCL
 # where there is no GPU) and on the reference path, in a build with warnings
 # as errors; the OpenCL suites again with GPU kernel shapes
-# (CLGRAD_KERNEL_SHAPE=gpu, so PoCL runs the branches GPUs take); then every
+# (CLGRAD_KERNEL_SHAPE=gpu, so PoCL runs the branches GPUs take); the
+# reference suites again with eager realization (CLGRAD_EAGER=1); then every
 # suite again under AddressSanitizer and UndefinedBehaviorSanitizer, on both
 # paths (the fault-injection walk included). Ends with one line:
 # "tests: N passed, N failed".
@@ -33,6 +34,8 @@ run_suite() {
 ninja -C build-test || exit 1
 run_suite build-test
 CLGRAD_KERNEL_SHAPE=gpu run_suite build-test --suite opencl
+# Eager realization (every op run as it is called) must give the same results.
+CLGRAD_EAGER=1 run_suite build-test --suite ref
 
 [ -f build-sanitize/build.ninja ] || meson setup build-sanitize --buildtype=debug --werror \
     -Db_sanitize=address,undefined -Db_lundef=false >/dev/null || exit 1

@@ -21,12 +21,12 @@ static void describe_ref(cg_device_info *info)
     info->max_work_group_size = 1;
 }
 
-/* Until every op family runs through the graph's backends, eager is the
- * default: CLGRAD_EAGER=0 asks for deferred realization. */
+/* Deferred realization unless CLGRAD_EAGER=1 (debugging: every op runs as
+ * it is called, with the same results bit for bit). */
 static void eager_from_env(cg_context *ctx)
 {
     const char *env = getenv("CLGRAD_EAGER");
-    ctx->eager = true;
+    ctx->eager = false;
     if (!env || !*env) return;
     if (strcmp(env, "0") == 0 || strcmp(env, "1") == 0)
         ctx->eager = env[0] == '1';
