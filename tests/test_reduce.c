@@ -292,6 +292,7 @@ static void set_grads(cg_context *ctx, cg_tensor **params, float *const *g, cons
         cg_set_requires_grad(params[i], true);
         cg_tensor *gt = cg_tensor_from(ctx, g[i], CG_SHAPE(sizes[i]));
         cg_tensor *term = cg_sum(cg_mul(params[i], gt));
+        cg_tensor_free(gt); /* the tape keeps it until the reset */
         loss = loss ? cg_add(loss, term) : term;
     }
     cr_assert_eq(cg_backward(loss), CG_OK, "%s", cg_error_message(ctx));
