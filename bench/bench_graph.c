@@ -1,15 +1,14 @@
 /* bench_graph: the host's cost per graph node, the budget a compiler that
  * fuses and replays graphs has to beat (medians of repeats, one run).
  *
- *   1. recording a node alone: a view op (cg_transpose), which records its
- *      node and launches nothing; baseline: an op that also launches its
- *      kernel on a one-element tensor (cg_add_scalar), so the ratio is the
- *      share of an eager op's cost that is bookkeeping
- *   2. an op without recording (cg_no_grad_begin), against the same op with
- *      its node recorded
- *   3. walking N nodes backward (cg_backward over a chain of N ops), per
- *      node, against the forward's cost per op
- *   4. cg_tape_reset per node
+ *   1. recording a node: a view op (cg_transpose, no kernel), an op
+ *      (cg_add_scalar on one element) with and without its backward rule;
+ *      realization is deferred, so this is the host's bookkeeping alone;
+ *      baseline: realizing one node (its launch, as the device runs it)
+ *   2. realizing a chain of N recorded nodes, per node
+ *   3. cg_backward over the chain (recording and realizing the gradient
+ *      nodes), per node, against the forward's record + realize
+ *   4. cg_tape_reset per tensor
  *
  * usage: bench_graph [--device SPEC] [--repeats R] [--nodes N] [--json FILE]
  */
@@ -26,18 +25,22 @@ static bench_sink sink;
 
 typedef enum chain_kind { CHAIN_VIEW, CHAIN_UNARY } chain_kind;
 
-/* ns per op of a chain of n ops from x; the graph is left for the caller. */
-static double chain(cg_context *ctx, cg_tensor *x, int n, chain_kind kind, cg_tensor **last)
+/* A chain of n ops from x: ns per op to record it (the device runs nothing
+ * yet: realization is deferred) and ns per node to realize it. */
+static void chain(cg_context *ctx, cg_tensor *x, int n, chain_kind kind, cg_tensor **last,
+                  double *record_ns, double *realize_ns)
 {
     cg_finish(ctx);
     double t0 = bench_now();
     cg_tensor *y = x;
     for (int i = 0; i < n; i++) y = kind == CHAIN_VIEW ? cg_transpose(y, 0, 1) : cg_add_scalar(y, 1e-3f);
+    double t1 = bench_now();
     cg_finish(ctx);
-    double t = bench_now() - t0;
+    double t2 = bench_now();
     bench_check(ctx, "chain");
     if (last) *last = y;
-    return 1e9 * t / n;
+    if (record_ns) *record_ns = 1e9 * (t1 - t0) / n;
+    if (realize_ns) *realize_ns = 1e9 * (t2 - t1) / n;
 }
 
 int main(int argc, char **argv)
@@ -62,6 +65,7 @@ int main(int argc, char **argv)
     cg_context *ctx = cg_context_create(device);
     if (!ctx) return 3;
     bench_check(ctx, "context");
+    cg_context_set_eager(ctx, false); /* recording and realizing timed apart */
     sink.device = cg_context_device(ctx)->name;
     if (json && !(sink.json = fopen(json, "w"))) {
         perror(json);
@@ -75,49 +79,51 @@ int main(int argc, char **argv)
     cg_tensor *one = cg_tensor_full(ctx, CG_SHAPE(1), 1.0f);
     cg_set_requires_grad(sq, true);
     cg_set_requires_grad(one, true);
-    chain(ctx, one, nodes, CHAIN_UNARY, NULL); /* compile the kernels first */
+    chain(ctx, one, nodes, CHAIN_UNARY, NULL, NULL, NULL); /* compile the kernels first */
     cg_tape_reset(ctx);
 
-    double *view = malloc(sizeof(double) * (size_t)repeats), *op = malloc(sizeof(double) * (size_t)repeats);
-    double *nograd = malloc(sizeof(double) * (size_t)repeats), *back = malloc(sizeof(double) * (size_t)repeats);
-    double *reset = malloc(sizeof(double) * (size_t)repeats);
+    enum { VIEW, RECORD, REALIZE, NOGRAD_RECORD, NOGRAD_REALIZE, BACKWARD, RESET, NFIG };
+    double *fig[NFIG];
+    for (int f = 0; f < NFIG; f++) fig[f] = malloc(sizeof(double) * (size_t)repeats);
     for (int r = 0; r < repeats; r++) {
-        view[r] = chain(ctx, sq, nodes, CHAIN_VIEW, NULL);
+        chain(ctx, sq, nodes, CHAIN_VIEW, NULL, &fig[VIEW][r], NULL);
         cg_tape_reset(ctx);
         cg_no_grad_begin(ctx);
-        nograd[r] = chain(ctx, one, nodes, CHAIN_UNARY, NULL);
+        chain(ctx, one, nodes, CHAIN_UNARY, NULL, &fig[NOGRAD_RECORD][r], &fig[NOGRAD_REALIZE][r]);
         cg_no_grad_end(ctx);
         cg_tape_reset(ctx);
         cg_tensor *last;
-        op[r] = chain(ctx, one, nodes, CHAIN_UNARY, &last);
+        chain(ctx, one, nodes, CHAIN_UNARY, &last, &fig[RECORD][r], &fig[REALIZE][r]);
         double t0 = bench_now();
         cg_backward(last);
         cg_finish(ctx);
-        back[r] = 1e9 * (bench_now() - t0) / nodes;
+        fig[BACKWARD][r] = 1e9 * (bench_now() - t0) / nodes;
         bench_check(ctx, "backward");
         t0 = bench_now();
         cg_tape_reset(ctx);
-        reset[r] = 1e9 * (bench_now() - t0) / (2.0 * nodes); /* the chain and the grads' */
+        fig[RESET][r] = 1e9 * (bench_now() - t0) / (2.0 * nodes); /* the chain's and the grads' */
         cg_zero_grad_of(one);
     }
-    double mv = bench_median(view, repeats), mo = bench_median(op, repeats);
-    double mn = bench_median(nograd, repeats), mb = bench_median(back, repeats);
-    double mr = bench_median(reset, repeats);
-    record("record a node (view op, no launch)", (size_t)nodes, mv, "ns/op", mo,
-           "baseline: an op with its launch");
-    record("op with a launch, no node (no_grad)", (size_t)nodes, mn, "ns/op", mo,
-           "baseline: the same op recorded");
-    record("backward per node", (size_t)nodes, mb, "ns/node", mo, "baseline: forward per op");
-    record("tape reset per tensor", (size_t)nodes, mr, "ns", mo, "baseline: forward per op");
+    double m[NFIG];
+    for (int f = 0; f < NFIG; f++) m[f] = bench_median(fig[f], repeats);
+    double launch = m[REALIZE];
+    record("record a view node (no kernel)", (size_t)nodes, m[VIEW], "ns/op", launch,
+           "baseline: realizing one node (a launch)");
+    record("record an op node (differentiable)", (size_t)nodes, m[RECORD], "ns/op", launch,
+           "baseline: realizing one node (a launch)");
+    record("record an op node (no_grad)", (size_t)nodes, m[NOGRAD_RECORD], "ns/op", launch,
+           "baseline: realizing one node (a launch)");
+    record("realize a chain, per node", (size_t)nodes, m[REALIZE], "ns/node",
+           m[RECORD] + m[REALIZE], "baseline: record + realize");
+    record("backward (record + realize), per node", (size_t)nodes, m[BACKWARD], "ns/node",
+           m[RECORD] + m[REALIZE], "baseline: forward per op");
+    record("tape reset per tensor", (size_t)nodes, m[RESET], "ns", m[RECORD] + m[REALIZE],
+           "baseline: forward per op");
     if (sink.json) {
         fprintf(sink.json, "\n]\n");
         fclose(sink.json);
     }
-    free(view);
-    free(op);
-    free(nograd);
-    free(back);
-    free(reset);
+    for (int f = 0; f < NFIG; f++) free(fig[f]);
     cg_tensor_free(sq);
     cg_tensor_free(one);
     cg_context_free(ctx);

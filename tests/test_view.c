@@ -250,6 +250,38 @@ Test(view, gradients_flow_through_views)
     cg_context_free(ctx);
 }
 
+/* A broadcast over all eight dimensions, both operands' gradients summed
+ * back over the dimensions they were stretched along. */
+static cg_tensor *eight_d(void *user, cg_tensor *const *in, size_t n)
+{
+    (void)user;
+    (void)n;
+    return cg_div(cg_mul(in[0], in[1]), cg_add_scalar(cg_abs(in[1]), 1.0f));
+}
+
+Test(view, gradients_broadcast_over_eight_dimensions)
+{
+    cg_context *ctx = test_context();
+    test_rng rng = {test_seed() | 1};
+    float av[16], bv[16];
+    for (int i = 0; i < 16; i++) {
+        av[i] = rng_range(&rng, -1, 1);
+        bv[i] = rng_range(&rng, -1, 1);
+    }
+    cg_tensor *in[2] = {cg_tensor_from(ctx, av, CG_SHAPE(2, 1, 2, 1, 2, 1, 2, 1)),
+                        cg_tensor_from(ctx, bv, CG_SHAPE(2, 1, 2, 1, 2, 1, 2))};
+    cg_set_requires_grad(in[0], true);
+    cg_set_requires_grad(in[1], true);
+    cg_gradcheck_report rep;
+    cg_status s = cg_gradcheck(ctx, eight_d, NULL, in, 2, 1e-2f, 2e-3f, 2e-2f, &rep);
+    cr_assert_eq(s, CG_OK, "%s", cg_error_message(ctx));
+    cr_assert_eq(rep.checked, 32);
+    cg_tape_reset(ctx);
+    cg_tensor_free(in[0]);
+    cg_tensor_free(in[1]);
+    cg_context_free(ctx);
+}
+
 /* ---- ownership ------------------------------------------------------------- */
 
 /* One training step of y = sum((x W)^2) with W updated by SGD; which tensors
