@@ -156,9 +156,8 @@ bool cg__broadcast(cg_context *ctx, const char *what, const cg_tensor *a, const 
         }
         od[i] = (cl_uint)(ad > bd ? ad : bd);
     }
-    memset(r, 0, sizeof *r);
     r->out.ndim = nd;
-    for (int i = 0; i < nd; i++) r->out.dims[i] = od[NDIM - nd + i];
+    for (int i = 0; i < CG_MAX_DIMS; i++) r->out.dims[i] = i < nd ? od[NDIM - nd + i] : 0;
     memcpy(r->dims, od, sizeof od);
     if (!operand(a, od, r->adims, r->sa) || !operand(b, od, r->bdims, r->sb)) {
         cg__fail(ctx, CG_ERROR_UNSUPPORTED, "%s: an operand reaches past 2^32-1 elements", what);

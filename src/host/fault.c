@@ -17,6 +17,9 @@ static atomic_long live[5];
 
 static void read_env_once(void)
 {
+    /* A plain load first: the exchange is a locked instruction, and this
+     * runs for every allocation. */
+    if (atomic_load_explicit(&env_read, memory_order_relaxed)) return;
     if (atomic_exchange_explicit(&env_read, true, memory_order_relaxed)) return;
     const char *env = getenv("CLGRAD_FAULT_AT");
     if (env && *env) {

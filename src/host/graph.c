@@ -7,6 +7,7 @@
  * A node's references to its inputs last while something may still need
  * them: until it has run, and, for a node autograd may walk, until
  * cg_tape_reset. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,7 +29,7 @@ cg__node *cg__emit(cg_context *ctx, cg__op kind, const char *what, cg_tensor *ou
         tape->capacity = cap;
     }
     cg__node *node = &tape->nodes[tape->count++];
-    memset(node, 0, sizeof *node);
+    memset(node, 0, offsetof(cg__node, la));
     node->kind = kind;
     node->what = what;
     node->out = cg__tensor_retain(out);

@@ -131,12 +131,15 @@ struct cg__node {
     float scalar, scalar_b;
     bool flag_a, flag_b;
     size_t ia, ib, ic, id, ie, ig;
-    cg__layout la, lb;    /* la: a view op's view over in[0]'s contiguous layout */
     unsigned *rows;       /* host indices (owned), else NULL */
     bool done;            /* executed */
     cg__backward_fn backward; /* NULL: not differentiated (a gradient step, no_grad) */
     bool rule_runs_now;   /* the rule runs kernels itself instead of recording nodes */
     bool consumed;        /* a backward without retain_graph went through it */
+    /* Last, and not cleared by cg__emit (the nodes that use them set them):
+     * la: a view op's view over in[0]'s contiguous layout; a copy's source
+     * (la) and destination (lb). */
+    cg__layout la, lb;
 };
 
 typedef struct cg__tape {

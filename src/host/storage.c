@@ -75,10 +75,10 @@ bool cg__layout_is_plain(const cg__layout *l)
     return true;
 }
 
+/* A tensor's layout never changes: plain is computed once (tensor_over);
+ * only the storage's buffer may move. */
 void cg__tensor_refresh(cg_tensor *t)
 {
-    cg__layout l = cg__layout_of(t);
-    t->plain = cg__layout_is_plain(&l);
     t->mem = t->plain ? t->storage->mem : NULL;
     t->host = t->plain ? t->storage->host : NULL;
 }
@@ -140,6 +140,7 @@ static cg_tensor *tensor_over(cg_context *ctx, cg__storage *storage, const cg__l
     t->refs = 1;
     t->tape_owned = tape_owned; /* user_ref: set by the public constructors */
     t->node = -1;
+    t->plain = cg__layout_is_plain(l);
     cg__tensor_refresh(t);
     if (tape_owned && !cg__tape_own(ctx, t)) {
         cg__tensor_release(t);

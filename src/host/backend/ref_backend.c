@@ -58,10 +58,12 @@ static cg_status binary(cg_context *ctx, const cg__node *n, bool grad)
     size_t count = cg__shape_numel(bc.out);
     const float *ah = a->storage->host + bc.oa, *bh = b->storage->host + bc.ob;
     if (grad)
-        cg__ref_binary_grad(n->op, (int)n->ia, ah, bc.sa, bh, bc.sb, n->in[2]->storage->host, n->out->storage->host,
-                            bc.dims, count, n->flag_a);
+        cg__ref_binary_grad(n->op, (int)n->ia, ah, bc.sa, bc.la, bh, bc.sb, bc.lb,
+                            n->in[2]->storage->host, n->out->storage->host, bc.dims, count,
+                            n->flag_a);
     else
-        cg__ref_binary(n->op, ah, bc.sa, bh, bc.sb, n->out->storage->host, bc.dims, count);
+        cg__ref_binary(n->op, ah, bc.sa, bc.la, bh, bc.sb, bc.lb, n->out->storage->host, bc.dims,
+                       count);
     return CG_OK;
 }
 

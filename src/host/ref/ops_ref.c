@@ -102,21 +102,30 @@ void cg__ref_strided_copy(const float *src, const uint32_t ss[8], float *dst,
     }
 }
 
-void cg__ref_binary(int op, const float *a, const uint32_t sa[8], const float *b,
-                    const uint32_t sb[8], float *out, const uint32_t dims[8], size_t n)
+/* An operand's element for output element i: the layouts of elementwise.cl
+ * (1: the output's own shape, 2: one element, 0: through its strides). */
+static inline size_t operand_at(size_t i, const uint32_t dims[8], const uint32_t strides[8],
+                                int layout)
+{
+    return layout == 1 ? i : layout == 2 ? 0 : offset(i, dims, strides);
+}
+
+void cg__ref_binary(int op, const float *a, const uint32_t sa[8], int la, const float *b,
+                    const uint32_t sb[8], int lb, float *out, const uint32_t dims[8], size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        float x = a[offset(i, dims, sa)], y = b[offset(i, dims, sb)];
+        float x = a[operand_at(i, dims, sa, la)], y = b[operand_at(i, dims, sb, lb)];
         out[i] = op == CG_B_ADD ? x + y : op == CG_B_SUB ? x - y : op == CG_B_MUL ? x * y : x / y;
     }
 }
 
-void cg__ref_binary_grad(int op, int which, const float *a, const uint32_t sa[8], const float *b,
-                         const uint32_t sb[8], const float *gy, float *dst,
-                         const uint32_t dims[8], size_t n, int accumulate)
+void cg__ref_binary_grad(int op, int which, const float *a, const uint32_t sa[8], int la,
+                         const float *b, const uint32_t sb[8], int lb, const float *gy,
+                         float *dst, const uint32_t dims[8], size_t n, int accumulate)
 {
     for (size_t i = 0; i < n; i++) {
-        float av = a[offset(i, dims, sa)], bv = b[offset(i, dims, sb)], g = gy[i], d;
+        float av = a[operand_at(i, dims, sa, la)], bv = b[operand_at(i, dims, sb, lb)];
+        float g = gy[i], d;
         if (op == CG_B_ADD)
             d = g;
         else if (op == CG_B_SUB)

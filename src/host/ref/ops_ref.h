@@ -15,11 +15,12 @@ void cg__ref_unary(int op, const float *x, float *y, float s, size_t n);
 void cg__ref_unary_backward(int op, const float *x, const float *y, const float *gy, float *gx,
                             float s, size_t n);
 /* Binary operands through 8-D strides (a, b already at their offsets). */
-void cg__ref_binary(int op, const float *a, const uint32_t sa[8], const float *b,
-                    const uint32_t sb[8], float *out, const uint32_t dims[8], size_t n);
-void cg__ref_binary_grad(int op, int which, const float *a, const uint32_t sa[8], const float *b,
-                         const uint32_t sb[8], const float *gy, float *dst,
-                         const uint32_t dims[8], size_t n, int accumulate);
+/* la, lb: the operand layouts of elementwise.cl (0 strided, 1 same, 2 one element). */
+void cg__ref_binary(int op, const float *a, const uint32_t sa[8], int la, const float *b,
+                    const uint32_t sb[8], int lb, float *out, const uint32_t dims[8], size_t n);
+void cg__ref_binary_grad(int op, int which, const float *a, const uint32_t sa[8], int la,
+                         const float *b, const uint32_t sb[8], int lb, const float *gy,
+                         float *dst, const uint32_t dims[8], size_t n, int accumulate);
 /* The twin of shape.cl's cg_strided_copy (src, dst at their offsets). */
 void cg__ref_strided_copy(const float *src, const uint32_t ss[8], float *dst,
                           const uint32_t ds[8], const uint32_t dims[8], size_t n, int accumulate);
