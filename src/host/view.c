@@ -97,6 +97,17 @@ static void view_backward_rule(cg_context *ctx, cg__node *node)
         cg__emit(ctx, CG__OP_SUM_TO, "cg_backward", gx, gy, NULL, NULL);
         return;
     }
+    cg__layout dense = node->la;
+    dense.offset = 0;
+    if (cg__layout_is_plain(&dense)) { /* one block (at, slice): no strides to pass */
+        cg__node *n = cg__emit(ctx, CG__OP_BLOCK_COPY, "cg_backward", gx, gy, NULL, NULL);
+        if (!n) return;
+        n->ic = node->la.offset; /* into gx at the view's offset */
+        n->ie = 1;
+        n->ig = gy->numel;
+        n->flag_a = true;
+        return;
+    }
     cg__layout gl;
     cg__layout_contiguous(&gl, gy->shape);
     cg__strided_copy_node(ctx, gy, &gl, gx, &node->la, true, "cg_backward");

@@ -160,6 +160,21 @@ __kernel void cg_binary(const int op, __global const float *a, const uint oa, co
                          b[ob + cg_operand_offset(i, dims, sb, CG_LBC)]);
 }
 
+#ifdef CG_LA
+/* The same when neither operand needs strides (each the output's shape or
+ * one element): no stride arguments to set, which is most of a small
+ * launch's cost on a CPU device. Built only per operand layout. */
+__kernel void cg_binary_dense(const int op, __global const float *a, const uint oa,
+                              __global const float *b, const uint ob, __global float *out,
+                              const uint n)
+{
+    uint i = get_global_id(0);
+    if (i >= n) return;
+    out[i] = cg_binary_f(CG_OPC, a[oa + (CG_LAC == CG_LAYOUT_SAME ? i : 0u)],
+                         b[ob + (CG_LBC == CG_LAYOUT_SAME ? i : 0u)]);
+}
+#endif
+
 /* which = 0: d/da, 1: d/db. accumulate: dst += (dst has the output's
  * shape and is the input's own gradient when nothing was broadcast). */
 __kernel void cg_binary_grad(const int op, const int which, __global const float *a,
@@ -184,6 +199,30 @@ __kernel void cg_binary_grad(const int op, const int which, __global const float
         d = which == 0 ? g / bv : -g * ((av / bv) / bv); /* torch's form: b*b overflows */
     dst[i] = accumulate ? dst[i] + d : d;
 }
+
+#ifdef CG_LA
+__kernel void cg_binary_grad_dense(const int op, const int which, __global const float *a,
+                                   const uint oa, __global const float *b, const uint ob,
+                                   __global const float *gy, __global float *dst, const uint n,
+                                   const int accumulate)
+{
+    uint i = get_global_id(0);
+    if (i >= n) return;
+    float av = a[oa + (CG_LAC == CG_LAYOUT_SAME ? i : 0u)];
+    float bv = b[ob + (CG_LBC == CG_LAYOUT_SAME ? i : 0u)];
+    float g = gy[i];
+    float d;
+    if (CG_OPC == CG_B_ADD)
+        d = g;
+    else if (CG_OPC == CG_B_SUB)
+        d = which == 0 ? g : -g;
+    else if (CG_OPC == CG_B_MUL)
+        d = which == 0 ? g * bv : g * av;
+    else
+        d = which == 0 ? g / bv : -g * ((av / bv) / bv); /* torch's form: b*b overflows */
+    dst[i] = accumulate ? dst[i] + d : d;
+}
+#endif
 
 __kernel void cg_axpy(__global float *y, const float a, __global const float *x, const uint n)
 {

@@ -95,10 +95,25 @@ static cg_status binary(cg_context *ctx, const cg__node *n, bool grad)
     memcpy(sa.s, bc.sa, sizeof sa.s);
     memcpy(sb.s, bc.sb, sizeof sb.s);
     memcpy(dims.s, bc.dims, sizeof dims.s);
-    cl_kernel k = binary_kernel(ctx, grad ? "cg_binary_grad" : "cg_binary", n->op, bc.la, bc.lb);
+    /* Neither operand strided: the kernels without stride arguments. */
+    bool dense = bc.la != 0 && bc.lb != 0;
+    const char *name = dense ? (grad ? "cg_binary_grad_dense" : "cg_binary_dense")
+                             : (grad ? "cg_binary_grad" : "cg_binary");
+    cl_kernel k = binary_kernel(ctx, name, n->op, bc.la, bc.lb);
     if (!k) return ctx->status;
     cg_status s;
-    if (!grad)
+    if (dense && !grad)
+        s = cg__set_args(ctx, k, n->what, sizeof o, &o, sizeof(cl_mem), &a->storage->mem,
+                         sizeof bc.oa, &bc.oa, sizeof(cl_mem), &b->storage->mem, sizeof bc.ob,
+                         &bc.ob, sizeof(cl_mem), &n->out->storage->mem, sizeof count, &count,
+                         (size_t)0);
+    else if (dense)
+        s = cg__set_args(ctx, k, n->what, sizeof o, &o, sizeof w, &w, sizeof(cl_mem),
+                         &a->storage->mem, sizeof bc.oa, &bc.oa, sizeof(cl_mem), &b->storage->mem,
+                         sizeof bc.ob, &bc.ob, sizeof(cl_mem), &n->in[2]->storage->mem,
+                         sizeof(cl_mem), &n->out->storage->mem, sizeof count, &count, sizeof acc,
+                         &acc, (size_t)0);
+    else if (!grad)
         s = cg__set_args(ctx, k, n->what, sizeof o, &o, sizeof(cl_mem), &a->storage->mem,
                          sizeof bc.oa, &bc.oa, sizeof sa, &sa, sizeof(cl_mem), &b->storage->mem,
                          sizeof bc.ob, &bc.ob, sizeof sb, &sb, sizeof(cl_mem), &n->out->storage->mem,
