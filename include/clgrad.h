@@ -307,7 +307,8 @@ cg_status cg_backward_ex(cg_tensor *out, const cg_tensor *seed, bool retain_grap
 
 void cg_no_grad_begin(cg_context *ctx);   /* with torch.no_grad(): */
 void cg_no_grad_end(cg_context *ctx);
-/* Frees every tensor ops made since the last reset, and the graph. */
+/* Frees every tensor ops made since the last reset, and the graph. Ops
+ * recorded but never needed (nothing read their results) are not run. */
 void cg_tape_reset(cg_context *ctx);
 /* A copy owned by the caller, with no history and no grad. */
 cg_tensor *cg_detach(const cg_tensor *t);

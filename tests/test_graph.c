@@ -211,6 +211,27 @@ Test(graph, a_device_failure_names_the_op_and_the_realizing_call_returns_it)
     cg_context_free(ctx);
 }
 
+/* A backward that records more gradient nodes than the graph has room for:
+ * the array moves while rules run (each rule works on a copy of its node). */
+Test(graph, a_long_chain_grows_the_graph_during_backward)
+{
+    cg_context *ctx = test_context();
+    cg_tensor *x = cg_tensor_full(ctx, CG_SHAPE(3), 1.0f);
+    cg_set_requires_grad(x, true);
+    cg_tensor *y = x;
+    for (int i = 0; i < 300; i++) y = i % 2 ? cg_mul_scalar(y, 1.01f) : cg_add(y, x);
+    cr_assert_eq(cg_backward(cg_sum(y)), CG_OK, "%s", cg_error_message(ctx));
+    /* y_{k+1} = y_k + x or 1.01 y_k: the derivative by the same recurrence */
+    double d = 1.0;
+    for (int i = 0; i < 300; i++) d = i % 2 ? d * 1.01 : d + 1.0;
+    float g[3];
+    cr_assert_eq(cg_tensor_read(cg_grad(x), g, 3), CG_OK);
+    for (int i = 0; i < 3; i++) assert_close(g[i], d, 0, 1e-4, "g[%d]", i);
+    cg_tape_reset(ctx);
+    cg_tensor_free(x);
+    cg_context_free(ctx);
+}
+
 Test(graph, eager_comes_from_the_environment)
 {
     setenv("CLGRAD_EAGER", "maybe", 1);

@@ -83,8 +83,8 @@ float cg_clip_grad_norm(cg_tensor *const *params, size_t count, float max_norm,
                         cg__launch_n(ctx, ks, n, what);
                 }
         }
-        cg__tensor_destroy(norms);
-        cg__tensor_destroy(out);
+        cg__tensor_release(norms);
+        cg__tensor_release(out);
     }
     if (ctx->status) return NAN;
     if (error_if_nonfinite && !isfinite(total)) {

@@ -136,6 +136,36 @@ static bool operand(const cg_tensor *x, const cl_uint od[NDIM], cl_uint dims[NDI
     return last <= 0xFFFFFFFFu;
 }
 
+/* Merges neighbouring dimensions that both operands walk as one (each
+ * stride the inner one times the inner extent: contiguous runs, or both
+ * broadcast) and drops extents of 1, so the kernel divides once per
+ * dimension left: [256, 1024] + [1024] stays 2-D, [2,3,4] + [2,3,4] becomes
+ * 1-D. The elements each output reads are the same. r->rank: how many are
+ * left (right-aligned). */
+static void collapse(cg__bcast *r)
+{
+    cl_uint d[NDIM], sa[NDIM], sb[NDIM];
+    int k = 0; /* entries, innermost first */
+    for (int i = NDIM - 1; i >= 0; i--) {
+        if (r->dims[i] == 1) continue;
+        if (k > 0 && r->sa[i] == sa[k - 1] * d[k - 1] && r->sb[i] == sb[k - 1] * d[k - 1]) {
+            d[k - 1] *= r->dims[i];
+            continue;
+        }
+        d[k] = r->dims[i];
+        sa[k] = r->sa[i];
+        sb[k] = r->sb[i];
+        k++;
+    }
+    for (int i = 0; i < NDIM; i++) {
+        int e = NDIM - 1 - i; /* position i from the right */
+        r->dims[e] = i < k ? d[i] : 1;
+        r->sa[e] = i < k ? sa[i] : 0;
+        r->sb[e] = i < k ? sb[i] : 0;
+    }
+    r->rank = k ? k : 1;
+}
+
 bool cg__broadcast(cg_context *ctx, const char *what, const cg_tensor *a, const cg_tensor *b,
                    cg__bcast *r)
 {
@@ -167,6 +197,7 @@ bool cg__broadcast(cg_context *ctx, const char *what, const cg_tensor *a, const 
     r->ob = (cl_uint)b->offset;
     r->la = layout(a, r->adims, od);
     r->lb = layout(b, r->bdims, od);
+    collapse(r);
     return true;
 }
 

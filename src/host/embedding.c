@@ -170,7 +170,7 @@ static void embedding_backward_rule(cg_context *ctx, cg__node *node)
     cg__sparse_free(old);
     w->sparse = s;
 out:
-    cg__tensor_destroy(sums);
+    cg__tensor_release(sums);
     free(ps);
     free(rows);
     free(starts);

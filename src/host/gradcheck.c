@@ -25,11 +25,11 @@ static float projected(cg_context *ctx, cg_gradcheck_fn fn, void *user, cg_tenso
 
 static cg_status set_element(cg_tensor *t, size_t j, float v)
 {
-    if (t->ctx->is_ref) {
-        t->host[j] = v;
-        return CG_OK;
-    }
-    return cg__write(t->ctx, t->mem, j * sizeof(float), sizeof v, &v, true, "cg_gradcheck");
+    cg_context *ctx = t->ctx;
+    if (!t->plain)
+        return cg__fail(ctx, CG_ERROR_UNSUPPORTED,
+                        "cg_gradcheck: input is a view that is not contiguous");
+    return ctx->backend->write(ctx, t->storage, j * sizeof(float), sizeof v, &v, "cg_gradcheck");
 }
 
 cg_status cg_gradcheck(cg_context *ctx, cg_gradcheck_fn fn, void *user, cg_tensor *const *inputs,

@@ -78,7 +78,8 @@ typedef struct cg__pool {
 
 typedef struct cg__node cg__node;
 /* A node's backward rule: records the nodes that add out->grad's share into
- * its inputs' grads. */
+ * its inputs' grads. It is given a copy of the node (recording moves the
+ * graph's array). */
 typedef void (*cg__backward_fn)(cg_context *ctx, cg__node *node);
 
 /* What a node computes: one global list, executed by each backend's exec
@@ -86,6 +87,7 @@ typedef void (*cg__backward_fn)(cg_context *ctx, cg__node *node);
 typedef enum cg__op {
     CG__OP_VIEW = 0,     /* nothing to compute: out is a view of in[0] */
     CG__OP_DONE,         /* computed when recorded (a family not behind exec yet) */
+    CG__OP_FILL,         /* out = scalar, every element */
     CG__OP_COPY,         /* out (+)= in[0] through layouts la (source), lb (destination);
                             flag_a: accumulate */
     CG__OP_UNARY,        /* out = f(in[0]; scalar), f = op */
@@ -149,6 +151,7 @@ typedef struct cg__tape {
     size_t nowned, owned_capacity;
     size_t pending;       /* nodes [pending, count) have not been handed to the backend */
     size_t differentiable;/* nodes autograd may walk (cg_context_stats.tape_nodes) */
+    bool in_immediate_rule; /* a backward rule that runs its kernels itself is running */
     int no_grad;          /* depth of cg_no_grad_begin */
     bool consumed;        /* a backward without retain ran on this tape */
 } cg__tape;
@@ -334,8 +337,6 @@ cg_status cg__sync(cg_context *ctx, const char *what);
  * creator's; release frees it (and its gradient) with the last. */
 cg_tensor *cg__tensor_retain(cg_tensor *t);
 void cg__tensor_release(cg_tensor *t);
-/* Formerly the single owner's free: now one release. */
-#define cg__tensor_destroy cg__tensor_release
 /* A new tensor of `shape` with its own contiguous storage, uninitialized;
  * the tape holds its reference when tape_owned. */
 cg_tensor *cg__tensor_new(cg_context *ctx, cg_shape shape, bool tape_owned, const char *what);
@@ -420,6 +421,7 @@ typedef struct cg__bcast {
     cl_uint adims[CG_MAX_DIMS], bdims[CG_MAX_DIMS]; /* the operands' own extents, padded */
     cl_uint oa, ob;                                 /* the operands' offsets */
     cl_int la, lb; /* CG_LAYOUT_* of elementwise.cl: 0 general, 1 same, 2 scalar */
+    int rank;      /* dimensions left after merging (dims, sa, sb right-aligned) */
 } cg__bcast;
 /* False (error on ctx, naming what) when a and b do not broadcast. */
 bool cg__broadcast(cg_context *ctx, const char *what, const cg_tensor *a, const cg_tensor *b,

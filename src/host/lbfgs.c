@@ -115,15 +115,15 @@ void cg__lbfgs_free(cg__lbfgs *s)
 {
     if (!s) return;
     for (size_t i = 0; i < s->nold; i++) {
-        cg__tensor_destroy(s->old_dirs[i]);
-        cg__tensor_destroy(s->old_stps[i]);
+        cg__tensor_release(s->old_dirs[i]);
+        cg__tensor_release(s->old_stps[i]);
     }
     free(s->old_dirs);
     free(s->old_stps);
     free(s->ro);
-    cg__tensor_destroy(s->d);
-    cg__tensor_destroy(s->prev_flat_grad);
-    cg__tensor_destroy(s->flat_grad);
+    cg__tensor_release(s->d);
+    cg__tensor_release(s->prev_flat_grad);
+    cg__tensor_release(s->flat_grad);
     free(s);
 }
 
@@ -298,10 +298,10 @@ static double strong_wolfe(cg__lbfgs *s, cg_closure_fn closure, void *user, cons
     vcopy(s, g, bg[low]);
     *evals = ls_evals;
 out:
-    cg__tensor_destroy(g_new);
-    cg__tensor_destroy(g_prev);
-    cg__tensor_destroy(bg[0]);
-    cg__tensor_destroy(bg[1]);
+    cg__tensor_release(g_new);
+    cg__tensor_release(g_prev);
+    cg__tensor_release(bg[0]);
+    cg__tensor_release(bg[1]);
     return s->ctx->status ? NAN : f_new;
 }
 
@@ -310,8 +310,8 @@ out:
 static bool history_push(cg__lbfgs *s, cg_tensor *y, cg_tensor *st, double ro, int history_size)
 {
     if ((int)s->nold == history_size) { /* drop the oldest */
-        cg__tensor_destroy(s->old_dirs[0]);
-        cg__tensor_destroy(s->old_stps[0]);
+        cg__tensor_release(s->old_dirs[0]);
+        cg__tensor_release(s->old_stps[0]);
         memmove(s->old_dirs, s->old_dirs + 1, (s->nold - 1) * sizeof *s->old_dirs);
         memmove(s->old_stps, s->old_stps + 1, (s->nold - 1) * sizeof *s->old_stps);
         memmove(s->ro, s->ro + 1, (s->nold - 1) * sizeof *s->ro);
@@ -357,8 +357,8 @@ float cg__lbfgs_step(cg__lbfgs *s, const cg_optim_options *o, cg_closure_fn clos
         if (s->n_iter == 1) {
             vscale(s, s->d, s->flat_grad, -1.0);
             for (size_t i = 0; i < s->nold; i++) {
-                cg__tensor_destroy(s->old_dirs[i]);
-                cg__tensor_destroy(s->old_stps[i]);
+                cg__tensor_release(s->old_dirs[i]);
+                cg__tensor_release(s->old_stps[i]);
             }
             s->nold = 0;
             s->H_diag = 1;
@@ -377,8 +377,8 @@ float cg__lbfgs_step(cg__lbfgs *s, const cg_optim_options *o, cg_closure_fn clos
                 }
                 s->H_diag = (float)(ys / vreduce(s, y, y, 0));
             } else {
-                cg__tensor_destroy(y);
-                cg__tensor_destroy(st);
+                cg__tensor_release(y);
+                cg__tensor_release(st);
             }
             /* the two-loop recursion: d = -H g */
             double *al = cg__calloc(s->nold + 1, sizeof *al);
@@ -427,7 +427,7 @@ float cg__lbfgs_step(cg__lbfgs *s, const cg_optim_options *o, cg_closure_fn clos
         if (vreduce(s, s->d, NULL, 2) * fabs(s->t) <= tol_change) break;
         if (fabs(loss - s->prev_loss) < tol_change) break;
     }
-    cg__tensor_destroy(x_init);
+    cg__tensor_release(x_init);
     return ctx->status ? NAN : (float)orig_loss;
 }
 
@@ -508,8 +508,8 @@ cg_status cg__lbfgs_state_io(cg__lbfgs *s, float *buf, size_t count, bool save, 
                             "%s: %zu floats given, that state has %zu", what, count,
                             state_floats(s->n, nold));
         for (size_t i = 0; i < s->nold; i++) {
-            cg__tensor_destroy(s->old_dirs[i]);
-            cg__tensor_destroy(s->old_stps[i]);
+            cg__tensor_release(s->old_dirs[i]);
+            cg__tensor_release(s->old_stps[i]);
         }
         s->nold = 0;
         for (size_t i = 0; i < nold; i++) {

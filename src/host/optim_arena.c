@@ -63,7 +63,7 @@ void cg__group_free(cg_context *ctx, group *g)
                  "cg_optimizer_free: no memory to give the parameters their own buffers; they "
                  "keep the optimizer's until the context is freed");
     for (size_t i = 0; g->state && i < g->count * CG_OPT_STATE_SLOTS; i++)
-        cg__tensor_destroy(g->state[i]);
+        cg__tensor_release(g->state[i]);
     /* No wait: the copies above are queued before anything that reuses the
      * arena from the pool (one in-order queue). */
     for (int k = 0; k < ARENA_COUNT; k++) {
@@ -146,7 +146,7 @@ static bool move_in(cg_context *ctx, group *g, size_t i, int used)
         p->grad_home = grad_home;
     }
     if (grad) {
-        cg__tensor_destroy(p->grad);
+        cg__tensor_release(p->grad);
         p->grad = grad;
     }
     st->borrowed = true;
@@ -154,8 +154,8 @@ static bool move_in(cg_context *ctx, group *g, size_t i, int used)
     for (int s = 0; s < CG_OPT_STATE_SLOTS; s++) g->state[i * CG_OPT_STATE_SLOTS + s] = state[s];
     return true;
 fail:
-    for (int s = 0; s < CG_OPT_STATE_SLOTS; s++) cg__tensor_destroy(state[s]);
-    cg__tensor_destroy(grad);
+    for (int s = 0; s < CG_OPT_STATE_SLOTS; s++) cg__tensor_release(state[s]);
+    cg__tensor_release(grad);
     if (v) cg__clReleaseMemObject(v);
     if (grad_home) cg__clReleaseMemObject(grad_home);
     return false;

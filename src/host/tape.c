@@ -1,7 +1,8 @@
-/* The tape: ops append nodes (what made each tensor, what backward needs),
- * cg_backward walks them in reverse and each node's rule adds gradients into
- * its inputs'. Leaves keep their grad across backward calls (accumulation);
- * intermediate grads live for one backward. micrograd's engine in C. */
+/* Autograd over the graph (graph.c): an op whose input requires grad makes
+ * its node differentiable; cg_backward realizes the forward, walks those
+ * nodes in reverse, and each node's rule records gradient nodes that add into
+ * its inputs' grads, realized at the end. Leaves keep their grad across
+ * backward calls (accumulation); intermediate grads live for one backward. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,16 +85,24 @@ cg_tensor *cg_scalar(cg_context *ctx, float value)
     return ctx->status ? NULL : t;
 }
 
+/* Gradients are plain: the whole storage from its start. */
 static cg_status fill(cg_tensor *t, float value)
 {
     cg_context *ctx = t->ctx;
-    if (ctx->is_ref) {
-        for (size_t i = 0; i < t->numel; i++) t->host[i] = value;
-        return CG_OK;
-    }
-    cl_int err = cg__clEnqueueFillBuffer(ctx->queue, t->mem, &value, sizeof value, 0, t->bytes, 0,
-                                         NULL, NULL);
-    return err == CL_SUCCESS ? CG_OK : cg__cl_fail(ctx, err, "clgrad: clEnqueueFillBuffer");
+    return ctx->backend->fill(ctx, t->storage, 0, t->bytes, value, "cg_backward");
+}
+
+/* A new gradient's zeros, as a node: they are written in the order the
+ * backward needs them, next to the kernels that read them, rather than all
+ * up front (a 40 MB gradient is still in cache when its first reader runs).
+ * A rule that runs kernels itself needs them at once. */
+static cg_status zero_node(cg_tensor *g)
+{
+    cg_context *ctx = g->ctx;
+    cg__node *n = cg__emit(ctx, CG__OP_FILL, "cg_backward", g, NULL, NULL, NULL);
+    if (!n) return ctx->status;
+    n->scalar = 0.0f;
+    return ctx->tape.in_immediate_rule ? cg__realize(ctx) : CG_OK;
 }
 
 cg_tensor *cg__grad(cg_tensor *t)
@@ -106,15 +115,15 @@ cg_tensor *cg__grad(cg_tensor *t)
                                            "cg_backward");
         if (!g) return NULL;
         t->grad = g;
-        if (fill(g, 0.0f) != CG_OK) {
-            cg__tensor_destroy(g);
+        if (zero_node(g) != CG_OK) {
+            cg__tensor_release(g);
             t->grad = NULL;
         }
     }
     if (!t->grad) {
         t->grad = cg__tensor_new(t->ctx, t->shape, false, "cg_backward");
-        if (t->grad && fill(t->grad, 0.0f) != CG_OK) {
-            cg__tensor_destroy(t->grad);
+        if (t->grad && zero_node(t->grad) != CG_OK) {
+            cg__tensor_release(t->grad);
             t->grad = NULL;
         }
     }
@@ -154,7 +163,7 @@ static void drop_intermediate_grads(cg_context *ctx, long last)
     for (long i = 0; i <= last; i++) {
         cg_tensor *out = ctx->tape.nodes[i].out;
         if (out && ctx->tape.nodes[i].backward && out->grad) {
-            cg__tensor_destroy(out->grad);
+            cg__tensor_release(out->grad);
             out->grad = NULL;
         }
     }
@@ -193,6 +202,7 @@ cg_status cg_backward_ex(cg_tensor *out, const cg_tensor *seed, bool retain_grap
                         fn, shape);
     }
     cg_tensor *g = cg__grad(out);
+    cg__node *seed_node;
     if (!g) return ctx->status;
     if (out->node < 0) /* a leaf: its own gradient is the seed */
         return seed ? cg__accumulate(ctx, seed, g) : cg__unary_into(ctx, CG_U_ADD_S, g, g, 1.0f);
@@ -207,8 +217,8 @@ cg_status cg_backward_ex(cg_tensor *out, const cg_tensor *seed, bool retain_grap
     }
     if (seed)
         cg__accumulate(ctx, seed, g);
-    else
-        fill(g, 1.0f);
+    else if ((seed_node = cg__emit(ctx, CG__OP_FILL, "cg_backward", g, NULL, NULL, NULL)))
+        seed_node->scalar = 1.0f; /* after g's zeros, recorded before it */
     /* The forward first: backward rules read its values. */
     if (cg__realize(ctx)) return ctx->status;
     for (long i = out->node; i >= 0 && !ctx->status; i--) {
@@ -224,7 +234,11 @@ cg_status cg_backward_ex(cg_tensor *out, const cg_tensor *seed, bool retain_grap
         /* A rule that runs kernels itself (a family not behind exec yet)
          * reads gradients the nodes recorded so far compute. */
         if (node->rule_runs_now && cg__realize(ctx)) break;
-        node->backward(ctx, node);
+        /* The rule appends nodes, which may move the array: it gets a copy. */
+        cg__node copy = *node;
+        ctx->tape.in_immediate_rule = copy.rule_runs_now;
+        copy.backward(ctx, &copy);
+        ctx->tape.in_immediate_rule = false;
         if (!retain_graph) ctx->tape.nodes[i].consumed = true;
     }
     cg__realize(ctx); /* the gradient nodes */
@@ -273,7 +287,7 @@ cg_tensor *cg_detach(const cg_tensor *t)
     cg__layout sl = cg__layout_of(t), dl;
     cg__layout_contiguous(&dl, t->shape);
     if (c && cg__strided_copy(t->ctx, (cg_tensor *)t, &sl, c, &dl, false, "cg_detach")) {
-        cg__tensor_destroy(c);
+        cg__tensor_release(c);
         return NULL;
     }
     return c;

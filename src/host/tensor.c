@@ -155,7 +155,7 @@ void cg__sparse_free(cg__sparse *s)
 {
     if (!s) return;
     free(s->rows);
-    cg__tensor_destroy(s->values);
+    cg__tensor_release(s->values);
     free(s);
 }
 

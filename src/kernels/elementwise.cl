@@ -124,12 +124,26 @@ __kernel void cg_unary_backward(const int op, __global const float *x, __global 
         off += (i - q * dims.c) * strides.c;                                       \
         i = q;                                                                     \
     }
+/* Built per rank bucket (-DCG_RANK=2, 4 or 8: the host merges dimensions
+ * first), so a 2-D broadcast divides once, not seven times. */
+#ifndef CG_RANK
+#define CG_RANK 8
+#endif
 inline uint cg_bcast_offset(uint i, uint8 dims, uint8 strides)
 {
     uint off = 0;
-    CG_DIM_STEP(s7) CG_DIM_STEP(s6) CG_DIM_STEP(s5) CG_DIM_STEP(s4)
-    CG_DIM_STEP(s3) CG_DIM_STEP(s2) CG_DIM_STEP(s1)
+    CG_DIM_STEP(s7)
+#if CG_RANK > 2
+    CG_DIM_STEP(s6) CG_DIM_STEP(s5)
+#if CG_RANK > 4
+    CG_DIM_STEP(s4) CG_DIM_STEP(s3) CG_DIM_STEP(s2) CG_DIM_STEP(s1)
     return off + i * strides.s0;
+#else
+    return off + i * strides.s4;
+#endif
+#else
+    return off + i * strides.s6;
+#endif
 }
 
 inline uint cg_operand_offset(uint i, uint8 dims, uint8 strides, int layout)

@@ -48,11 +48,17 @@ static cl_kernel op_kernel(cg_context *ctx, const char *name, int op)
     return cg__kernel(ctx, CG__PROGRAM_ELEMENTWISE, options, name);
 }
 
-/* ... and per operand layout for the binary kernels (CG_LA, CG_LB). */
-static cl_kernel binary_kernel(cg_context *ctx, const char *name, int op, int la, int lb)
+/* ... and per operand layout for the binary kernels (CG_LA, CG_LB), and,
+ * where an operand is read through strides, per rank bucket (CG_RANK). */
+static cl_kernel binary_kernel(cg_context *ctx, const char *name, int op, const cg__bcast *bc)
 {
-    char options[48];
-    snprintf(options, sizeof options, "-DCG_OP=%d -DCG_LA=%d -DCG_LB=%d", op, la, lb);
+    char options[64];
+    int rank = bc->rank <= 2 ? 2 : bc->rank <= 4 ? 4 : 8;
+    if (bc->la && bc->lb)
+        snprintf(options, sizeof options, "-DCG_OP=%d -DCG_LA=%d -DCG_LB=%d", op, bc->la, bc->lb);
+    else
+        snprintf(options, sizeof options, "-DCG_OP=%d -DCG_LA=%d -DCG_LB=%d -DCG_RANK=%d", op,
+                 bc->la, bc->lb, rank);
     return cg__kernel(ctx, CG__PROGRAM_ELEMENTWISE, options, name);
 }
 
@@ -99,7 +105,7 @@ static cg_status binary(cg_context *ctx, const cg__node *n, bool grad)
     bool dense = bc.la != 0 && bc.lb != 0;
     const char *name = dense ? (grad ? "cg_binary_grad_dense" : "cg_binary_dense")
                              : (grad ? "cg_binary_grad" : "cg_binary");
-    cl_kernel k = binary_kernel(ctx, name, n->op, bc.la, bc.lb);
+    cl_kernel k = binary_kernel(ctx, name, n->op, &bc);
     if (!k) return ctx->status;
     cg_status s;
     if (dense && !grad)
@@ -285,6 +291,8 @@ static cg_status cl_exec(cg_context *ctx, cg__node *n)
     switch (n->kind) {
     case CG__OP_VIEW:
     case CG__OP_DONE: return CG_OK;
+    case CG__OP_FILL:
+        return ctx->backend->fill(ctx, n->out->storage, 0, n->out->bytes, n->scalar, n->what);
     case CG__OP_COPY: return strided_copy(ctx, n);
     case CG__OP_UNARY: return unary(ctx, n);
     case CG__OP_UNARY_GRAD: return unary_grad(ctx, n);

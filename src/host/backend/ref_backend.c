@@ -74,6 +74,8 @@ static cg_status ref_exec(cg_context *ctx, cg__node *n)
     switch (n->kind) {
     case CG__OP_VIEW:
     case CG__OP_DONE: return CG_OK;
+    case CG__OP_FILL:
+        return ctx->backend->fill(ctx, n->out->storage, 0, n->out->bytes, n->scalar, n->what);
     case CG__OP_COPY: {
         uint32_t dims[CG_MAX_DIMS], ss[CG_MAX_DIMS], ds[CG_MAX_DIMS], unused[CG_MAX_DIMS];
         pad(&n->la, dims, ss);

@@ -138,30 +138,6 @@ void cg__ref_binary_grad(int op, int which, const float *a, const uint32_t sa[8]
     }
 }
 
-void cg__ref_sum_to(const float *src, const uint32_t sd[4], float *dst, const uint32_t dd[4],
-                    size_t dn)
-{
-    for (size_t j = 0; j < dn; j++) {
-        size_t r = j, jj[4];
-        for (int k = 3; k >= 0; k--) {
-            jj[k] = r % dd[k];
-            r /= dd[k];
-        }
-        size_t cnt[4];
-        for (int k = 0; k < 4; k++) cnt[k] = dd[k] == sd[k] ? 1 : sd[k];
-        double sum = 0.0;
-        for (size_t a = 0; a < cnt[0]; a++)
-            for (size_t b = 0; b < cnt[1]; b++)
-                for (size_t c = 0; c < cnt[2]; c++)
-                    for (size_t d = 0; d < cnt[3]; d++) {
-                        size_t i0 = cnt[0] == 1 ? jj[0] : a, i1 = cnt[1] == 1 ? jj[1] : b;
-                        size_t i2 = cnt[2] == 1 ? jj[2] : c, i3 = cnt[3] == 1 ? jj[3] : d;
-                        sum += src[((i0 * sd[1] + i1) * sd[2] + i2) * sd[3] + i3];
-                    }
-        dst[j] += (float)sum;
-    }
-}
-
 void cg__ref_axpy(float *y, float a, const float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++) y[i] += a * x[i];

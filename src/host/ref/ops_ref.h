@@ -1,8 +1,8 @@
 /* The reference path's twins of the op kernels (elementwise.cl, shape.cl,
  * reduce.cl, matmul.cl, random.cl): plain loops over host arrays, float
  * element-wise arithmetic as the kernels do it, double accumulation in every
- * reduction. dims/strides are padded on the left (to 8 dimensions for binary ops and
- * strided copies, 4 for sum_to), as in the kernels. */
+ * reduction. dims/strides are padded on the left to 8 dimensions, as in the
+ * kernels. */
 #ifndef CG_OPS_REF_H
 #define CG_OPS_REF_H
 
@@ -24,8 +24,6 @@ void cg__ref_binary_grad(int op, int which, const float *a, const uint32_t sa[8]
 /* The twin of shape.cl's cg_strided_copy (src, dst at their offsets). */
 void cg__ref_strided_copy(const float *src, const uint32_t ss[8], float *dst,
                           const uint32_t ds[8], const uint32_t dims[8], size_t n, int accumulate);
-void cg__ref_sum_to(const float *src, const uint32_t sdims[4], float *dst,
-                    const uint32_t ddims[4], size_t dn);
 void cg__ref_axpy(float *y, float a, const float *x, size_t n);
 void cg__ref_block_copy(const float *src, size_t src_off, size_t src_stride, float *dst,
                         size_t dst_off, size_t dst_stride, size_t outer, size_t len,
