@@ -146,6 +146,15 @@ inline uint cg_bcast_offset(uint i, uint8 dims, uint8 strides)
 #endif
 }
 
+/* An operand's element: a same-shape operand is plain (offset 0), so its
+ * loads stay p[i], which the compiler vectorizes; the others add their
+ * offset (a view's). Layouts are compile-time constants in the built
+ * variants, so the test folds away. */
+#define CG_LOAD(p, o, idx, layout)                                                 \
+    ((layout) == CG_LAYOUT_SAME     ? (p)[idx]                                     \
+     : (layout) == CG_LAYOUT_SCALAR ? (p)[o]                                       \
+                                    : (p)[(o) + (idx)])
+
 inline uint cg_operand_offset(uint i, uint8 dims, uint8 strides, int layout)
 {
     return layout == CG_LAYOUT_SAME ? i
@@ -170,8 +179,8 @@ __kernel void cg_binary(const int op, __global const float *a, const uint oa, co
 {
     uint i = get_global_id(0);
     if (i >= n) return;
-    out[i] = cg_binary_f(CG_OPC, a[oa + cg_operand_offset(i, dims, sa, CG_LAC)],
-                         b[ob + cg_operand_offset(i, dims, sb, CG_LBC)]);
+    out[i] = cg_binary_f(CG_OPC, CG_LOAD(a, oa, cg_operand_offset(i, dims, sa, CG_LAC), CG_LAC),
+                         CG_LOAD(b, ob, cg_operand_offset(i, dims, sb, CG_LBC), CG_LBC));
 }
 
 #ifdef CG_LA
@@ -184,8 +193,7 @@ __kernel void cg_binary_dense(const int op, __global const float *a, const uint 
 {
     uint i = get_global_id(0);
     if (i >= n) return;
-    out[i] = cg_binary_f(CG_OPC, a[oa + (CG_LAC == CG_LAYOUT_SAME ? i : 0u)],
-                         b[ob + (CG_LBC == CG_LAYOUT_SAME ? i : 0u)]);
+    out[i] = cg_binary_f(CG_OPC, CG_LOAD(a, oa, i, CG_LAC), CG_LOAD(b, ob, i, CG_LBC));
 }
 #endif
 
@@ -199,8 +207,8 @@ __kernel void cg_binary_grad(const int op, const int which, __global const float
 {
     uint i = get_global_id(0);
     if (i >= n) return;
-    float av = a[oa + cg_operand_offset(i, dims, sa, CG_LAC)];
-    float bv = b[ob + cg_operand_offset(i, dims, sb, CG_LBC)];
+    float av = CG_LOAD(a, oa, cg_operand_offset(i, dims, sa, CG_LAC), CG_LAC);
+    float bv = CG_LOAD(b, ob, cg_operand_offset(i, dims, sb, CG_LBC), CG_LBC);
     float g = gy[i];
     float d;
     if (CG_OPC == CG_B_ADD)
@@ -222,8 +230,8 @@ __kernel void cg_binary_grad_dense(const int op, const int which, __global const
 {
     uint i = get_global_id(0);
     if (i >= n) return;
-    float av = a[oa + (CG_LAC == CG_LAYOUT_SAME ? i : 0u)];
-    float bv = b[ob + (CG_LBC == CG_LAYOUT_SAME ? i : 0u)];
+    float av = CG_LOAD(a, oa, i, CG_LAC);
+    float bv = CG_LOAD(b, ob, i, CG_LBC);
     float g = gy[i];
     float d;
     if (CG_OPC == CG_B_ADD)
