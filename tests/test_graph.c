@@ -63,10 +63,27 @@ static cg_tensor *op_losses(cg_tensor *a, cg_tensor *b)
                   cg_huber_loss(a, bt, 0.5f, CG_REDUCTION_MEAN));
 }
 
+static cg_tensor *op_scalars(cg_tensor *a, cg_tensor *b)
+{
+    cg_tensor *s = cg_add_scalar(cg_mul_scalar(cg_neg(cg_abs(a)), 1.5f), 0.25f);
+    s = cg_div_scalar(cg_rsub_scalar(cg_square(s), 3.0f), 7.0f);
+    return cg_add(s, cg_permute(cg_select(cg_expand(b, CG_SHAPE(2, 4, 3)), 0, 1), (int[]){1, 0}, 2));
+}
+static cg_tensor *op_rows(cg_tensor *a, cg_tensor *b)
+{
+    const unsigned idx[5] = {2, 0, 2, 1, 2}; /* repeats: summed in order */
+    cg_tensor *e = cg_embedding(a, idx, 5);   /* [5, 4] */
+    cg_tensor *d = cg_detach(b); /* yours: the tape takes it, freed at the reset */
+    cg_tape_own(d);
+    cg_tensor *r = cg_index_rows(d, idx + 1, 4); /* [4, 3]: rows of a tensor without grad */
+    return cg_matmul(e, cg_mul(r, b), false, false); /* [5, 3] */
+}
+
 static const struct {
     const char *name;
     op_fn fn;
 } ops[] = {
+    {"scalars", op_scalars}, {"rows", op_rows},
     {"add", op_add},       {"sub", op_sub},         {"mul", op_mul},   {"div", op_div},
     {"unary", op_unary},   {"matmul", op_matmul},   {"reduce", op_reduce},
     {"views", op_views},   {"losses", op_losses},
