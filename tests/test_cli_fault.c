@@ -66,3 +66,18 @@ Test(cli, mlp_fit_under_injected_failures_exits_3_or_changes_nothing, .timeout =
                  "--clip-grad-norm 1 --scheduler step:1,0.5",
                  150, 40);
 }
+
+/* L-BFGS through the tape, its two-loop recursion included (an unchecked
+ * allocation there was a crash, fault 129 on ref, and two error paths
+ * leaked its curvature pair). Under AddressSanitizer it walks the reference
+ * path only: on PoCL, LeakSanitizer's own tracer crashed at the exit of one
+ * walked process (call 229-231, "Tracer caught signal 11"), which the same
+ * command run alone, with the same environment, does not do. */
+Test(cli, lbfgs_fit_under_injected_failures_exits_3_or_changes_nothing, .timeout = 300)
+{
+#ifdef __SANITIZE_ADDRESS__
+    if (!on_ref()) return;
+#endif
+    walk_command("fit --epochs 3 --grad autograd --optimizer lbfgs --max-iter 3",
+                 on_ref() ? 300 : 250, 50);
+}

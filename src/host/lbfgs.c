@@ -365,13 +365,19 @@ float cg__lbfgs_step(cg__lbfgs *s, const cg_optim_options *o, cg_closure_fn clos
         } else {
             /* y = g - g_prev, s = d t, curvature pair when y.s > 1e-10 */
             cg_tensor *y = vec(s), *st = vec(s);
-            if (!y || !st) break;
+            if (!y || !st) {
+                cg__tensor_release(y);
+                cg__tensor_release(st);
+                break;
+            }
             vcopy(s, y, s->flat_grad);
             cg_add_scaled_(y, -1.0f, s->prev_flat_grad);
             vscale(s, st, s->d, s->t);
             double ys = vreduce(s, y, st, 0);
             if (ys > 1e-10) {
                 if (!history_push(s, y, st, (float)(1. / ys), o->history_size)) {
+                    cg__tensor_release(y); /* the history did not take them */
+                    cg__tensor_release(st);
                     cg__fail(ctx, CG_ERROR_NO_MEMORY, "cg_step_closure: out of memory");
                     break;
                 }
@@ -382,6 +388,10 @@ float cg__lbfgs_step(cg__lbfgs *s, const cg_optim_options *o, cg_closure_fn clos
             }
             /* the two-loop recursion: d = -H g */
             double *al = cg__calloc(s->nold + 1, sizeof *al);
+            if (!al) {
+                cg__fail(ctx, CG_ERROR_NO_MEMORY, "cg_step_closure: out of memory");
+                break;
+            }
             cg_tensor *q = s->d; /* d is rebuilt in place */
             vscale(s, q, s->flat_grad, -1.0);
             for (size_t i = s->nold; i-- > 0;) {
