@@ -7,7 +7,6 @@
 
 #include "../kernels/ops.clh"
 #include "internal.h"
-#include "ref/ops_ref.h"
 
 /* ---- nodes other files run at once ------------------------------------------ */
 

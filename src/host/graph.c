@@ -18,6 +18,12 @@ cg__node *cg__emit(cg_context *ctx, cg__op kind, const char *what, cg_tensor *ou
 {
     if (ctx->status) return NULL;
     cg__tape *tape = &ctx->tape;
+    /* A node's execution records nothing: the realizing loop holds a
+     * pointer into the array and runs nodes in order. */
+    if (tape->realizing) {
+        cg__fail(ctx, CG_ERROR_UNSUPPORTED, "%s: recorded while the graph runs (a bug)", what);
+        return NULL;
+    }
     if (tape->count == tape->capacity) {
         size_t cap = tape->capacity ? 2 * tape->capacity : 64;
         cg__node *nodes = cg__realloc(tape->nodes, cap * sizeof *nodes);
@@ -87,7 +93,9 @@ cg_status cg__realize(cg_context *ctx)
     while (tape->pending < tape->count && !ctx->status) {
         cg__node *node = &tape->nodes[tape->pending++];
         if (!node->done) {
+            tape->realizing = true;
             if (ctx->backend->exec(ctx, node)) name_the_op(ctx, node->what);
+            tape->realizing = false;
             node->done = true;
         }
         settle(node);

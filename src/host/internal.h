@@ -152,6 +152,7 @@ typedef struct cg__tape {
     size_t pending;       /* nodes [pending, count) have not been handed to the backend */
     size_t differentiable;/* nodes autograd may walk (cg_context_stats.tape_nodes) */
     bool in_immediate_rule; /* a backward rule that runs its kernels itself is running */
+    bool realizing;       /* a backend is running a node (which must record none) */
     int no_grad;          /* depth of cg_no_grad_begin */
     bool consumed;        /* a backward without retain ran on this tape */
 } cg__tape;
@@ -399,7 +400,9 @@ cg_context *cg__op_context(const char *what, cg_tensor *const *ts, size_t n);
  * recording is on. */
 cg_tensor *cg__op_output(cg_context *ctx, cg_shape shape, cg_tensor *const *inputs, size_t n,
                          const char *what);
-/* Appends a node when out requires grad; NULL when nothing is recorded. */
+/* A differentiable node for an output the nodes recorded before it compute
+ * (concat's block copies): appended only when out requires grad, NULL
+ * otherwise. Its rule records nodes like any other. */
 cg__node *cg__record(cg_context *ctx, cg_tensor *out, cg__backward_fn backward, cg_tensor *a,
                      cg_tensor *b);
 /* The gradient buffer of t, zero-filled on first use; NULL when t does not

@@ -48,7 +48,6 @@ cg__node *cg__record(cg_context *ctx, cg_tensor *out, cg__backward_fn backward, 
     if (!out || !out->requires_grad) return NULL;
     cg__node *node = cg__emit(ctx, CG__OP_DONE, "clgrad", out, a, b, NULL);
     cg__differentiable(ctx, node, backward);
-    if (node) node->rule_runs_now = true;
     return node;
 }
 

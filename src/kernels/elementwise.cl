@@ -172,6 +172,15 @@ inline float cg_binary_f(int op, float a, float b)
     }
 }
 
+/* g * d(a op b)/da (which 0) or /db (which 1). */
+inline float cg_binary_grad_f(int op, int which, float a, float b, float g)
+{
+    if (op == CG_B_ADD) return g;
+    if (op == CG_B_SUB) return which == 0 ? g : -g;
+    if (op == CG_B_MUL) return which == 0 ? g * b : g * a;
+    return which == 0 ? g / b : -g * ((a / b) / b); /* torch's form: b*b overflows */
+}
+
 __kernel void cg_binary(const int op, __global const float *a, const uint oa, const uint8 sa,
                         __global const float *b, const uint ob, const uint8 sb,
                         __global float *out, const uint8 dims, const uint n, const int la,
@@ -209,16 +218,7 @@ __kernel void cg_binary_grad(const int op, const int which, __global const float
     if (i >= n) return;
     float av = CG_LOAD(a, oa, cg_operand_offset(i, dims, sa, CG_LAC), CG_LAC);
     float bv = CG_LOAD(b, ob, cg_operand_offset(i, dims, sb, CG_LBC), CG_LBC);
-    float g = gy[i];
-    float d;
-    if (CG_OPC == CG_B_ADD)
-        d = g;
-    else if (CG_OPC == CG_B_SUB)
-        d = which == 0 ? g : -g;
-    else if (CG_OPC == CG_B_MUL)
-        d = which == 0 ? g * bv : g * av;
-    else
-        d = which == 0 ? g / bv : -g * ((av / bv) / bv); /* torch's form: b*b overflows */
+    float d = cg_binary_grad_f(CG_OPC, which, av, bv, gy[i]);
     dst[i] = accumulate ? dst[i] + d : d;
 }
 
@@ -232,16 +232,7 @@ __kernel void cg_binary_grad_dense(const int op, const int which, __global const
     if (i >= n) return;
     float av = CG_LOAD(a, oa, i, CG_LAC);
     float bv = CG_LOAD(b, ob, i, CG_LBC);
-    float g = gy[i];
-    float d;
-    if (CG_OPC == CG_B_ADD)
-        d = g;
-    else if (CG_OPC == CG_B_SUB)
-        d = which == 0 ? g : -g;
-    else if (CG_OPC == CG_B_MUL)
-        d = which == 0 ? g * bv : g * av;
-    else
-        d = which == 0 ? g / bv : -g * ((av / bv) / bv); /* torch's form: b*b overflows */
+    float d = cg_binary_grad_f(CG_OPC, which, av, bv, gy[i]);
     dst[i] = accumulate ? dst[i] + d : d;
 }
 #endif
