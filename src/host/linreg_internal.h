@@ -1,7 +1,7 @@
 /* The linear model's shared pieces: the object, and one training run's
- * inputs and outputs as both backends (device: linreg.c, reference:
- * ref/linreg_ref.c) fill them. train.c validates options and turns a run
- * into a cg_fit_result. */
+ * inputs and outputs as both backends (OpenCL: backend/cl_linreg.c,
+ * reference: ref/linreg_ref.c; reached through backend.h's linreg_*) fill
+ * them. train.c validates options and turns a run into a cg_fit_result. */
 #ifndef CG_LINREG_INTERNAL_H
 #define CG_LINREG_INTERNAL_H
 
@@ -25,8 +25,8 @@ struct cg_linreg {
     cg_context *ctx;
     const cg_tensor *X, *y;
     size_t n, features;
-    float *shift, *scale; /* host copies, features each */
-    cl_mem transform;     /* device copy: shift[F] then scale[F] */
+    float *shift, *scale; /* features each; one block, shift first (uploaded whole) */
+    void *state;          /* the backend's (its linreg_prepare made it), or NULL */
 };
 
 typedef struct cg__linreg_run {
@@ -59,14 +59,19 @@ static inline size_t cg__linreg_record_len(const cg_linreg *m)
     return 1 + 2 * cg__linreg_nparams(m);
 }
 
-cg_status cg__linreg_run_device(cg_linreg *model, cg__linreg_run *run);
-cg_status cg__linreg_eval_device(cg_linreg *model, const float *params, const float *hp,
-                                 cg_loss_kind loss, cg_grad_mode mode, float *out);
-
-/* The reference path (ref/linreg_ref.c). */
-cg_status cg__linreg_run_ref(cg_linreg *model, cg__linreg_run *run);
-cg_status cg__linreg_eval_ref(cg_linreg *model, const float *params, const float *hp,
+/* ---- linreg ---- */
+/* The backends' linreg_* entries (backend.h): OpenCL (backend/cl_linreg.c)
+ * and the reference path (ref/linreg_ref.c). */
+cg_status cg__cl_linreg_prepare(cg_linreg *model, const char *what);
+cg_status cg__cl_linreg_run(cg_linreg *model, cg__linreg_run *run);
+cg_status cg__cl_linreg_eval(cg_linreg *model, const float *params, const float *hp,
+                             cg_loss_kind loss, cg_grad_mode mode, float *out);
+void cg__cl_linreg_release(cg_linreg *model);
+cg_status cg__ref_linreg_prepare(cg_linreg *model, const char *what);
+cg_status cg__ref_linreg_run(cg_linreg *model, cg__linreg_run *run);
+cg_status cg__ref_linreg_eval(cg_linreg *model, const float *params, const float *hp,
                               cg_loss_kind loss, cg_grad_mode mode, float *out);
+void cg__ref_linreg_release(cg_linreg *model);
 
 /* optim_rules.clh compiled as C (ref/optim_ref.c). */
 float cg__ref_optim_rule(int kind, int flags, const float *h, float p, float g, float *s0,

@@ -1,7 +1,7 @@
 /* The trainer's shared half: options and their defaults, the logging
  * schedule, the result, and how a divergence is worded (train_internal.h);
- * and the linear model's fused fit, whose epochs run in a backend (linreg.c
- * on a device, ref/linreg_ref.c on the reference). Models trained through
+ * and the linear model's fused fit, whose epochs run in the context's
+ * backend (backend/cl_linreg.c, ref/linreg_ref.c). Models trained through
  * the tape run in train_tape.c. */
 #include <limits.h>
 #include <math.h>
@@ -215,8 +215,7 @@ cg_status cg_linreg_eval(cg_linreg *m, const float *params, cg_loss_kind loss, c
     int flags;
     hyper_params(&o, hp, &flags);
     float out[1 + CG__LINREG_MAX_FEATURES + 1];
-    cg_status s = ctx->is_ref ? cg__linreg_eval_ref(m, params, hp, loss, mode, out)
-                              : cg__linreg_eval_device(m, params, hp, loss, mode, out);
+    cg_status s = ctx->backend->linreg_eval(m, params, hp, loss, mode, out);
     if (s) return s;
     *loss_out = out[0];
     if (grad) memcpy(grad, out + 1, cg__linreg_nparams(m) * sizeof *grad);
@@ -530,8 +529,7 @@ cg_status cg_linreg_fit(cg_linreg *m, const cg_fit_options *options, cg_fit_resu
     run.params = cg__malloc(P * sizeof(float));
     if (!sched || !run.records || !run.curve || !run.params)
         cg__fail(ctx, CG_ERROR_NO_MEMORY, "cg_linreg_fit: out of memory");
-    else if ((ctx->is_ref ? cg__linreg_run_ref(m, &run) : cg__linreg_run_device(m, &run)) ==
-                 CG_OK &&
+    else if (ctx->backend->linreg_run(m, &run) == CG_OK &&
              build_result(ctx, m, &o, &run, result) == CG_OK)
         check_run(m, &o, &run, result);
     free(sched);

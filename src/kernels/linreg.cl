@@ -20,7 +20,7 @@
  *
  * Tuning: CG_NFEAT (features, a build option), CG_BLOCK (rows summed in float
  * before a compensated add into the running totals; bounds rounding error on
- * long chunks). Host launches: src/host/linreg.c.
+ * long chunks). Host launches: src/host/backend/cl_linreg.c.
  */
 #pragma OPENCL FP_CONTRACT OFF
 

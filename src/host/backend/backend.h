@@ -17,6 +17,7 @@
 
 typedef struct cg__node cg__node;
 typedef struct cg__storage cg__storage;
+typedef struct cg__linreg_run cg__linreg_run;
 
 typedef struct cg__backend {
     const char *name;
@@ -34,6 +35,17 @@ typedef struct cg__backend {
     cg_status (*exec)(cg_context *ctx, cg__node *node);
     /* Waits for everything queued. */
     cg_status (*sync)(cg_context *ctx, const char *what);
+    /* ---- linreg ---- */
+    /* The fused linear trainer (linreg_internal.h), whole runs rather than
+     * nodes. prepare makes the model's state (m->state) if it has none and
+     * brings it up to date with the model's transform; release frees it
+     * (none made is fine). run trains from run's inputs into its outputs;
+     * eval writes the loss, then the gradient, at params into out[1 + P]. */
+    cg_status (*linreg_prepare)(cg_linreg *m, const char *what);
+    cg_status (*linreg_run)(cg_linreg *m, cg__linreg_run *run);
+    cg_status (*linreg_eval)(cg_linreg *m, const float *params, const float *hp,
+                             cg_loss_kind loss, cg_grad_mode mode, float *out);
+    void (*linreg_release)(cg_linreg *m);
 } cg__backend;
 
 extern const cg__backend cg__backend_opencl;

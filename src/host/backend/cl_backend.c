@@ -6,6 +6,7 @@
 
 #include "../../kernels/ops.clh"
 #include "../internal.h"
+#include "../linreg_internal.h"
 
 #define TILE 16
 
@@ -319,4 +320,9 @@ const cg__backend cg__backend_opencl = {
     .fill = cl_fill,
     .exec = cl_exec,
     .sync = cl_sync,
+    /* ---- linreg ---- */
+    .linreg_prepare = cg__cl_linreg_prepare,
+    .linreg_run = cg__cl_linreg_run,
+    .linreg_eval = cg__cl_linreg_eval,
+    .linreg_release = cg__cl_linreg_release,
 };

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../internal.h"
+#include "../linreg_internal.h"
 #include "../ref/ops_ref.h"
 
 static cg_status ref_read(cg_context *ctx, const cg__storage *s, size_t offset, size_t bytes,
@@ -125,4 +126,9 @@ const cg__backend cg__backend_ref = {
     .fill = ref_fill,
     .exec = ref_exec,
     .sync = ref_sync,
+    /* ---- linreg ---- */
+    .linreg_prepare = cg__ref_linreg_prepare,
+    .linreg_run = cg__ref_linreg_run,
+    .linreg_eval = cg__ref_linreg_eval,
+    .linreg_release = cg__ref_linreg_release,
 };

@@ -1,11 +1,22 @@
-/* The linear model on the reference path: straight loops, element-wise
- * arithmetic in float as the device (and torch) does it, every reduction
- * accumulated in double. Read this to know what linreg.cl must compute. */
+/* The linear model on the reference path (the reference backend's linreg_*
+ * entries): straight loops, element-wise arithmetic in float as the device
+ * (and torch) does it, every reduction accumulated in double. Read this to
+ * know what linreg.cl must compute. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../linreg_internal.h"
+
+/* The loops read the data and the transform where they are, on the host:
+ * there is nothing to upload and no state to keep. */
+cg_status cg__ref_linreg_prepare(cg_linreg *m, const char *what)
+{
+    (void)what;
+    return m->ctx->status;
+}
+
+void cg__ref_linreg_release(cg_linreg *m) { (void)m; }
 
 static float point_loss(float r, cg_loss_kind loss)
 {
@@ -68,7 +79,7 @@ static void write_record(float *rec, float loss, const float *p, const float *g,
     memcpy(rec + 1 + P, g, P * sizeof *g);
 }
 
-cg_status cg__linreg_run_ref(cg_linreg *m, cg__linreg_run *run)
+cg_status cg__ref_linreg_run(cg_linreg *m, cg__linreg_run *run)
 {
     const size_t P = cg__linreg_nparams(m), rec_len = cg__linreg_record_len(m);
     float p[CG__LINREG_MAX_FEATURES + 1], g[CG__LINREG_MAX_FEATURES + 1];
@@ -108,7 +119,7 @@ cg_status cg__linreg_run_ref(cg_linreg *m, cg__linreg_run *run)
     return CG_OK;
 }
 
-cg_status cg__linreg_eval_ref(cg_linreg *m, const float *params, const float *hp,
+cg_status cg__ref_linreg_eval(cg_linreg *m, const float *params, const float *hp,
                               cg_loss_kind loss, cg_grad_mode mode, float *out)
 {
     out[0] = loss_grad(m, params, loss, mode, hp[CG_B_DELTA], out + 1);
