@@ -319,4 +319,14 @@ const cg__backend cg__backend_opencl = {
     .fill = cl_fill,
     .exec = cl_exec,
     .sync = cl_sync,
+    /* ---- setup ---- */
+    .device = cg__cl_device,
+    .open = cg__cl_open,
+    .finish = cg__cl_finish,
+    .close = cg__cl_close,
+    .drain = cg__cl_drain_queue,
+    .alloc = cg__cl_alloc,
+    .release = cg__cl_release,
+    .drop = cg__cl_drop,
+    .kernel_shapes = true,
 };

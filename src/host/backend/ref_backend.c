@@ -125,4 +125,14 @@ const cg__backend cg__backend_ref = {
     .fill = ref_fill,
     .exec = ref_exec,
     .sync = ref_sync,
+    /* ---- setup ---- */
+    .device = cg__ref_device,
+    .open = cg__ref_open,
+    .finish = cg__ref_nothing,
+    .close = cg__ref_nothing,
+    .drain = cg__ref_nothing,
+    .alloc = cg__ref_alloc,
+    .release = cg__ref_release,
+    .drop = cg__ref_drop,
+    .kernel_shapes = false,
 };
