@@ -1,7 +1,7 @@
 #define _GNU_SOURCE
 /* The on-disk program cache: a second process skips the compiler, and no
  * damaged, foreign or mislabelled entry is ever handed to the driver or kept
- * (issue 7, item 1). Entry format: see src/host/program_cache.c. */
+ * (issue 7, item 1). Entry format: see src/host/backend/cl_program_cache.c. */
 #include <dirent.h>
 #include <sys/stat.h>
 

@@ -1,25 +1,10 @@
-/* The context: one device, one in-order queue, its programs and buffer pool,
- * and its sticky error. */
+/* The context: one device behind one backend (which keeps its queue and
+ * programs), the buffer pool, and the sticky error. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "internal.h"
-
-static void describe_ref(cg_device_info *info)
-{
-    memset(info, 0, sizeof *info);
-    info->platform_index = -1;
-    info->device_index = -1;
-    strcpy(info->spec, "ref");
-    strcpy(info->name, "reference (scalar C)");
-    strcpy(info->platform, "clgrad");
-    strcpy(info->vendor, "clgrad");
-    strcpy(info->version, CG_VERSION_STRING);
-    info->type = CG_DEVICE_REF;
-    info->compute_units = 1;
-    info->max_work_group_size = 1;
-}
 
 /* Deferred realization unless CLGRAD_EAGER=1 (debugging: every op runs as
  * it is called, with the same results bit for bit). */
@@ -55,7 +40,7 @@ cg_status cg_context_set_kernel_shape(cg_context *ctx, cg_kernel_shape shape)
     switch (shape) {
     case CG_KERNEL_SHAPE_AUTO: ctx->gpu_shapes = ctx->info.type == CG_DEVICE_GPU; break;
     case CG_KERNEL_SHAPE_CPU: ctx->gpu_shapes = false; break;
-    case CG_KERNEL_SHAPE_GPU: ctx->gpu_shapes = !ctx->is_ref; break;
+    case CG_KERNEL_SHAPE_GPU: ctx->gpu_shapes = ctx->backend->kernel_shapes; break;
     default:
         return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
                         "cg_context_set_kernel_shape: unknown shape %d", (int)shape);
@@ -72,61 +57,30 @@ cg_context *cg_context_create(const char *spec)
 {
     cg_context *ctx = cg__calloc(1, sizeof *ctx);
     if (!ctx) return NULL;
-    describe_ref(&ctx->info);
-    ctx->backend = &cg__backend_ref; /* until a device is chosen: nothing runs on it */
+    /* Until a device is chosen the context describes the reference path:
+     * nothing runs on it. */
+    ctx->backend = &cg__backend_ref;
+    ctx->backend->device(0, &ctx->info);
     eager_from_env(ctx);
 
-    bool is_ref = false;
-    if (cg__device_select(ctx, spec, &is_ref, &ctx->platform, &ctx->device, &ctx->info) !=
-        CG_OK)
-        return ctx;
-    ctx->is_ref = is_ref;
-    ctx->backend = is_ref ? &cg__backend_ref : &cg__backend_opencl;
+    size_t index;
+    const cg__backend *backend = cg__device_select(ctx, spec, &index);
+    if (!backend) return ctx;
+    ctx->backend = backend;
     ctx->align_floats = 1;
-    if (is_ref) {
-        ctx->max_alloc_bytes = (size_t)cg__host_memory_bytes();
-        cg__pool_configure(ctx);
-        return ctx;
-    }
-
-    cl_int err;
-    cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->platform,
-                                     0};
-    ctx->cl = cg__clCreateContext(props, 1, &ctx->device, &err);
-    if (!ctx->cl) {
-        cg__cl_fail(ctx, err, "cg_context_create: clCreateContext");
-        return ctx;
-    }
-    cl_uint align_bits = 1024;
-    cg__clGetDeviceInfo(ctx->device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits, &align_bits,
-                        NULL);
-    ctx->align_floats = align_bits / 32 ? align_bits / 32 : 1;
-    cl_ulong max_alloc = 0;
-    cg__clGetDeviceInfo(ctx->device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof max_alloc, &max_alloc,
-                        NULL);
-    if (ctx->info.global_mem_bytes && (!max_alloc || ctx->info.global_mem_bytes < max_alloc))
-        max_alloc = ctx->info.global_mem_bytes;
-    ctx->max_alloc_bytes = (size_t)max_alloc;
-    cg__pool_configure(ctx);
-    ctx->queue = cg__clCreateCommandQueue(ctx->cl, ctx->device, 0, &err);
-    if (!ctx->queue) {
-        cg__cl_fail(ctx, err, "cg_context_create: clCreateCommandQueue");
-        return ctx;
-    }
-    kernel_shape_from_env(ctx);
+    if (backend->open(ctx, index) != CG_OK) return ctx;
+    if (backend->kernel_shapes) kernel_shape_from_env(ctx);
     return ctx;
 }
 
 void cg_context_free(cg_context *ctx)
 {
     if (!ctx) return;
-    if (ctx->queue) cg__clFinish(ctx->queue);
+    ctx->backend->finish(ctx);
     cg__tape_release(ctx);
-    cg__programs_release(ctx);
     cg__pool_release(ctx);
     cg__orphans_release(ctx);
-    if (ctx->queue) cg__clReleaseCommandQueue(ctx->queue);
-    if (ctx->cl) cg__clReleaseContext(ctx->cl);
+    ctx->backend->close(ctx);
     free(ctx);
 }
 
@@ -153,7 +107,10 @@ const cg_device_info *cg_context_device(const cg_context *ctx)
     return ctx ? &ctx->info : NULL;
 }
 
-bool cg_context_is_ref(const cg_context *ctx) { return ctx && ctx->is_ref; }
+bool cg_context_is_ref(const cg_context *ctx)
+{
+    return ctx && ctx->backend == &cg__backend_ref;
+}
 
 cg_context_stats cg_context_stats_of(const cg_context *ctx)
 {

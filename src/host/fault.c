@@ -1,6 +1,7 @@
-/* Fault injection and live-object accounting (see fault.h). Process-wide:
- * contexts may live on several threads, so the counters are atomic; a test
- * arms faults from a single-threaded run. */
+/* Fault injection (see fault.h; the OpenCL objects' live counts are the
+ * backend's, backend/cl_live.c). Process-wide: contexts may live on several
+ * threads, so the counters are atomic; a test arms faults from a
+ * single-threaded run. */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,6 @@ static atomic_bool fired;
 static atomic_bool env_read;
 static cg__fault_trace_fn trace_fn;
 static void *trace_user;
-static atomic_long live[5];
 
 static void read_env_once(void)
 {
@@ -87,23 +87,4 @@ char *cg__fault_strdup(const char *s, const char *site)
     char *d = malloc(n);
     if (d) memcpy(d, s, n);
     return d;
-}
-
-void cg__cl_live_add(int kind, long delta)
-{
-    atomic_fetch_add_explicit(&live[kind], delta, memory_order_relaxed);
-}
-
-cg__cl_live cg__cl_live_objects(void)
-{
-    return (cg__cl_live){atomic_load(&live[CG__LIVE_CONTEXT]), atomic_load(&live[CG__LIVE_QUEUE]),
-                         atomic_load(&live[CG__LIVE_PROGRAM]), atomic_load(&live[CG__LIVE_KERNEL]),
-                         atomic_load(&live[CG__LIVE_BUFFER])};
-}
-
-long cg__cl_live_total(void)
-{
-    long total = 0;
-    for (int i = 0; i < 5; i++) total += atomic_load(&live[i]);
-    return total;
 }

@@ -30,7 +30,7 @@
 #define CG__PRINTF(f, a)
 #endif
 
-/* ---- programs ---------------------------------------------------------- */
+/* ---- programs (backend/cl_program.c) ----------------------------------- */
 
 /* The kernel families, each one .cl file embedded at build time. */
 typedef enum cg__program_id {
@@ -61,7 +61,7 @@ typedef struct cg__program_slot {
     bool from_cache;  /* loaded from the disk cache (rebuilt if a kernel is missing) */
 } cg__program_slot;
 
-/* ---- buffer pool ------------------------------------------------------- */
+/* ---- buffer pool (pool.c; the OpenCL half in backend/cl_pool.c) -------- */
 
 typedef struct cg__pool_entry {
     size_t bytes;
@@ -242,7 +242,7 @@ typedef struct cg__sparse {
 } cg__sparse;
 void cg__sparse_free(cg__sparse *s);
 
-/* ---- errors (error.c) -------------------------------------------------- */
+/* ---- errors (error.c; OpenCL's in backend/cl_error.c) ------------------ */
 
 /* Records the first error on ctx and returns the context's status (the first
  * error's, which may be an earlier one). fmt starts with the public call's
@@ -255,22 +255,18 @@ void cg__log(const char *fmt, ...) CG__PRINTF(1, 2);
 
 /* ---- devices (device.c) ------------------------------------------------ */
 
-/* Fills info for one OpenCL device. */
-void cg__device_describe(cl_platform_id platform, cl_device_id device, int p, int d,
-                         cg_device_info *info);
-/* Resolves a spec to a device; ref → *is_ref. Error message on ctx. */
-cg_status cg__device_select(cg_context *ctx, const char *spec, bool *is_ref,
-                            cl_platform_id *platform, cl_device_id *device,
-                            cg_device_info *info);
+/* The backend a spec (NULL: CLGRAD_DEVICE, else the default) names, and the
+ * index of its device to open; NULL, with the error on ctx, when none does. */
+const cg__backend *cg__device_select(cg_context *ctx, const char *spec, size_t *index);
 
-/* ---- programs (program.c) ---------------------------------------------- */
+/* ---- programs (backend/cl_program.c) ----------------------------------- */
 
 /* The kernel `name` of program `id` built with `options` (cached per context,
  * on disk across processes). NULL on failure, with the error on ctx. */
 cl_kernel cg__kernel(cg_context *ctx, cg__program_id id, const char *options, const char *name);
 void cg__programs_release(cg_context *ctx);
 
-/* The disk cache's entry for one program build (program_cache.c). */
+/* The disk cache's entry for one program build (backend/cl_program_cache.c). */
 typedef struct cg__cache_entry {
     char *key;       /* what the binary is built for: device, driver, options, source */
     size_t key_len;
@@ -303,7 +299,7 @@ size_t cg__group_size(cg_context *ctx, cl_kernel kernel, size_t want, size_t loc
 /* Sets kernel arguments: pairs of (size, pointer), terminated by size 0. */
 cg_status cg__set_args(cg_context *ctx, cl_kernel kernel, const char *what, ...);
 
-/* ---- buffers (tensor.c) ------------------------------------------------ */
+/* ---- buffers (pool.c, backend/cl_pool.c) ------------------------------ */
 
 /* Device buffers (or host memory on ref) of at least `bytes`, from the pool;
  * put takes the same byte count as get. */
@@ -321,18 +317,49 @@ void cg__buffer_orphan(cg_context *ctx, cl_mem mem, float *host, size_t bytes);
 void cg__orphans_release(cg_context *ctx);
 /* Releases every idle buffer. */
 void cg__pool_release(cg_context *ctx);
-/* The pool's bound: CLGRAD_POOL_LIMIT, else a quarter of the device's memory. */
-void cg__pool_configure(cg_context *ctx);
+/* The pool's bound: CLGRAD_POOL_LIMIT, else a quarter of the device's
+ * memory (`memory` bytes; 0: unknown). */
+void cg__pool_configure(cg_context *ctx, unsigned long long memory);
+/* The bookkeeping every backend's buffers share: the size class a request
+ * of `bytes` takes; an idle buffer of exactly that class (false: none);
+ * giving one back (kept idle, or dropped past the bound); and the check of
+ * a request against the largest allocation (true: too large, error on ctx
+ * naming what). */
+size_t cg__pool_class(const cg_context *ctx, size_t bytes);
+bool cg__pool_take(cg_context *ctx, size_t bytes, cg__pool_entry *out);
+void cg__pool_give(cg_context *ctx, cg__pool_entry entry);
+bool cg__pool_too_large(cg_context *ctx, size_t bytes, const char *what);
 /* Physical memory of the host (0 when unknown). */
 unsigned long long cg__host_memory_bytes(void);
-/* Transfers; non-blocking ones need their host memory to stay valid until a
- * later blocking call or cg__sync on the (in-order) queue. */
+/* OpenCL transfers (backend/cl_pool.c); non-blocking ones need their host
+ * memory to stay valid until a later blocking call or cg__sync on the
+ * (in-order) queue. */
 cg_status cg__write(cg_context *ctx, cl_mem mem, size_t offset, size_t bytes, const void *src,
                     bool blocking, const char *what);
 cg_status cg__read(cg_context *ctx, cl_mem mem, size_t offset, size_t bytes, void *dst,
                    bool blocking, const char *what);
 cg_status cg__fill_zero(cg_context *ctx, cl_mem mem, size_t bytes, const char *what);
 cg_status cg__sync(cg_context *ctx, const char *what);
+
+/* ---- setup ---- */
+
+/* The backends' setup entries (backend.h): the OpenCL backend's in
+ * backend/cl_device.c and backend/cl_pool.c, the reference path's in
+ * backend/ref_setup.c. */
+bool cg__cl_device(size_t i, cg_device_info *info);
+cg_status cg__cl_open(cg_context *ctx, size_t i);
+void cg__cl_finish(cg_context *ctx);
+void cg__cl_close(cg_context *ctx);
+void cg__cl_drain_queue(cg_context *ctx);
+cg_status cg__cl_alloc(cg_context *ctx, cg__storage *s, const char *what);
+void cg__cl_release(cg_context *ctx, cg__storage *s);
+void cg__cl_drop(cg_context *ctx, cg__pool_entry *e);
+bool cg__ref_device(size_t i, cg_device_info *info);
+cg_status cg__ref_open(cg_context *ctx, size_t i);
+void cg__ref_nothing(cg_context *ctx);
+cg_status cg__ref_alloc(cg_context *ctx, cg__storage *s, const char *what);
+void cg__ref_release(cg_context *ctx, cg__storage *s);
+void cg__ref_drop(cg_context *ctx, cg__pool_entry *e);
 
 /* Tensor references (storage.c). A new tensor has one reference, its
  * creator's; release frees it (and its gradient) with the last. */

@@ -3,8 +3,10 @@
  * of a training loop allocates nothing; the pool is bounded in bytes, so a
  * loop with changing shapes cannot grow it without limit (issue 7, item 16):
  * past the bound the oldest idle buffers are released. A failed allocation
- * releases every idle buffer and tries once more. Device buffers on OpenCL
- * contexts, host memory on the reference path: same rules. */
+ * releases every idle buffer and tries once more. The bookkeeping is the
+ * same for every backend: device buffers come from the OpenCL backend's half
+ * (backend/cl_pool.c), host memory (the reference path's) from here, and
+ * the backend's drop frees an idle buffer for good. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -17,7 +19,7 @@
 /* Size classes: 8 per doubling above 2 KiB (at most 12.5% unused), multiples
  * of 256 bytes below. A request the device could hold exactly but not
  * rounded up keeps its exact size. */
-static size_t size_class(const cg_context *ctx, size_t bytes)
+size_t cg__pool_class(const cg_context *ctx, size_t bytes)
 {
     if (bytes == 0) bytes = sizeof(float); /* OpenCL rejects empty buffers */
     size_t c;
@@ -33,10 +35,9 @@ static size_t size_class(const cg_context *ctx, size_t bytes)
     return c;
 }
 
-static void entry_release(cg__pool_entry *e)
+static void entry_release(cg_context *ctx, cg__pool_entry *e)
 {
-    if (e->mem) cg__clReleaseMemObject(e->mem);
-    free(e->host);
+    ctx->backend->drop(ctx, e);
 }
 
 static void pool_remove(cg_context *ctx, size_t i)
@@ -55,12 +56,12 @@ static void pool_trim(cg_context *ctx, size_t room)
     while (pool->count && ctx->stats.bytes_pooled + room > ctx->pool_limit) {
         cg__pool_entry e = pool->free_list[0];
         pool_remove(ctx, 0);
-        entry_release(&e);
+        entry_release(ctx, &e);
         ctx->stats.pool_evictions++;
     }
 }
 
-static bool pool_take(cg_context *ctx, size_t bytes, cg__pool_entry *out)
+bool cg__pool_take(cg_context *ctx, size_t bytes, cg__pool_entry *out)
 {
     cg__pool *pool = &ctx->pool;
     for (size_t i = pool->count; i-- > 0;) { /* the most recent: warm in cache */
@@ -72,11 +73,11 @@ static bool pool_take(cg_context *ctx, size_t bytes, cg__pool_entry *out)
     return false;
 }
 
-static void pool_give(cg_context *ctx, cg__pool_entry entry)
+void cg__pool_give(cg_context *ctx, cg__pool_entry entry)
 {
     cg__pool *pool = &ctx->pool;
     if (entry.bytes > ctx->pool_limit) {
-        entry_release(&entry);
+        entry_release(ctx, &entry);
         ctx->stats.pool_evictions++;
         return;
     }
@@ -85,7 +86,7 @@ static void pool_give(cg_context *ctx, cg__pool_entry entry)
         size_t cap = pool->capacity ? 2 * pool->capacity : 16;
         cg__pool_entry *list = cg__realloc(pool->free_list, cap * sizeof *list);
         if (!list) { /* keep nothing rather than fail a free */
-            entry_release(&entry);
+            entry_release(ctx, &entry);
             return;
         }
         pool->free_list = list;
@@ -97,36 +98,16 @@ static void pool_give(cg_context *ctx, cg__pool_entry entry)
 
 void cg__pool_release(cg_context *ctx)
 {
-    for (size_t i = 0; i < ctx->pool.count; i++) entry_release(&ctx->pool.free_list[i]);
+    for (size_t i = 0; i < ctx->pool.count; i++) entry_release(ctx, &ctx->pool.free_list[i]);
     ctx->stats.pool_evictions += ctx->pool.count;
     free(ctx->pool.free_list);
     memset(&ctx->pool, 0, sizeof ctx->pool);
     ctx->stats.bytes_pooled = 0;
 }
 
-static bool out_of_memory(cl_int err)
-{
-    return err == CL_MEM_OBJECT_ALLOCATION_FAILURE || err == CL_OUT_OF_RESOURCES ||
-           err == CL_OUT_OF_HOST_MEMORY;
-}
-
-/* A buffer of class `bytes`, whatever the context's status; err set on
- * failure (the pool released and one more try made first). */
-static cl_mem buffer_alloc(cg_context *ctx, size_t bytes, cl_int *err)
-{
-    cg__pool_entry e;
-    if (pool_take(ctx, bytes, &e)) return e.mem;
-    cl_mem mem = cg__clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, bytes, NULL, err);
-    if (!mem && out_of_memory(*err) && ctx->pool.count) {
-        cg__pool_release(ctx); /* idle buffers may be what stands in the way */
-        mem = cg__clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, bytes, NULL, err);
-    }
-    return mem;
-}
-
 /* A request beyond the largest allocation is out of memory, not a driver
  * error (drivers answer CL_INVALID_BUFFER_SIZE). */
-static bool too_large(cg_context *ctx, size_t bytes, const char *what)
+bool cg__pool_too_large(cg_context *ctx, size_t bytes, const char *what)
 {
     if (!ctx->max_alloc_bytes || bytes <= ctx->max_alloc_bytes) return false;
     cg__fail(ctx, CG_ERROR_NO_MEMORY,
@@ -135,41 +116,10 @@ static bool too_large(cg_context *ctx, size_t bytes, const char *what)
     return true;
 }
 
-cl_mem cg__buffer_get(cg_context *ctx, size_t bytes, const char *what)
-{
-    if (ctx->status || too_large(ctx, bytes, what)) return NULL;
-    bytes = size_class(ctx, bytes);
-    cl_int err = CL_SUCCESS;
-    cl_mem mem = buffer_alloc(ctx, bytes, &err);
-    if (!mem) {
-        cg__cl_fail(ctx, err, what);
-        return NULL;
-    }
-    ctx->stats.bytes_allocated += bytes;
-    return mem;
-}
-
-cl_mem cg__buffer_get_anyway(cg_context *ctx, size_t bytes)
-{
-    bytes = size_class(ctx, bytes);
-    cl_int err = CL_SUCCESS;
-    cl_mem mem = buffer_alloc(ctx, bytes, &err);
-    if (mem) ctx->stats.bytes_allocated += bytes;
-    return mem;
-}
-
-void cg__buffer_put(cg_context *ctx, cl_mem mem, size_t bytes)
-{
-    if (!mem) return;
-    bytes = size_class(ctx, bytes);
-    ctx->stats.bytes_allocated -= bytes;
-    pool_give(ctx, (cg__pool_entry){.bytes = bytes, .mem = mem});
-}
-
 static float *host_alloc(cg_context *ctx, size_t bytes)
 {
     cg__pool_entry e;
-    if (pool_take(ctx, bytes, &e)) return e.host;
+    if (cg__pool_take(ctx, bytes, &e)) return e.host;
     float *host = cg__malloc(bytes);
     if (!host && ctx->pool.count) {
         cg__pool_release(ctx);
@@ -180,8 +130,8 @@ static float *host_alloc(cg_context *ctx, size_t bytes)
 
 float *cg__host_get(cg_context *ctx, size_t bytes, const char *what)
 {
-    if (ctx->status || too_large(ctx, bytes, what)) return NULL;
-    const size_t c = size_class(ctx, bytes);
+    if (ctx->status || cg__pool_too_large(ctx, bytes, what)) return NULL;
+    const size_t c = cg__pool_class(ctx, bytes);
     float *host = host_alloc(ctx, c);
     if (!host) {
         cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: cannot allocate %zu bytes", what, bytes);
@@ -193,7 +143,7 @@ float *cg__host_get(cg_context *ctx, size_t bytes, const char *what)
 
 float *cg__host_get_anyway(cg_context *ctx, size_t bytes)
 {
-    const size_t c = size_class(ctx, bytes);
+    const size_t c = cg__pool_class(ctx, bytes);
     float *host = host_alloc(ctx, c);
     if (host) ctx->stats.bytes_allocated += c;
     return host;
@@ -202,9 +152,9 @@ float *cg__host_get_anyway(cg_context *ctx, size_t bytes)
 void cg__host_put(cg_context *ctx, float *host, size_t bytes)
 {
     if (!host) return;
-    bytes = size_class(ctx, bytes);
+    bytes = cg__pool_class(ctx, bytes);
     ctx->stats.bytes_allocated -= bytes;
-    pool_give(ctx, (cg__pool_entry){.bytes = bytes, .host = host});
+    cg__pool_give(ctx, (cg__pool_entry){.bytes = bytes, .host = host});
 }
 
 /* "1073741824", "512M", "2G", "64k", "10%" (of the device's memory). */
@@ -241,9 +191,8 @@ unsigned long long cg__host_memory_bytes(void)
     return pages > 0 && page > 0 ? (unsigned long long)pages * (unsigned long long)page : 0;
 }
 
-void cg__pool_configure(cg_context *ctx)
+void cg__pool_configure(cg_context *ctx, unsigned long long memory)
 {
-    unsigned long long memory = ctx->is_ref ? cg__host_memory_bytes() : ctx->info.global_mem_bytes;
     if (memory == 0) memory = 1ull << 32;
     ctx->pool_limit = (size_t)(memory / 4);
     const char *env = getenv("CLGRAD_POOL_LIMIT");
@@ -274,13 +223,13 @@ void cg__buffer_orphan(cg_context *ctx, cl_mem mem, float *host, size_t bytes)
         o->free_list = list;
         o->capacity = cap;
     }
-    o->free_list[o->count++] = (cg__pool_entry){.bytes = size_class(ctx, bytes), .mem = mem,
+    o->free_list[o->count++] = (cg__pool_entry){.bytes = cg__pool_class(ctx, bytes), .mem = mem,
                                                 .host = host};
 }
 
 void cg__orphans_release(cg_context *ctx)
 {
-    for (size_t i = 0; i < ctx->orphans.count; i++) entry_release(&ctx->orphans.free_list[i]);
+    for (size_t i = 0; i < ctx->orphans.count; i++) entry_release(ctx, &ctx->orphans.free_list[i]);
     free(ctx->orphans.free_list);
     memset(&ctx->orphans, 0, sizeof ctx->orphans);
 }

@@ -18,11 +18,7 @@ cg__storage *cg__storage_new(cg_context *ctx, size_t bytes, const char *what)
     s->refs = 1;
     s->ctx = ctx;
     s->bytes = bytes;
-    if (ctx->is_ref)
-        s->host = cg__host_get(ctx, bytes, what);
-    else
-        s->mem = cg__buffer_get(ctx, bytes, what);
-    if (!s->host && !s->mem) {
+    if (ctx->backend->alloc(ctx, s, what) != CG_OK) {
         free(s);
         return NULL;
     }
@@ -32,12 +28,7 @@ cg__storage *cg__storage_new(cg_context *ctx, size_t bytes, const char *what)
 void cg__storage_release(cg__storage *s)
 {
     if (!s || --s->refs > 0) return;
-    if (s->borrowed) { /* a view into an arena: only the view's handle goes */
-        if (s->mem) cg__clReleaseMemObject(s->mem);
-    } else {
-        if (s->host) cg__host_put(s->ctx, s->host, s->bytes);
-        if (s->mem) cg__buffer_put(s->ctx, s->mem, s->bytes);
-    }
+    s->ctx->backend->release(s->ctx, s); /* borrowed: only the handle goes */
     free(s);
 }
 
@@ -165,15 +156,16 @@ cg_tensor *cg__tensor_new(cg_context *ctx, cg_shape shape, bool tape_owned, cons
 cg_tensor *cg__tensor_borrowed(cg_context *ctx, cg_shape shape, cl_mem mem, float *host,
                                const char *what)
 {
+    size_t numel = cg__shape_numel(shape);
+    cg__storage made = {.refs = 1, .ctx = ctx, .bytes = numel * sizeof(float), .mem = mem,
+                        .host = host, .borrowed = true};
     cg__storage *s = cg__calloc(1, sizeof *s);
     if (!s) {
-        if (mem) cg__clReleaseMemObject(mem);
+        ctx->backend->release(ctx, &made); /* the handle was ours: it goes */
         cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory", what);
         return NULL;
     }
-    size_t numel = cg__shape_numel(shape);
-    *s = (cg__storage){.refs = 1, .ctx = ctx, .bytes = numel * sizeof(float), .mem = mem,
-                       .host = host, .borrowed = true};
+    *s = made;
     cg__layout l;
     cg__layout_contiguous(&l, shape);
     return tensor_over(ctx, s, &l, numel, false, what);

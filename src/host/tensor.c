@@ -1,46 +1,11 @@
 /* Tensors' constructors and transfers (the storage and views themselves are
  * in storage.c and view.c); their memory comes from the context's pool
- * (pool.c). */
+ * (pool.c) through the backend. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
-
-cg_status cg__write(cg_context *ctx, cl_mem mem, size_t offset, size_t bytes, const void *src,
-                    bool blocking, const char *what)
-{
-    if (ctx->status) return ctx->status;
-    if (bytes == 0) return CG_OK;
-    cl_int err = cg__clEnqueueWriteBuffer(ctx->queue, mem, blocking ? CL_TRUE : CL_FALSE, offset,
-                                          bytes, src, 0, NULL, NULL);
-    return err == CL_SUCCESS ? CG_OK : cg__cl_fail(ctx, err, what);
-}
-
-cg_status cg__read(cg_context *ctx, cl_mem mem, size_t offset, size_t bytes, void *dst,
-                   bool blocking, const char *what)
-{
-    if (ctx->status) return ctx->status;
-    if (bytes == 0) return CG_OK;
-    cl_int err = cg__clEnqueueReadBuffer(ctx->queue, mem, blocking ? CL_TRUE : CL_FALSE, offset, bytes,
-                                         dst, 0, NULL, NULL);
-    return err == CL_SUCCESS ? CG_OK : cg__cl_fail(ctx, err, what);
-}
-
-cg_status cg__fill_zero(cg_context *ctx, cl_mem mem, size_t bytes, const char *what)
-{
-    if (ctx->status) return ctx->status;
-    const cl_int zero = 0; /* 0.0f and integer 0 share the bit pattern */
-    cl_int err = cg__clEnqueueFillBuffer(ctx->queue, mem, &zero, sizeof zero, 0, bytes, 0, NULL, NULL);
-    return err == CL_SUCCESS ? CG_OK : cg__cl_fail(ctx, err, what);
-}
-
-cg_status cg__sync(cg_context *ctx, const char *what)
-{
-    if (ctx->status) return ctx->status;
-    cl_int err = cg__clFinish(ctx->queue);
-    return err == CL_SUCCESS ? CG_OK : cg__cl_fail(ctx, err, what);
-}
 
 /* ---- tensors ----------------------------------------------------------- */
 

@@ -18,6 +18,7 @@
 typedef struct cg__node cg__node;
 typedef struct cg__storage cg__storage;
 typedef struct cg__linreg_run cg__linreg_run;
+typedef struct cg__pool_entry cg__pool_entry;
 
 typedef struct cg__backend {
     const char *name;
@@ -46,6 +47,36 @@ typedef struct cg__backend {
     cg_status (*linreg_eval)(cg_linreg *m, const float *params, const float *hp,
                              cg_loss_kind loss, cg_grad_mode mode, float *out);
     void (*linreg_release)(cg_linreg *m);
+    /* ---- setup ---- */
+    /* Its devices, for selection (device.c matches a spec against them) and
+     * cg_device_list: the i-th, in a stable order, into *info; false past
+     * the last. The reference path's one device, the host, is chosen by name
+     * only (device.c never enumerates it). */
+    bool (*device)(size_t i, cg_device_info *info);
+    /* Makes device i the context's: ctx->info, the queue, the largest
+     * allocation, the pool's bound. Runs on a context already in error (an
+     * environment variable it could not read) as on any other; returns the
+     * status of its own steps, whose errors name cg_context_create. */
+    cg_status (*open)(cg_context *ctx, size_t i);
+    /* Waits for everything queued, its own failure ignored: the context goes
+     * (cg_context_free), and its memory next. */
+    void (*finish)(cg_context *ctx);
+    /* Releases what open made; the pool is empty by then. */
+    void (*close)(cg_context *ctx);
+    /* Lets what is queued land, not counted by fault injection: a first
+     * error's callers free host memory that queued reads may target
+     * (cg__fail). */
+    void (*drain)(cg_context *ctx);
+    /* A storage's memory, s->bytes of it, from the pool (pool.c); the error
+     * on ctx names what. */
+    cg_status (*alloc)(cg_context *ctx, cg__storage *s, const char *what);
+    /* Gives it back to the pool; of a borrowed storage, only the handle. */
+    void (*release)(cg_context *ctx, cg__storage *s);
+    /* Frees an idle buffer of the pool for good (evicted, or the pool
+     * emptied). */
+    void (*drop)(cg_context *ctx, cg__pool_entry *e);
+    /* Its kernels come in GPU and CPU shapes (cg_kernel_shape). */
+    bool kernel_shapes;
 } cg__backend;
 
 extern const cg__backend cg__backend_opencl;

@@ -325,4 +325,14 @@ const cg__backend cg__backend_opencl = {
     .linreg_run = cg__cl_linreg_run,
     .linreg_eval = cg__cl_linreg_eval,
     .linreg_release = cg__cl_linreg_release,
+    /* ---- setup ---- */
+    .device = cg__cl_device,
+    .open = cg__cl_open,
+    .finish = cg__cl_finish,
+    .close = cg__cl_close,
+    .drain = cg__cl_drain_queue,
+    .alloc = cg__cl_alloc,
+    .release = cg__cl_release,
+    .drop = cg__cl_drop,
+    .kernel_shapes = true,
 };

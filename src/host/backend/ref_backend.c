@@ -131,4 +131,14 @@ const cg__backend cg__backend_ref = {
     .linreg_run = cg__ref_linreg_run,
     .linreg_eval = cg__ref_linreg_eval,
     .linreg_release = cg__ref_linreg_release,
+    /* ---- setup ---- */
+    .device = cg__ref_device,
+    .open = cg__ref_open,
+    .finish = cg__ref_nothing,
+    .close = cg__ref_nothing,
+    .drain = cg__ref_nothing,
+    .alloc = cg__ref_alloc,
+    .release = cg__ref_release,
+    .drop = cg__ref_drop,
+    .kernel_shapes = false,
 };

@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "../internal.h"
 
 #define MAGIC "CLGRADPB"
 #define FORMAT 1u

@@ -1,11 +1,11 @@
 /* Programs: built once per context from the embedded sources, and cached as
- * device binaries on disk (program_cache.c) so a second process skips the
+ * device binaries on disk (cl_program_cache.c) so a second process skips the
  * OpenCL compiler (DESIGN.md, Programs). */
 #include <stdio.h>
 #include <string.h>
 
-#include "embedded.h"
-#include "internal.h"
+#include "../embedded.h"
+#include "../internal.h"
 
 /* Each program is its files concatenated in order: shared headers first. */
 static const char *const program_files[CG__PROGRAM_COUNT][4] = {
