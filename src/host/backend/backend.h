@@ -34,6 +34,11 @@ typedef struct cg__backend {
     cg_status (*exec)(cg_context *ctx, cg__node *node);
     /* Waits for everything queued. */
     cg_status (*sync)(cg_context *ctx, const char *what);
+    /* ---- reductions ---- */
+    /* *out = over a[0..n) (and b, read for kind 0 only): kind 0 dot(a, b),
+     * 1 sum |a|, 2 max |a|; NaN on error. Blocking: L-BFGS's scalars. */
+    cg_status (*vreduce)(cg_context *ctx, const cg_tensor *a, const cg_tensor *b, size_t n,
+                         int kind, float *out);
 } cg__backend;
 
 extern const cg__backend cg__backend_opencl;
