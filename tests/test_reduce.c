@@ -357,11 +357,10 @@ Test(reduce, clip_norm_of_a_zero_gradient_is_zero)
     }
 }
 
-/* ---- L-BFGS's vector reductions (device only) ----------------------------- */
+/* ---- L-BFGS's vector reductions ------------------------------------------- */
 
 Test(reduce, vector_reductions_in_both_shapes)
 {
-    if (on_ref()) cr_skip_test("cg__vreduce is the device's; L-BFGS keeps its own loop on ref");
     const size_t sizes[] = {1, 255, 257, 4097, 100003};
     uint64_t seed = test_seed();
     test_rng rng = {seed | 1};

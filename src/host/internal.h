@@ -96,7 +96,8 @@ typedef enum cg__op {
     CG__OP_BINARY_GRAD,  /* out (+)= in[2] * d(in[0] op in[1])/d(operand ia); flag_a: accumulate */
     CG__OP_AXPY,         /* out += scalar * in[0] */
     CG__OP_SUM_TO,       /* out += in[0] summed over out's broadcast dimensions */
-    CG__OP_REDUCE,       /* out = scalar * sum of in[0] [ia, ib, ic] over ib */
+    CG__OP_REDUCE,       /* out = scalar * sum of in[0] [ia, ib, ic] over ib; a full sum
+                            (ia = ic = 1) goes to out[id], added when flag_a */
     CG__OP_EXPAND_ADD,   /* out [ia, ib, ic] += scalar * in[0] [ia, ic] (REDUCE's backward) */
     CG__OP_MATMUL,       /* out (+)= op(in[0]) op(in[1]): flag_a/flag_b transpose, ia = M,
                             ib = N, ic = K, id: accumulate */
@@ -104,6 +105,16 @@ typedef enum cg__op {
                             flag_a: accumulate */
     CG__OP_GATHER_ROWS,  /* out[r,:] = in[0][rows[r],:], ia rows of ib columns */
     CG__OP_RAND_UNIFORM, /* out = U(scalar, scalar_b) from (seed ia, offset ib) */
+    /* ---- reductions, clipping, embedding ---- */
+    CG__OP_NORM2,        /* out[ia] = the 2-norm of in[0], without overflow or underflow */
+    CG__OP_CLIP_TOTAL,   /* out[0] = the 2-norm of in[0] (the norms), out[1] =
+                            min(scalar / (out[0] + 1e-6), 1): clipping's factor */
+    CG__OP_SCALE_BY,     /* out *= in[0][ia], in place */
+    CG__OP_CLAMP,        /* out = clamp(out, scalar, scalar_b), in place */
+    CG__OP_EMBEDDING_GRAD, /* out[map[u], :] += the rows in[0][positions[k], :] for k in
+                            [starts[u], starts[u+1]), summed in that order, for u < ic;
+                            ia positions, ib columns; rows = map[ic], starts[ic + 1],
+                            positions[ia]. flag_a: in[0] holds one row per u (rows = map) */
     CG__OP_COUNT
 } cg__op;
 
@@ -136,7 +147,6 @@ struct cg__node {
     unsigned *rows;       /* host indices (owned), else NULL */
     bool done;            /* executed */
     cg__backward_fn backward; /* NULL: not differentiated (a gradient step, no_grad) */
-    bool rule_runs_now;   /* the rule runs kernels itself instead of recording nodes */
     bool consumed;        /* a backward without retain_graph went through it */
     /* Last, and not cleared by cg__emit (the nodes that use them set them):
      * la: a view op's view over in[0]'s contiguous layout; a copy's source
@@ -151,7 +161,6 @@ typedef struct cg__tape {
     size_t nowned, owned_capacity;
     size_t pending;       /* nodes [pending, count) have not been handed to the backend */
     size_t differentiable;/* nodes autograd may walk (cg_context_stats.tape_nodes) */
-    bool in_immediate_rule; /* a backward rule that runs its kernels itself is running */
     bool realizing;       /* a backend is running a node (which must record none) */
     int no_grad;          /* depth of cg_no_grad_begin */
     bool consumed;        /* a backward without retain ran on this tape */
@@ -458,36 +467,53 @@ bool cg__broadcast(cg_context *ctx, const char *what, const cg_tensor *a, const 
                    cg__bcast *r);
 /* Nodes run at once (for callers outside the graph's ops). */
 cg_status cg__unary_into(cg_context *ctx, int op, const cg_tensor *x, cg_tensor *y, float s);
-/* Splits n elements into at most `want` chunks, each a multiple of 256 long
- * (the partial sums of every reduction): returns the count, sets *chunk.
- * A fixed split per device keeps results bit-identical run to run. */
-cl_uint cg__chunks(size_t n, size_t want, cl_uint *chunk);
-/* dst (+)= scale * sum of src (all elements) at dst element `off`. */
-cg_status cg__sum_all_into(cg_context *ctx, const cg_tensor *src, cg_tensor *dst, size_t off,
-                           float scale, bool accumulate);
-/* dst += src summed over the dimensions where dst, right-aligned against
- * src, has extent 1 or none (a broadcast operand's gradient). */
-cg_status cg__sum_to(cg_context *ctx, const cg_tensor *src, cg_tensor *dst);
-/* dst[off] = the 2-norm of x, without overflow or underflow (OpenCL). */
-cg_status cg__norm2_into(cg_context *ctx, const cg_tensor *x, cg_tensor *dst, size_t off,
-                         const char *what);
-/* *out = over a[0..n) (and b): kind 0 dot(a, b), 1 sum |a|, 2 max |a|; NaN
- * on error (OpenCL; L-BFGS's scalars). */
-cg_status cg__vreduce(cg_context *ctx, const cg_tensor *a, const cg_tensor *b, size_t n,
-                      int kind, float *out);
 /* dst (+)= src block copy (see shape.cl). */
 cg_status cg__block_copy(cg_context *ctx, const cg_tensor *src, size_t src_off, size_t src_stride,
                          cg_tensor *dst, size_t dst_off, size_t dst_stride, size_t outer,
                          size_t len, bool accumulate);
-/* The reduction family's nodes (reduce.c), run by both backends: the
- * family still chooses its own path inside (ctx->is_ref). */
-cg_status cg__reduce_run(cg_context *ctx, const cg__node *node);
-cg_status cg__expand_add_run(cg_context *ctx, const cg__node *node);
-/* dst (+)= src summed over the dimensions where dst, right-aligned against
- * src, has extent 1 or none (a broadcast operand's gradient); both plain. */
-cg_status cg__sum_to(cg_context *ctx, const cg_tensor *src, cg_tensor *dst);
 /* dst += src, same element count. */
 cg_status cg__accumulate(cg_context *ctx, const cg_tensor *src, cg_tensor *dst);
+
+/* ---- reductions, clipping, embedding ---- */
+
+/* Nodes run at once (reduce.c; for callers outside the graph's ops: the
+ * tests and benchmarks time and check each reduction alone). */
+/* dst (+)= scale * sum of src (all elements) at dst element `off`. */
+cg_status cg__sum_all_into(cg_context *ctx, const cg_tensor *src, cg_tensor *dst, size_t off,
+                           float scale, bool accumulate);
+/* dst += src summed over the dimensions where dst, right-aligned against
+ * src, has extent 1 or none (a broadcast operand's gradient); both plain. */
+cg_status cg__sum_to(cg_context *ctx, const cg_tensor *src, cg_tensor *dst);
+/* dst[off] = the 2-norm of x, without overflow or underflow. */
+cg_status cg__norm2_into(cg_context *ctx, const cg_tensor *x, cg_tensor *dst, size_t off,
+                         const char *what);
+/* *out = over a[0..n) (and b): kind 0 dot(a, b), 1 sum |a|, 2 max |a|; NaN
+ * on error (L-BFGS's scalars): the backend's vreduce. */
+cg_status cg__vreduce(cg_context *ctx, const cg_tensor *a, const cg_tensor *b, size_t n,
+                      int kind, float *out);
+/* A run of adjacent dimensions of one kind, kept or reduced (sum_to). */
+typedef struct cg__sum_run {
+    size_t extent;
+    bool reduced;
+} cg__sum_run;
+/* src's dimensions as alternating runs (extent-1 dimensions dropped,
+ * neighbours of one kind merged), dst right-aligned against src; -1 (error
+ * on ctx) when dst is not src's shape with some dimensions 1 or missing. */
+int cg__sum_runs(cg_context *ctx, cg_shape src, cg_shape dst, cg__sum_run runs[CG_MAX_DIMS]);
+/* The backends' side (backend/cl_reduce.c, backend/ref_reduce.c): exec of
+ * the family's nodes (REDUCE, SUM_TO, EXPAND_ADD, NORM2, CLIP_TOTAL,
+ * SCALE_BY, CLAMP, EMBEDDING_GRAD) and the tables' vreduce. */
+cg_status cg__cl_reduce_exec(cg_context *ctx, cg__node *node);
+cg_status cg__ref_reduce_exec(cg_context *ctx, cg__node *node);
+cg_status cg__cl_vreduce(cg_context *ctx, const cg_tensor *a, const cg_tensor *b, size_t n,
+                         int kind, float *out);
+cg_status cg__ref_vreduce(cg_context *ctx, const cg_tensor *a, const cg_tensor *b, size_t n,
+                          int kind, float *out);
+/* Splits n elements into at most `want` chunks, each a multiple of 256 long
+ * (the partial sums of every reduction, cl_reduce.c): returns the count,
+ * sets *chunk. A fixed split per device keeps results bit-identical run to
+ * run. */
+cl_uint cg__chunks(size_t n, size_t want, cl_uint *chunk);
 
 /* ---- misc -------------------------------------------------------------- */
 

@@ -93,15 +93,14 @@ static cg_status fill(cg_tensor *t, float value)
 
 /* A new gradient's zeros, as a node: they are written in the order the
  * backward needs them, next to the kernels that read them, rather than all
- * up front (a 40 MB gradient is still in cache when its first reader runs).
- * A rule that runs kernels itself needs them at once. */
+ * up front (a 40 MB gradient is still in cache when its first reader runs). */
 static cg_status zero_node(cg_tensor *g)
 {
     cg_context *ctx = g->ctx;
     cg__node *n = cg__emit(ctx, CG__OP_FILL, "cg_backward", g, NULL, NULL, NULL);
     if (!n) return ctx->status;
     n->scalar = 0.0f;
-    return ctx->tape.in_immediate_rule ? cg__realize(ctx) : CG_OK;
+    return CG_OK;
 }
 
 cg_tensor *cg__grad(cg_tensor *t)
@@ -230,14 +229,9 @@ cg_status cg_backward_ex(cg_tensor *out, const cg_tensor *seed, bool retain_grap
                      fn);
             break;
         }
-        /* A rule that runs kernels itself (a family not behind exec yet)
-         * reads gradients the nodes recorded so far compute. */
-        if (node->rule_runs_now && cg__realize(ctx)) break;
         /* The rule appends nodes, which may move the array: it gets a copy. */
         cg__node copy = *node;
-        ctx->tape.in_immediate_rule = copy.rule_runs_now;
         copy.backward(ctx, &copy);
-        ctx->tape.in_immediate_rule = false;
         if (!retain_graph) ctx->tape.nodes[i].consumed = true;
     }
     cg__realize(ctx); /* the gradient nodes */

@@ -77,6 +77,11 @@ typedef struct cg__backend {
     void (*drop)(cg_context *ctx, cg__pool_entry *e);
     /* Its kernels come in GPU and CPU shapes (cg_kernel_shape). */
     bool kernel_shapes;
+    /* ---- reductions ---- */
+    /* *out = over a[0..n) (and b, read for kind 0 only): kind 0 dot(a, b),
+     * 1 sum |a|, 2 max |a|; NaN on error. Blocking: L-BFGS's scalars. */
+    cg_status (*vreduce)(cg_context *ctx, const cg_tensor *a, const cg_tensor *b, size_t n,
+                         int kind, float *out);
 } cg__backend;
 
 extern const cg__backend cg__backend_opencl;

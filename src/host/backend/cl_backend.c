@@ -300,13 +300,19 @@ static cg_status cl_exec(cg_context *ctx, cg__node *n)
     case CG__OP_BINARY: return binary(ctx, n, false);
     case CG__OP_BINARY_GRAD: return binary(ctx, n, true);
     case CG__OP_AXPY: return axpy(ctx, n);
-    case CG__OP_SUM_TO: return cg__sum_to(ctx, n->in[0], n->out);
-    case CG__OP_REDUCE: return cg__reduce_run(ctx, n);
-    case CG__OP_EXPAND_ADD: return cg__expand_add_run(ctx, n);
+    case CG__OP_SUM_TO:
+    case CG__OP_REDUCE:
+    case CG__OP_EXPAND_ADD: return cg__cl_reduce_exec(ctx, n);
     case CG__OP_MATMUL: return matmul(ctx, n);
     case CG__OP_BLOCK_COPY: return block_copy(ctx, n);
     case CG__OP_GATHER_ROWS: return gather_rows(ctx, n);
     case CG__OP_RAND_UNIFORM: return rand_uniform(ctx, n);
+    /* ---- reductions, clipping, embedding (cl_reduce.c) ---- */
+    case CG__OP_NORM2:
+    case CG__OP_CLIP_TOTAL:
+    case CG__OP_SCALE_BY:
+    case CG__OP_CLAMP:
+    case CG__OP_EMBEDDING_GRAD: return cg__cl_reduce_exec(ctx, n);
     case CG__OP_COUNT: break;
     }
     return cg__fail(ctx, CG_ERROR_UNSUPPORTED, "%s: the OpenCL backend has no op %d", n->what,
@@ -335,4 +341,6 @@ const cg__backend cg__backend_opencl = {
     .release = cg__cl_release,
     .drop = cg__cl_drop,
     .kernel_shapes = true,
+    /* ---- reductions ---- */
+    .vreduce = cg__cl_vreduce,
 };

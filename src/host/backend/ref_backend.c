@@ -93,9 +93,9 @@ static cg_status ref_exec(cg_context *ctx, cg__node *n)
     case CG__OP_BINARY: return binary(ctx, n, false);
     case CG__OP_BINARY_GRAD: return binary(ctx, n, true);
     case CG__OP_AXPY: cg__ref_axpy(out->storage->host, n->scalar, x->storage->host, out->numel); return CG_OK;
-    case CG__OP_SUM_TO: return cg__sum_to(ctx, x, out);
-    case CG__OP_REDUCE: return cg__reduce_run(ctx, n);
-    case CG__OP_EXPAND_ADD: return cg__expand_add_run(ctx, n);
+    case CG__OP_SUM_TO:
+    case CG__OP_REDUCE:
+    case CG__OP_EXPAND_ADD: return cg__ref_reduce_exec(ctx, n);
     case CG__OP_MATMUL:
         cg__ref_matmul(x->storage->host, n->in[1]->storage->host, out->storage->host, n->ia, n->ib, n->ic, n->flag_a,
                        n->flag_b, n->id != 0);
@@ -113,6 +113,12 @@ static cg_status ref_exec(cg_context *ctx, cg__node *n)
         cg__ref_rand_uniform(out->storage->host, out->numel, n->ia, n->ib, n->scalar,
                              n->scalar_b);
         return CG_OK;
+    /* ---- reductions, clipping, embedding (ref_reduce.c) ---- */
+    case CG__OP_NORM2:
+    case CG__OP_CLIP_TOTAL:
+    case CG__OP_SCALE_BY:
+    case CG__OP_CLAMP:
+    case CG__OP_EMBEDDING_GRAD: return cg__ref_reduce_exec(ctx, n);
     case CG__OP_COUNT: break;
     }
     return cg__fail(ctx, CG_ERROR_UNSUPPORTED, "%s: the reference backend has no op %d", n->what,
@@ -141,4 +147,6 @@ const cg__backend cg__backend_ref = {
     .release = cg__ref_release,
     .drop = cg__ref_drop,
     .kernel_shapes = false,
+    /* ---- reductions ---- */
+    .vreduce = cg__ref_vreduce,
 };
