@@ -462,6 +462,12 @@ cg_status cg__sum_to(cg_context *ctx, const cg_tensor *src, cg_tensor *dst);
 /* dst += src, same element count. */
 cg_status cg__accumulate(cg_context *ctx, const cg_tensor *src, cg_tensor *dst);
 
+/* ---- optimizers ---- */
+
+/* cg__backend's optim of each backend (backend/cl_optim.c, backend/ref_optim.c). */
+extern const struct cg__optim_backend cg__optim_opencl;
+extern const struct cg__optim_backend cg__optim_ref;
+
 /* ---- misc -------------------------------------------------------------- */
 
 double cg__now_seconds(void);

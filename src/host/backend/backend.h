@@ -34,6 +34,10 @@ typedef struct cg__backend {
     cg_status (*exec)(cg_context *ctx, cg__node *node);
     /* Waits for everything queued. */
     cg_status (*sync)(cg_context *ctx, const char *what);
+    /* ---- optimizers ---- */
+    /* The device work of optim.c, optim_arena.c and lbfgs.c: steps, the
+     * arena, L-BFGS's vectors (a table of its own, in optim_internal.h). */
+    const struct cg__optim_backend *optim;
 } cg__backend;
 
 extern const cg__backend cg__backend_opencl;

@@ -319,4 +319,6 @@ const cg__backend cg__backend_opencl = {
     .fill = cl_fill,
     .exec = cl_exec,
     .sync = cl_sync,
+    /* ---- optimizers ---- */
+    .optim = &cg__optim_opencl,
 };

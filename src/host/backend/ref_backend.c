@@ -125,4 +125,6 @@ const cg__backend cg__backend_ref = {
     .fill = ref_fill,
     .exec = ref_exec,
     .sync = ref_sync,
+    /* ---- optimizers ---- */
+    .optim = &cg__optim_ref,
 };
