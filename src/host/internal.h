@@ -514,6 +514,11 @@ cg_status cg__ref_vreduce(cg_context *ctx, const cg_tensor *a, const cg_tensor *
  * sets *chunk. A fixed split per device keeps results bit-identical run to
  * run. */
 cl_uint cg__chunks(size_t n, size_t want, cl_uint *chunk);
+/* ---- optimizers ---- */
+
+/* cg__backend's optim of each backend (backend/cl_optim.c, backend/ref_optim.c). */
+extern const struct cg__optim_backend cg__optim_opencl;
+extern const struct cg__optim_backend cg__optim_ref;
 
 /* ---- misc -------------------------------------------------------------- */
 

@@ -3,14 +3,14 @@
  * Vectors (the flat gradient, the direction, the history) live on the
  * device; the scalars that steer the algorithm (dot products, step length,
  * the line search's bracket) come to the host, as in torch they become
- * Python numbers. */
+ * Python numbers. The vector work the graph's ops don't do is the
+ * backend's (cg__backend's optim: vreduce, axpy_at). */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "optim_internal.h"
-#include "ref/ops_ref.h"
 
 struct cg__lbfgs {
     cg_context *ctx;
@@ -35,18 +35,8 @@ static double vreduce(cg__lbfgs *s, const cg_tensor *a, const cg_tensor *b, int 
 {
     cg_context *ctx = s->ctx;
     if (ctx->status) return NAN;
-    if (ctx->is_ref) {
-        double acc = 0.0;
-        float mx = 0.0f;
-        for (size_t i = 0; i < s->n; i++) {
-            if (kind == 0) acc += (double)a->host[i] * b->host[i];
-            else if (kind == 1) acc += fabs(a->host[i]);
-            else mx = fmaxf(mx, fabsf(a->host[i]));
-        }
-        return kind == 2 ? mx : (float)acc;
-    }
-    float v;
-    cg__vreduce(ctx, a, b, s->n, kind, &v);
+    float v = NAN;
+    ctx->backend->optim->vreduce(ctx, a, b, s->n, kind, &v);
     return v;
 }
 
@@ -69,16 +59,7 @@ static void add_to_params(cg__lbfgs *s, double t, const cg_tensor *d)
     float a = (float)t;
     for (size_t i = 0; i < s->count && !ctx->status; i++) {
         cg_tensor *p = s->params[i];
-        if (ctx->is_ref) {
-            cg__ref_axpy(p->host, a, d->host + off, p->numel);
-        } else {
-            cl_kernel k = cg__kernel(ctx, CG__PROGRAM_ELEMENTWISE, NULL, "cg_axpy_off");
-            cl_uint xo = (cl_uint)off, n = (cl_uint)p->numel;
-            if (k && !cg__set_args(ctx, k, "lbfgs", sizeof(cl_mem), &p->mem, sizeof a, &a,
-                                   sizeof(cl_mem), &d->mem, sizeof xo, &xo, sizeof n, &n,
-                                   (size_t)0))
-                cg__launch_n(ctx, k, n, "lbfgs");
-        }
+        ctx->backend->optim->axpy_at(ctx, p, a, d, off);
         off += p->numel;
     }
 }

@@ -3,9 +3,10 @@
  * save/restore, and the step: one launch per group over its arena
  * (optim_arena.c), with the step's scalars passed by value. What differs
  * between optimizers is in their descriptors (optim_table.c): SparseAdam
- * updates the rows a sparse gradient touches; LBFGS is lbfgs.c's. */
+ * updates the rows a sparse gradient touches; LBFGS is lbfgs.c's. The
+ * device work is the backend's (cg__backend's optim: backend/cl_optim.c,
+ * backend/ref_optim.c). */
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,20 +14,6 @@
 
 
 /* ---- creation ----------------------------------------------------------- */
-
-/* OpenCL lets / and sqrt be off by 2.5 and 3 ulp unless the program asks for
- * them correctly rounded, which a device may offer: the rules then give the
- * reference path's bits (tests/test_optim_rules.c). */
-const char *cg__optim_cl_options(cg_context *ctx)
-{
-    cl_device_fp_config fp = 0;
-    if (ctx->is_ref ||
-        cg__clGetDeviceInfo(ctx->device, CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp, NULL) !=
-            CL_SUCCESS)
-        return "";
-    return (fp & CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT) ? " -cl-fp32-correctly-rounded-divide-sqrt"
-                                                      : "";
-}
 
 void cg_optimizer_free(cg_optimizer *opt)
 {
@@ -190,9 +177,6 @@ cg_optimizer *cg_optimizer_create(cg_context *ctx, cg_optim_kind kind, cg_tensor
     opt->ctx = ctx;
     opt->kind = kind;
     opt->desc = cg__optim_desc_of(kind);
-    /* one rule per program: its switch folds away, the compiler vectorizes it */
-    snprintf(opt->kernel_options, sizeof opt->kernel_options, "-DCG_OPT_KIND=%d%s",
-             opt->desc->rule, cg__optim_cl_options(ctx));
     if (add_group(opt, params, count, options, "cg_optimizer_create") < 0) {
         cg_optimizer_free(opt);
         return NULL;
@@ -211,14 +195,7 @@ cg_status cg_zero_grad(cg_optimizer *opt)
     for (size_t gi = 0; gi < opt->ngroups && !ctx->status; gi++) {
         group *g = &opt->groups[gi];
         if (g->arena) { /* every gradient of the group: one fill */
-            if (ctx->is_ref) {
-                memset(g->host[ARENA_G], 0, g->total * sizeof(float));
-            } else {
-                const float zero = 0.0f;
-                cl_int err = cg__clEnqueueFillBuffer(ctx->queue, g->mem[ARENA_G], &zero, sizeof zero,
-                                                     0, g->total * sizeof(float), 0, NULL, NULL);
-                if (err != CL_SUCCESS) cg__cl_fail(ctx, err, "cg_zero_grad: clEnqueueFillBuffer");
-            }
+            cg__arena_fill(ctx, g, ARENA_G, 0.0f, "cg_zero_grad: clEnqueueFillBuffer");
             continue;
         }
         for (size_t i = 0; i < g->count; i++) cg_zero_grad_of(g->params[i]);
@@ -226,49 +203,11 @@ cg_status cg_zero_grad(cg_optimizer *opt)
     return ctx->status;
 }
 
-
-/* One launch of the rule over n elements of p, g and the state slots
- * (buffers on a device, arrays on ref). */
-typedef struct span {
-    cl_mem mem[ARENA_COUNT];
-    float *host[ARENA_COUNT];
-    size_t n;
-} span;
-
+/* The rule over one span (optim_internal.h), by the context's backend. */
 static cg_status update(cg_optimizer *opt, const group *g, const span *sp, const float *h,
                         int flags)
 {
-    cg_context *ctx = opt->ctx;
-    if (ctx->is_ref) {
-        float *const *a = sp->host;
-        float unused = 0.0f; /* slots the rule neither reads nor writes */
-        for (size_t k = 0; k < sp->n; k++) {
-            float *s0 = a[ARENA_S0] ? &a[ARENA_S0][k] : &unused;
-            float *s1 = a[ARENA_S0 + 1] ? &a[ARENA_S0 + 1][k] : &unused;
-            float *s2 = a[ARENA_S0 + 2] ? &a[ARENA_S0 + 2][k] : &unused;
-            a[ARENA_P][k] = cg__ref_optim_rule(opt->desc->rule, flags, h, a[ARENA_P][k],
-                                               a[ARENA_G][k], s0, s1, s2);
-        }
-        return CG_OK;
-    }
-    cl_kernel k = cg__kernel(ctx, CG__PROGRAM_OPTIM, opt->kernel_options, "cg_optim_update");
-    cl_int kind = opt->desc->rule, f = flags, used = cg__optim_used_slots(opt->kind, &g->o);
-    cl_uint n = (cl_uint)sp->n;
-    /* The scalars travel by value: no buffer, no wait. */
-    cl_float16 ha;
-    cl_float8 hb;
-    memcpy(ha.s, h, sizeof ha.s);
-    memcpy(hb.s, h + 16, sizeof hb.s);
-    /* Unused slots get any valid buffer: the kernel leaves them alone. */
-    cl_mem m[ARENA_COUNT];
-    for (int j = 0; j < ARENA_COUNT; j++) m[j] = sp->mem[j] ? sp->mem[j] : sp->mem[ARENA_P];
-    if (!k || cg__set_args(ctx, k, "cg_step", sizeof kind, &kind, sizeof f, &f, sizeof ha, &ha,
-                           sizeof hb, &hb, sizeof(cl_mem), &m[ARENA_P], sizeof(cl_mem),
-                           &m[ARENA_G], sizeof(cl_mem), &m[ARENA_S0], sizeof(cl_mem),
-                           &m[ARENA_S0 + 1], sizeof(cl_mem), &m[ARENA_S0 + 2], sizeof n, &n,
-                           sizeof used, &used, (size_t)0))
-        return ctx->status;
-    return cg__launch_n(ctx, k, n, "cg_step");
+    return opt->ctx->backend->optim->update(opt, g, sp, h, flags);
 }
 
 /* Parameter i's own span: its tensor, gradient and state views. */
@@ -324,34 +263,8 @@ static void sparse_adam_update(cg_optimizer *opt, group *g, size_t i)
     double b1 = o->betas[0], b2 = o->betas[1];
     float c1 = (float)(1.0 - b1), c2 = (float)(1.0 - b2);
     float neg_step = (float)-((double)o->lr * sqrt(1.0 - pow(b2, step)) / (1.0 - pow(b1, step)));
-    const cg__sparse *sp = p->sparse;
     cg_tensor *m = g->state[i * CG_OPT_STATE_SLOTS], *v = g->state[i * CG_OPT_STATE_SLOTS + 1];
-    if (ctx->is_ref) {
-        for (size_t u = 0; u < sp->nrows; u++)
-            for (size_t c = 0; c < sp->dim; c++) {
-                size_t at = (size_t)sp->rows[u] * sp->dim + c;
-                float gv = sp->values->host[u * sp->dim + c];
-                if (o->maximize) gv = -gv;
-                p->host[at] = cg__ref_sparse_adam_rule(p->host[at], gv, &m->host[at],
-                                                       &v->host[at], c1, c2, neg_step, o->eps);
-            }
-        return;
-    }
-    cl_kernel k =
-        cg__kernel(ctx, CG__PROGRAM_OPTIM, cg__optim_cl_options(ctx), "cg_sparse_adam_update");
-    cl_mem rows = cg__buffer_get(ctx, sp->nrows * sizeof(cl_uint), "cg_step");
-    cl_uint nr = (cl_uint)sp->nrows, dim = (cl_uint)sp->dim;
-    cl_int maximize = o->maximize;
-    float eps = o->eps;
-    if (k && rows &&
-        !cg__write(ctx, rows, 0, sp->nrows * sizeof(cl_uint), sp->rows, true, "cg_step") &&
-        !cg__set_args(ctx, k, "cg_step", sizeof(cl_mem), &p->mem, sizeof(cl_mem), &m->mem,
-                      sizeof(cl_mem), &v->mem, sizeof(cl_mem), &sp->values->mem, sizeof(cl_mem),
-                      &rows, sizeof nr, &nr, sizeof dim, &dim, sizeof c1, &c1, sizeof c2, &c2,
-                      sizeof neg_step, &neg_step, sizeof eps, &eps, sizeof maximize, &maximize,
-                      (size_t)0))
-        cg__launch_n(ctx, k, sp->nrows * sp->dim, "cg_step");
-    cg__buffer_put(ctx, rows, sp->nrows * sizeof(cl_uint));
+    ctx->backend->optim->sparse_adam(ctx, o, p, m, v, c1, c2, neg_step);
 }
 
 /* torch's dense optimizers raise on a sparse gradient at step ("Adam does not
@@ -405,9 +318,9 @@ cg_status cg_step(cg_optimizer *opt)
 }
 
 /* cg_optim_scalars (the fused trainers' per-step scalars, in float) of kind
- * with options o at each of steps[0..n), into h (n * CG_H_COUNT floats): on
- * ctx's device, or the C build of the same text on ref. Only the twin test
- * calls it, to hold the two to the same bits. */
+ * with options o at each of steps[0..n), into h (n * CG_H_COUNT floats): by
+ * ctx's backend, on the device or the C build of the same text. Only the
+ * twin test calls it, to hold the two to the same bits. */
 cg_status cg__optim_fused_scalars(cg_context *ctx, cg_optim_kind kind, const cg_optim_options *o,
                                   const int *steps, size_t n, float *h)
 {
@@ -419,28 +332,7 @@ cg_status cg__optim_fused_scalars(cg_context *ctx, cg_optim_kind kind, const cg_
     float b[CG_B_COUNT];
     int flags;
     cg__optim_base(kind, o, b, &flags);
-    if (ctx->is_ref) {
-        for (size_t i = 0; i < n; i++)
-            cg__ref_optim_scalars(d->rule, b, steps[i], h + i * CG_H_COUNT);
-        return CG_OK;
-    }
-    const size_t hbytes = n * CG_H_COUNT * sizeof(float), sbytes = n * sizeof(cl_int);
-    cl_kernel k =
-        cg__kernel(ctx, CG__PROGRAM_OPTIM, cg__optim_cl_options(ctx), "cg_optim_scalars_at");
-    cl_mem base = cg__buffer_get(ctx, sizeof b, what), st = cg__buffer_get(ctx, sbytes, what);
-    cl_mem out = cg__buffer_get(ctx, hbytes, what);
-    cl_int rule = d->rule;
-    cl_uint count = (cl_uint)n;
-    if (k && base && st && out && !cg__write(ctx, base, 0, sizeof b, b, true, what) &&
-        !cg__write(ctx, st, 0, sbytes, steps, true, what) &&
-        !cg__set_args(ctx, k, what, sizeof rule, &rule, sizeof(cl_mem), &base, sizeof(cl_mem), &st,
-                      sizeof count, &count, sizeof(cl_mem), &out, (size_t)0) &&
-        !cg__launch_n(ctx, k, n, what))
-        cg__read(ctx, out, 0, hbytes, h, true, what);
-    cg__buffer_put(ctx, base, sizeof b);
-    cg__buffer_put(ctx, st, sbytes);
-    cg__buffer_put(ctx, out, hbytes);
-    return ctx->status;
+    return ctx->backend->optim->scalars(ctx, d->rule, b, steps, n, h);
 }
 
 /* LBFGS reads the gradients right after each evaluation, inside its step:

@@ -82,6 +82,10 @@ typedef struct cg__backend {
      * 1 sum |a|, 2 max |a|; NaN on error. Blocking: L-BFGS's scalars. */
     cg_status (*vreduce)(cg_context *ctx, const cg_tensor *a, const cg_tensor *b, size_t n,
                          int kind, float *out);
+    /* ---- optimizers ---- */
+    /* The device work of optim.c, optim_arena.c and lbfgs.c: steps, the
+     * arena, L-BFGS's vectors (a table of its own, in optim_internal.h). */
+    const struct cg__optim_backend *optim;
 } cg__backend;
 
 extern const cg__backend cg__backend_opencl;

@@ -343,4 +343,6 @@ const cg__backend cg__backend_opencl = {
     .kernel_shapes = true,
     /* ---- reductions ---- */
     .vreduce = cg__cl_vreduce,
+    /* ---- optimizers ---- */
+    .optim = &cg__optim_opencl,
 };

@@ -149,4 +149,6 @@ const cg__backend cg__backend_ref = {
     .kernel_shapes = false,
     /* ---- reductions ---- */
     .vreduce = cg__ref_vreduce,
+    /* ---- optimizers ---- */
+    .optim = &cg__optim_ref,
 };
