@@ -105,7 +105,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_reduce: %s\n", ctx ? cg_error_message(ctx) : "no memory");
         return 1;
     }
-    if (ctx->is_ref) {
+    if (cg_context_is_ref(ctx)) {
         fprintf(stderr, "bench_reduce: kernel shapes are an OpenCL device's (got ref)\n");
         return 2;
     }

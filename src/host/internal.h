@@ -172,7 +172,6 @@ struct cg_context {
     cg_status status;
     char message[4096];
 
-    bool is_ref;
     const cg__backend *backend;
     bool eager;           /* realize every op as it is recorded (CLGRAD_EAGER=1) */
     cg_device_info info;

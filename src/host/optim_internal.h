@@ -102,6 +102,10 @@ struct cg__optim_backend {
                          int kind, float *out);
     /* y += a * x[off, off + y's elements) (L-BFGS's torch _add_grad). */
     cg_status (*axpy_at)(cg_context *ctx, cg_tensor *y, float a, const cg_tensor *x, size_t off);
+    /* A new tensor over p's gradient home, where move_in put it in the
+     * arena (autograd's first gradient of p after cg_zero_grad freed it);
+     * NULL (error on ctx, naming what) on failure. */
+    cg_tensor *(*grad_home)(cg_context *ctx, cg_tensor *p, const char *what);
 };
 
 #endif

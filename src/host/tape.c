@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "optim_internal.h"
 #include "../kernels/ops.clh"
 
 cg_context *cg__op_context(const char *what, cg_tensor *const *ts, size_t n)
@@ -108,9 +109,7 @@ cg_tensor *cg__grad(cg_tensor *t)
     if (!t || !t->requires_grad) return NULL;
     if (!t->grad && (t->grad_home || t->grad_home_host)) {
         /* An optimizer keeps this parameter's gradient in its arena. */
-        if (t->grad_home) cg__clRetainMemObject(t->grad_home);
-        cg_tensor *g = cg__tensor_borrowed(t->ctx, t->shape, t->grad_home, t->grad_home_host,
-                                           "cg_backward");
+        cg_tensor *g = t->ctx->backend->optim->grad_home(t->ctx, t, "cg_backward");
         if (!g) return NULL;
         t->grad = g;
         if (zero_node(g) != CG_OK) {

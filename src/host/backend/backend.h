@@ -5,8 +5,12 @@
  * (ref_backend.c). A table holds no state: a context (one device) is its
  * instance, so a process can use several devices at once.
  *
- * Moving in, family by family (see docs/DESIGN.md): the op families not yet
- * behind exec still choose their path with ctx->is_ref. */
+ * Everything that depends on the kind of device is here or in the files
+ * beside this one: the front end (src/host/ files) neither tests which backend
+ * it runs on nor calls OpenCL (tools/check-backend-boundary.sh). Whole
+ * in-place procedures that are not graph nodes (the fused trainer, an
+ * optimizer's update, setup) have entries of their own, one block per
+ * family. Copies are nodes (CG__OP_COPY, CG__OP_BLOCK_COPY). */
 #ifndef CG_BACKEND_H
 #define CG_BACKEND_H
 

@@ -214,6 +214,12 @@ static cg_status axpy_at(cg_context *ctx, cg_tensor *y, float a, const cg_tensor
     return cg__launch_n(ctx, k, n, "lbfgs");
 }
 
+static cg_tensor *grad_home(cg_context *ctx, cg_tensor *p, const char *what)
+{
+    cg__clRetainMemObject(p->grad_home); /* the new tensor's reference */
+    return cg__tensor_borrowed(ctx, p->shape, p->grad_home, NULL, what);
+}
+
 const struct cg__optim_backend cg__optim_opencl = {
     .update = update,
     .sparse_adam = sparse_adam,
@@ -223,4 +229,5 @@ const struct cg__optim_backend cg__optim_opencl = {
     .move_out = move_out,
     .vreduce = vreduce,
     .axpy_at = axpy_at,
+    .grad_home = grad_home,
 };

@@ -137,6 +137,11 @@ static cg_status axpy_at(cg_context *ctx, cg_tensor *y, float a, const cg_tensor
     return CG_OK;
 }
 
+static cg_tensor *grad_home(cg_context *ctx, cg_tensor *p, const char *what)
+{
+    return cg__tensor_borrowed(ctx, p->shape, NULL, p->grad_home_host, what);
+}
+
 const struct cg__optim_backend cg__optim_ref = {
     .update = update,
     .sparse_adam = sparse_adam,
@@ -146,4 +151,5 @@ const struct cg__optim_backend cg__optim_ref = {
     .move_out = move_out,
     .vreduce = vreduce,
     .axpy_at = axpy_at,
+    .grad_home = grad_home,
 };

@@ -26,9 +26,6 @@ bool cg__ref_device(size_t i, cg_device_info *info)
 cg_status cg__ref_open(cg_context *ctx, size_t i)
 {
     cg__ref_device(i, &ctx->info);
-    /* The families not behind the table yet still read it; it goes with
-     * the field. */
-    ctx->is_ref = true;
     /* What an overcommitting malloc might promise beyond it is no help. */
     ctx->max_alloc_bytes = (size_t)cg__host_memory_bytes();
     cg__pool_configure(ctx, cg__host_memory_bytes());
