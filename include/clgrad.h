@@ -668,7 +668,8 @@ typedef struct cg_linreg cg_linreg;
 
 /* Binds data already on the device: X of shape [n] (one feature) or [n, F],
  * y of shape [n]; F above CG_LINREG_MAX_FEATURES is CG_ERROR_UNSUPPORTED.
- * The model keeps references; X and y must outlive it. */
+ * The model holds references of its own: X and y may be freed at any time.
+ * A view (a transpose, a slice) is copied once, contiguous. */
 cg_linreg *cg_linreg_create(cg_context *ctx, const cg_tensor *X, const cg_tensor *y);
 void cg_linreg_free(cg_linreg *model);
 size_t cg_linreg_features(const cg_linreg *model);

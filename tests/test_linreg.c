@@ -254,3 +254,43 @@ Test(linreg, non_finite_data_is_invalid_data_naming_row_and_column)
     unbind(&b);
     cg_context_free(ctx);
 }
+
+/* The model holds its own references, and reads a view (here a transpose
+ * and a strided slice) through a contiguous copy: the same loss and
+ * gradient as the same values bound contiguous, with X and y freed by the
+ * caller before the first eval. */
+Test(linreg, views_and_freed_inputs_train_as_contiguous_copies)
+{
+    cg_context *ctx = test_context();
+    enum { N = 37, F = 3 };
+    float xt[F * N], x[N * F], y2[2 * N], y[N];
+    test_rng rng = {test_seed() | 1};
+    for (size_t f = 0; f < F; f++)
+        for (size_t i = 0; i < N; i++) x[i * F + f] = xt[f * N + i] = rng_range(&rng, -0.5, 0.5);
+    for (size_t i = 0; i < 2 * N; i++) y2[i] = rng_range(&rng, 0.0, 1.0);
+    for (size_t i = 0; i < N; i++) y[i] = y2[2 * i];
+
+    bound plain = bind(ctx, x, y, N, F);
+    cg_tensor *XT = cg_tensor_from(ctx, xt, CG_SHAPE(F, N));
+    cg_tensor *Y2 = cg_tensor_from(ctx, y2, CG_SHAPE(N, 2));
+    cg_tensor *Xv = cg_transpose(XT, 0, 1);
+    cg_tensor *yv = cg_select(Y2, 1, 0);
+    cr_assert(!cg_is_contiguous(Xv) && !cg_is_contiguous(yv));
+    cg_linreg *viewed = cg_linreg_create(ctx, Xv, yv);
+    cr_assert_eq(cg_status_of(ctx), CG_OK, "%s", cg_error_message(ctx));
+    cg_tensor_free(XT);
+    cg_tensor_free(Y2);
+    cg_tape_reset(ctx); /* the views and the copies' nodes go */
+
+    const float params[F + 1] = {0.5f, -1.0f, 2.0f, 0.25f};
+    float la, lb, ga[F + 1], gb[F + 1];
+    cr_assert_eq(cg_linreg_eval(plain.model, params, CG_LOSS_MSE, CG_GRAD_ANALYTIC, 0.1f, &la, ga),
+                 CG_OK);
+    cr_assert_eq(cg_linreg_eval(viewed, params, CG_LOSS_MSE, CG_GRAD_ANALYTIC, 0.1f, &lb, gb),
+                 CG_OK, "%s", cg_error_message(ctx));
+    cr_assert_eq(memcmp(&la, &lb, sizeof la), 0, "loss %.9g vs %.9g", la, lb);
+    cr_assert_eq(memcmp(ga, gb, sizeof ga), 0, "the gradients differ");
+    cg_linreg_free(viewed);
+    unbind(&plain);
+    cg_context_free(ctx);
+}

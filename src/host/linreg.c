@@ -49,8 +49,15 @@ cg_linreg *cg_linreg_create(cg_context *ctx, const cg_tensor *X, const cg_tensor
         return NULL;
     }
     m->ctx = ctx;
-    m->X = X;
-    m->y = y;
+    /* References of our own, so the caller may free X and y; a view (a
+     * transpose, a slice) becomes a contiguous copy, since the kernels read
+     * rows at fixed strides. cg__plain takes no const, but only reads x. */
+    m->X = cg__tensor_retain(cg__plain((cg_tensor *)X, "cg_linreg_create"));
+    m->y = cg__tensor_retain(cg__plain((cg_tensor *)y, "cg_linreg_create"));
+    if (!m->X || !m->y || cg__realize(ctx)) {
+        cg_linreg_free(m);
+        return NULL;
+    }
     m->n = n;
     m->features = features;
     m->shift = tf;
@@ -67,6 +74,8 @@ void cg_linreg_free(cg_linreg *m)
 {
     if (!m) return;
     m->ctx->backend->linreg_release(m);
+    cg__tensor_release((cg_tensor *)m->X);
+    cg__tensor_release((cg_tensor *)m->y);
     free(m->shift);
     free(m);
 }
