@@ -30,6 +30,7 @@
 int cli_devices(int argc, char **argv);
 int cli_fit(int argc, char **argv);
 int cli_demo(int argc, char **argv);
+int cli_warmup(int argc, char **argv);
 
 /* The exit status for a library error met while reading input or training:
  * 3 for the device, the driver and memory, 2 for the rest. */

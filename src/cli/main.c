@@ -16,6 +16,7 @@ static void usage(FILE *out)
             "  devices   list OpenCL platforms and devices, with the value for --device\n"
             "  demo      replay the lecture: fitting t_c = w * t_u + b to 11 readings\n"
             "  fit       fit a linear model to a CSV file (or the lecture's data)\n"
+            "  warmup    compile the kernels the commands use, so first runs start fast\n"
             "\n"
             "'clgrad <command> --help' describes a command.\n"
             "\n"
@@ -36,6 +37,7 @@ static int dispatch(int argc, char **argv)
     if (strcmp(cmd, "devices") == 0) return cli_devices(argc - 1, argv + 1);
     if (strcmp(cmd, "fit") == 0) return cli_fit(argc - 1, argv + 1);
     if (strcmp(cmd, "demo") == 0) return cli_demo(argc - 1, argv + 1);
+    if (strcmp(cmd, "warmup") == 0) return cli_warmup(argc - 1, argv + 1);
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         usage(stdout);
         return CLI_OK;
