@@ -24,8 +24,9 @@ static void csv_file(char *path, size_t cap, const char *text)
 
 Test(cli, every_command_answers_help)
 {
-    const char *cmds[] = {"--help", "fit --help", "demo --help", "devices --help"};
-    for (int i = 0; i < 4; i++) {
+    const char *cmds[] = {"--help", "fit --help", "demo --help", "devices --help",
+                          "warmup --help"};
+    for (int i = 0; i < 5; i++) {
         run_result r;
         run_cli(&r, NULL, cmds[i]);
         cr_assert_eq(r.status, 0, "%s", cmds[i]);
@@ -35,6 +36,43 @@ Test(cli, every_command_answers_help)
     run_cli(&r, NULL, "frobnicate");
     cr_assert_eq(r.status, 2);
     cr_assert(strstr(r.err, "unknown command 'frobnicate'") != NULL);
+}
+
+/* clgrad warmup runs each common workload once: a line per workload and a
+ * total; a second warmup finds every program in clgrad's binary cache (on
+ * for the test: PoCL's default is its own cache, which the first run must
+ * have filled too). */
+Test(cli, warmup_compiles_the_common_kernels_so_a_second_run_compiles_none)
+{
+    char dir[64], env[256];
+    temp_dir(dir, sizeof dir);
+    snprintf(env, sizeof env, "CLGRAD_CACHE_DIR=%s/cg POCL_CACHE_DIR=%s/pocl", dir, dir);
+    run_result r;
+    run_cli(&r, env, "warmup");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    const char *lines[] = {"fused linear trainer", "linear model, autograd", "MLPs, autograd",
+                           "warmed up "};
+    for (int i = 0; i < 4; i++)
+        cr_assert(strstr(r.out, lines[i]) != NULL, "'%s' not in: %s", lines[i], r.out);
+    unsigned long long compiled = 0;
+    const char *total = strstr(r.out, "programs compiled in");
+    cr_assert(total && sscanf(strrchr(r.out, ':') + 1, "%llu", &compiled) == 1, "%s", r.out);
+    cr_assert(on_ref() ? compiled == 0 : compiled >= 10, "%llu programs: %s", compiled, r.out);
+    if (!on_ref() && strstr(r.out, "Portable Computing Language") != NULL) {
+        /* PoCL's own cache: the kernels it compiled are there. */
+        char cmd[160];
+        snprintf(cmd, sizeof cmd, "test -n \"$(ls -A %s/pocl 2>/dev/null)\"", dir);
+        cr_assert_eq(system(cmd), 0, "POCL_CACHE_DIR is empty after a warmup");
+    }
+
+    snprintf(env, sizeof env, "CLGRAD_CACHE_DIR=%s/cg2 CLGRAD_BINARY_CACHE=on", dir);
+    run_cli(&r, env, "warmup --quiet");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    run_cli(&r, env, "warmup --quiet");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, ": 0 programs compiled in") != NULL, "%s", r.out);
+    cr_assert_eq(strchr(r.out, '\n'), r.out + strlen(r.out) - 1, "--quiet: one line: %s", r.out);
+    expect_usage_error("warmup --bogus", "unknown option '--bogus'");
 }
 
 Test(cli, without_opencl_it_runs_on_the_reference_path_with_a_notice)
@@ -398,7 +436,8 @@ Test(cli, a_second_process_reuses_the_kernel_cache)
 {
     char dir[64], env[128], bin[512] = "";
     temp_dir(dir, sizeof dir);
-    snprintf(env, sizeof env, "CLGRAD_CACHE_DIR=%s", dir);
+    /* On: PoCL's default is off (it caches its own; test_program_cache.c). */
+    snprintf(env, sizeof env, "CLGRAD_CACHE_DIR=%s CLGRAD_BINARY_CACHE=on", dir);
     run_result r;
     run_cli(&r, env, "fit --epochs 1");
     cr_assert_eq(r.status, 0, "%s", r.err);

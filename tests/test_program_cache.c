@@ -19,6 +19,67 @@ static size_t count_bins(const char *dir)
     return n;
 }
 
+/* These tests are about clgrad's binary cache, which is off by default on
+ * PoCL (it caches its own builds): on for every test but the policy's. */
+static void binary_cache_on(void) { setenv("CLGRAD_BINARY_CACHE", "on", 1); }
+TestSuite(program_cache, .init = binary_cache_on);
+
+/* One lecture-sized eval on a fresh context with the cache in dir: the
+ * context's stats (after the eval) and whether it is the reference path. */
+static cg_context_stats one_eval(const char *dir, bool *ref)
+{
+    setenv("CLGRAD_CACHE_DIR", dir, 1);
+    float x[3] = {1, 2, 3}, y[3] = {2, 4, 6}, p[2] = {1, 0}, loss;
+    cg_context *ctx = test_context();
+    cg_tensor *tx = cg_tensor_from(ctx, x, CG_SHAPE(3)), *ty = cg_tensor_from(ctx, y, CG_SHAPE(3));
+    cg_linreg *m = cg_linreg_create(ctx, tx, ty);
+    cr_assert_eq(cg_linreg_eval(m, p, CG_LOSS_MSE, CG_GRAD_ANALYTIC, 0.1f, &loss, NULL), CG_OK,
+                 "%s", cg_error_message(ctx));
+    cg_context_stats stats = cg_context_stats_of(ctx);
+    *ref = cg_context_is_ref(ctx);
+    cg_linreg_free(m);
+    cg_tensor_free(tx);
+    cg_tensor_free(ty);
+    cg_context_free(ctx);
+    return stats;
+}
+
+/* CLGRAD_BINARY_CACHE: off writes nothing and reads nothing; auto (the
+ * default) writes binaries except on PoCL, whose own cache makes ours a
+ * cost (asking it for a binary compiles every kernel of the program); a
+ * value that is none of auto/on/off is the context's error, naming it. */
+Test(program_cache, binary_cache_policy_follows_the_driver_and_the_variable)
+{
+    char dir[64];
+    temp_dir(dir, sizeof dir);
+    bool ref;
+    setenv("CLGRAD_BINARY_CACHE", "on", 1);
+    one_eval(dir, &ref);
+    if (ref) return; /* nothing is built on the reference path */
+    cr_assert_eq(count_bins(dir), 1);
+    setenv("CLGRAD_BINARY_CACHE", "off", 1);
+    cg_context_stats off = one_eval(dir, &ref);
+    cr_assert_eq(off.programs_from_cache, 0, "off reads no binary either");
+    cr_assert_eq(off.programs_compiled, 1);
+
+    temp_dir(dir, sizeof dir);
+    unsetenv("CLGRAD_BINARY_CACHE");
+    cg_context *ctx = test_context();
+    bool pocl = strstr(cg_context_device(ctx)->platform, "Portable Computing Language") != NULL;
+    cg_context_free(ctx);
+    one_eval(dir, &ref);
+    cr_assert_eq(count_bins(dir), pocl ? 0 : 1, "auto on %s",
+                 pocl ? "PoCL stores nothing" : "another driver stores the binary");
+
+    setenv("CLGRAD_BINARY_CACHE", "yes", 1);
+    ctx = cg_context_create(NULL); /* the OpenCL device: ref returned above */
+    cr_assert_eq(cg_status_of(ctx), CG_ERROR_INVALID_ARGUMENT);
+    cr_assert(strstr(cg_error_message(ctx), "CLGRAD_BINARY_CACHE") != NULL, "%s",
+              cg_error_message(ctx));
+    cg_context_free(ctx);
+    setenv("CLGRAD_BINARY_CACHE", "on", 1);
+}
+
 Test(program_cache, second_context_loads_programs_from_the_disk_cache)
 {
     char dir[64];

@@ -184,8 +184,9 @@ int cli_warmup(int argc, char **argv)
                    workloads[w].name, after.programs_compiled - before.programs_compiled,
                    after.programs_from_cache - before.programs_from_cache, now_s() - t0);
     }
-    printf("warmed up %s: %llu programs compiled in %.2f s\n", cg_context_device(ctx)->name,
-           compiled, now_s() - start);
+    printf("warmed up %s (%s): %llu programs compiled in %.2f s\n",
+           cg_context_device(ctx)->name, cg_context_device(ctx)->platform, compiled,
+           now_s() - start);
     cg_context_free(ctx);
     return CLI_OK;
 }

@@ -196,6 +196,10 @@ struct cg_context {
      * single launch) or CPU (contiguous chunks per work-item). Follows the
      * device type unless CLGRAD_KERNEL_SHAPE or the API says otherwise. */
     bool gpu_shapes;
+    /* Programs are read from and written to clgrad's binary cache (OpenCL:
+     * not on PoCL, which caches its own; CLGRAD_BINARY_CACHE,
+     * backend/cl_device.c). */
+    bool binary_cache;
     cg_context_stats stats;
 };
 

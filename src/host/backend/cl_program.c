@@ -52,7 +52,8 @@ static cl_program build(cg_context *ctx, cg__program_id id, const char *options,
     cg__cache_entry entry;
     if (cg__cache_entry_init(ctx, options, srcs, nsrc, &entry) != CG_OK) return NULL;
     if (from_source) cg__cache_forget(&entry);
-    cl_program program = from_source ? NULL : cg__cache_load(ctx, &entry, options);
+    bool load = !from_source && ctx->binary_cache;
+    cl_program program = load ? cg__cache_load(ctx, &entry, options) : NULL;
     if (program) {
         ctx->stats.programs_from_cache++;
         *cached = true;
@@ -83,7 +84,7 @@ static cl_program build(cg_context *ctx, cg__program_id id, const char *options,
         return NULL;
     }
     ctx->stats.programs_compiled++;
-    cg__cache_store(ctx, &entry, program);
+    if (ctx->binary_cache) cg__cache_store(ctx, &entry, program);
     cg__cache_entry_free(&entry);
     return program;
 }
