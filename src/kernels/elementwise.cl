@@ -11,6 +11,9 @@
  * Binary operands are read through strides and an offset (broadcasts and
  * views, no copies), padded on the left to 8 dimensions; cg_sum_to pads to
  * 4. Offsets use 32-bit indices (the host checks sizes).
+ * The scalar formulas (cg_unary_f, cg_unary_grad, cg_binary_f,
+ * cg_binary_grad_f) are formulas.clh's, concatenated before this file and
+ * compiled as C for the reference path.
  */
 #pragma OPENCL FP_CONTRACT OFF
 
@@ -31,69 +34,6 @@
 #define CG_LAC la
 #define CG_LBC lb
 #endif
-
-/* x ^ s with the exponents torch special-cases computed exactly. */
-inline float cg_pow_s(float x, float s)
-{
-    if (s == 2.0f) return x * x;
-    if (s == 1.0f) return x;
-    if (s == 0.0f) return 1.0f;
-    if (s == 3.0f) return x * x * x;
-    if (s == 0.5f) return sqrt(x);
-    if (s == -1.0f) return 1.0f / x;
-    if (s == -0.5f) return 1.0f / sqrt(x); /* torch: rsqrt */
-    return pow(x, s);
-}
-
-inline float cg_unary_f(int op, float x, float s)
-{
-    switch (op) {
-    case CG_U_NEG: return -x;
-    case CG_U_ADD_S: return x + s;
-    case CG_U_SUB_S: return x - s;
-    case CG_U_RSUB_S: return s - x;
-    case CG_U_MUL_S: return x * s;
-    case CG_U_DIV_S: return x / s;
-    case CG_U_RDIV_S: return s / x;
-    case CG_U_POW_S: return cg_pow_s(x, s);
-    case CG_U_SQUARE: return x * x;
-    case CG_U_SQRT: return sqrt(x);
-    case CG_U_EXP: return exp(x);
-    case CG_U_LOG: return log(x);
-    case CG_U_ABS: return fabs(x);
-    case CG_U_RELU: return x < 0.0f ? 0.0f : x; /* NaN stays NaN, as torch's */
-    case CG_U_TANH: return tanh(x);
-    case CG_U_SIGMOID: return 1.0f / (1.0f + exp(-x));
-    case CG_U_HUBER: {
-        float ax = fabs(x);
-        return ax < s ? 0.5f * x * x : s * (ax - 0.5f * s);
-    }
-    default: return x;
-    }
-}
-
-/* gy * dy/dx, in the forms torch's backward formulas use. */
-inline float cg_unary_grad(int op, float x, float y, float gy, float s)
-{
-    switch (op) {
-    case CG_U_NEG: return -gy;
-    case CG_U_RSUB_S: return -gy;
-    case CG_U_MUL_S: return gy * s;
-    case CG_U_DIV_S: return gy / s;
-    case CG_U_RDIV_S: return -gy * y / x; /* s/x^2 without squaring x */
-    case CG_U_POW_S: return s == 0.0f ? 0.0f : gy * (s * cg_pow_s(x, s - 1.0f));
-    case CG_U_SQUARE: return gy * (2.0f * x);
-    case CG_U_SQRT: return gy / (2.0f * y);
-    case CG_U_EXP: return gy * y;
-    case CG_U_LOG: return gy / x;
-    case CG_U_ABS: return gy * sign(x);
-    case CG_U_RELU: return y <= 0.0f ? 0.0f : gy; /* torch's threshold_backward */
-    case CG_U_TANH: return gy * (1.0f - y * y);
-    case CG_U_SIGMOID: return gy * (1.0f - y) * y;
-    case CG_U_HUBER: return x < -s ? -s * gy : (x > s ? s * gy : x * gy);
-    default: return gy; /* ADD_S, SUB_S, COPY */
-    }
-}
 
 __kernel void cg_unary(const int op, __global const float *x, __global float *y, const float s,
                        const uint n)
@@ -160,25 +100,6 @@ inline uint cg_operand_offset(uint i, uint8 dims, uint8 strides, int layout)
     return layout == CG_LAYOUT_SAME ? i
            : layout == CG_LAYOUT_SCALAR ? 0u
                                         : cg_bcast_offset(i, dims, strides);
-}
-
-inline float cg_binary_f(int op, float a, float b)
-{
-    switch (op) {
-    case CG_B_ADD: return a + b;
-    case CG_B_SUB: return a - b;
-    case CG_B_MUL: return a * b;
-    default: return a / b;
-    }
-}
-
-/* g * d(a op b)/da (which 0) or /db (which 1). */
-inline float cg_binary_grad_f(int op, int which, float a, float b, float g)
-{
-    if (op == CG_B_ADD) return g;
-    if (op == CG_B_SUB) return which == 0 ? g : -g;
-    if (op == CG_B_MUL) return which == 0 ? g * b : g * a;
-    return which == 0 ? g / b : -g * ((a / b) / b); /* torch's form: b*b overflows */
 }
 
 __kernel void cg_binary(const int op, __global const float *a, const uint oa, const uint8 sa,

@@ -10,7 +10,7 @@
 /* Each program is its files concatenated in order: shared headers first. */
 static const char *const program_files[CG__PROGRAM_COUNT][4] = {
     [CG__PROGRAM_LINREG] = {"optim_defs.clh", "optim_rules.clh", "linreg.cl", NULL},
-    [CG__PROGRAM_ELEMENTWISE] = {"ops.clh", "elementwise.cl", NULL},
+    [CG__PROGRAM_ELEMENTWISE] = {"ops.clh", "formulas.clh", "elementwise.cl", NULL},
     [CG__PROGRAM_SHAPE] = {"shape.cl", NULL},
     [CG__PROGRAM_REDUCE] = {"reduce.cl", NULL},
     [CG__PROGRAM_MATMUL] = {"matmul.cl", NULL},

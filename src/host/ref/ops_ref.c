@@ -1,72 +1,17 @@
 /* Reference twins of the op kernels; see ops_ref.h. Read these to know what
- * the kernels must compute. */
+ * the kernels must compute. The element-wise formulas are formulas.clh's,
+ * the text elementwise.cl runs, compiled here as C. */
 #include "ops_ref.h"
 
 #include <math.h>
 
-#include "../../kernels/ops.clh"
+#include "../../kernels/formulas.clh"
 
-static float pow_s(float x, float s)
-{
-    if (s == 2.0f) return x * x;
-    if (s == 1.0f) return x;
-    if (s == 0.0f) return 1.0f;
-    if (s == 3.0f) return x * x * x;
-    if (s == 0.5f) return sqrtf(x);
-    if (s == -1.0f) return 1.0f / x;
-    if (s == -0.5f) return 1.0f / sqrtf(x); /* torch: rsqrt */
-    return powf(x, s);
-}
-
-static float sign(float x) { return x > 0.0f ? 1.0f : x < 0.0f ? -1.0f : 0.0f; }
-
-float cg__ref_unary_f(int op, float x, float s)
-{
-    switch (op) {
-    case CG_U_NEG: return -x;
-    case CG_U_ADD_S: return x + s;
-    case CG_U_SUB_S: return x - s;
-    case CG_U_RSUB_S: return s - x;
-    case CG_U_MUL_S: return x * s;
-    case CG_U_DIV_S: return x / s;
-    case CG_U_RDIV_S: return s / x;
-    case CG_U_POW_S: return pow_s(x, s);
-    case CG_U_SQUARE: return x * x;
-    case CG_U_SQRT: return sqrtf(x);
-    case CG_U_EXP: return expf(x);
-    case CG_U_LOG: return logf(x);
-    case CG_U_ABS: return fabsf(x);
-    case CG_U_RELU: return x < 0.0f ? 0.0f : x; /* NaN stays NaN, as torch's */
-    case CG_U_TANH: return tanhf(x);
-    case CG_U_SIGMOID: return 1.0f / (1.0f + expf(-x));
-    case CG_U_HUBER: {
-        float ax = fabsf(x);
-        return ax < s ? 0.5f * x * x : s * (ax - 0.5f * s);
-    }
-    default: return x;
-    }
-}
+float cg__ref_unary_f(int op, float x, float s) { return cg_unary_f(op, x, s); }
 
 float cg__ref_unary_grad(int op, float x, float y, float gy, float s)
 {
-    switch (op) {
-    case CG_U_NEG: return -gy;
-    case CG_U_RSUB_S: return -gy;
-    case CG_U_MUL_S: return gy * s;
-    case CG_U_DIV_S: return gy / s;
-    case CG_U_RDIV_S: return -gy * y / x; /* s/x^2 without squaring x */
-    case CG_U_POW_S: return s == 0.0f ? 0.0f : gy * (s * pow_s(x, s - 1.0f));
-    case CG_U_SQUARE: return gy * (2.0f * x);
-    case CG_U_SQRT: return gy / (2.0f * y);
-    case CG_U_EXP: return gy * y;
-    case CG_U_LOG: return gy / x;
-    case CG_U_ABS: return gy * sign(x);
-    case CG_U_RELU: return y <= 0.0f ? 0.0f : gy; /* torch's threshold_backward */
-    case CG_U_TANH: return gy * (1.0f - y * y);
-    case CG_U_SIGMOID: return gy * (1.0f - y) * y;
-    case CG_U_HUBER: return x < -s ? -s * gy : (x > s ? s * gy : x * gy);
-    default: return gy;
-    }
+    return cg_unary_grad(op, x, y, gy, s);
 }
 
 void cg__ref_unary(int op, const float *x, float *y, float s, size_t n)
@@ -115,7 +60,7 @@ void cg__ref_binary(int op, const float *a, const uint32_t sa[8], int la, const 
 {
     for (size_t i = 0; i < n; i++) {
         float x = a[operand_at(i, dims, sa, la)], y = b[operand_at(i, dims, sb, lb)];
-        out[i] = op == CG_B_ADD ? x + y : op == CG_B_SUB ? x - y : op == CG_B_MUL ? x * y : x / y;
+        out[i] = cg_binary_f(op, x, y);
     }
 }
 
@@ -125,15 +70,7 @@ void cg__ref_binary_grad(int op, int which, const float *a, const uint32_t sa[8]
 {
     for (size_t i = 0; i < n; i++) {
         float av = a[operand_at(i, dims, sa, la)], bv = b[operand_at(i, dims, sb, lb)];
-        float g = gy[i], d;
-        if (op == CG_B_ADD)
-            d = g;
-        else if (op == CG_B_SUB)
-            d = which == 0 ? g : -g;
-        else if (op == CG_B_MUL)
-            d = which == 0 ? g * bv : g * av;
-        else
-            d = which == 0 ? g / bv : -g * ((av / bv) / bv); /* torch's form: b*b overflows */
+        float d = cg_binary_grad_f(op, which, av, bv, gy[i]);
         dst[i] = accumulate ? dst[i] + d : d;
     }
 }
