@@ -154,6 +154,8 @@ typedef struct cg_context_stats {
     unsigned long long pool_limit_bytes;     /* the most the pool keeps idle */
     unsigned long long pool_evictions;       /* idle buffers released to keep the bound */
     unsigned long long graph_nodes;          /* graph nodes recorded since the context was made */
+    unsigned long long fused_groups;         /* element-wise chains run as one kernel */
+    unsigned long long fused_nodes;          /* the nodes in them */
 } cg_context_stats;
 cg_context_stats cg_context_stats_of(const cg_context *ctx);
 
@@ -198,6 +200,14 @@ cg_status cg_realize(cg_context *ctx);
  * error). */
 cg_status cg_context_set_eager(cg_context *ctx, bool eager);
 bool cg_context_eager(const cg_context *ctx);
+/* Fusion: when the graph is realized, a chain of element-wise nodes of one
+ * size (unary and binary ops whose operands are the output's shape or one
+ * element, their gradients, accumulations) runs as one generated kernel,
+ * each intermediate element kept in a register between the ops; every
+ * result is still written and the same bit for bit. On by default
+ * (CLGRAD_FUSE=0 turns it off); eager mode never fuses. */
+cg_status cg_context_set_fusion(cg_context *ctx, bool fuse);
+bool cg_context_fusion(const cg_context *ctx);
 
 /* Runs what is recorded and waits for every queued command to finish. */
 cg_status cg_finish(cg_context *ctx);

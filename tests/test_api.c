@@ -250,6 +250,12 @@ CASE(cg_context_set_eager)
     expect_clean("cg_context_set_eager");
 }
 CASE(cg_context_eager) { cr_assert(!cg_context_eager(NULL)); expect_clean("cg_context_eager"); }
+CASE(cg_context_set_fusion)
+{
+    cr_assert_eq(cg_context_set_fusion(NULL, true), NP);
+    expect_clean("cg_context_set_fusion");
+}
+CASE(cg_context_fusion) { cr_assert(!cg_context_fusion(NULL)); expect_clean("cg_context_fusion"); }
 CASE(cg_scalar) { cr_assert_null(cg_scalar(NULL, 1.0f)); expect_clean("cg_scalar"); }
 CASE(cg_permute)
 {
@@ -797,7 +803,7 @@ static api_case cases[] = {
     E(cg_mean_axis), E(cg_matmul), E(cg_reshape), E(cg_at), E(cg_slice), E(cg_concat),
     E(cg_select), E(cg_narrow), E(cg_transpose), E(cg_permute), E(cg_expand), E(cg_contiguous),
     E(cg_is_contiguous), E(cg_tape_own), E(cg_scalar), E(cg_realize), E(cg_context_set_eager),
-    E(cg_context_eager),
+    E(cg_context_eager), E(cg_context_set_fusion), E(cg_context_fusion),
     E(cg_embedding), E(cg_set_sparse_grad), E(cg_sparse_grad_rows), E(cg_sparse_grad_values),
     E(cg_index_rows), E(cg_mse_loss), E(cg_l1_loss), E(cg_huber_loss), E(cg_rand_uniform),
     E(cg_linear_init), E(cg_linear_forward), E(cg_linear_free), E(cg_mlp_create),

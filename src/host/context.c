@@ -20,6 +20,20 @@ static void eager_from_env(cg_context *ctx)
                  "cg_context_create: CLGRAD_EAGER must be 0 or 1 (got '%.64s')", env);
 }
 
+/* Fusion of element-wise chains unless CLGRAD_FUSE=0 (for comparing: the
+ * results are the same bit for bit). */
+static void fusion_from_env(cg_context *ctx)
+{
+    const char *env = getenv("CLGRAD_FUSE");
+    ctx->fuse = true;
+    if (!env || !*env) return;
+    if (strcmp(env, "0") == 0 || strcmp(env, "1") == 0)
+        ctx->fuse = env[0] == '1';
+    else
+        cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT,
+                 "cg_context_create: CLGRAD_FUSE must be 0 or 1 (got '%.64s')", env);
+}
+
 static void kernel_shape_from_env(cg_context *ctx)
 {
     ctx->gpu_shapes = ctx->info.type == CG_DEVICE_GPU;
@@ -62,6 +76,7 @@ cg_context *cg_context_create(const char *spec)
     ctx->backend = &cg__backend_ref;
     ctx->backend->device(0, &ctx->info);
     eager_from_env(ctx);
+    fusion_from_env(ctx);
 
     size_t index;
     const cg__backend *backend = cg__device_select(ctx, spec, &index);

@@ -90,8 +90,24 @@ static void name_the_op(cg_context *ctx, const char *what)
 cg_status cg__realize(cg_context *ctx)
 {
     cg__tape *tape = &ctx->tape;
+    cg__fuse_group group;
     while (tape->pending < tape->count && !ctx->status) {
-        cg__node *node = &tape->nodes[tape->pending++];
+        cg__node *node = &tape->nodes[tape->pending];
+        /* A chain of element-wise nodes runs as one kernel (fuse.c); not in
+         * eager mode, which runs every op alone as it is called. */
+        if (ctx->fuse && !ctx->eager &&
+            cg__fuse_plan(ctx, node, tape->count - tape->pending, &group)) {
+            tape->realizing = true;
+            if (ctx->backend->exec_group(ctx, &group)) name_the_op(ctx, group.step[0].node->what);
+            tape->realizing = false;
+            for (size_t k = 0; k < group.span; k++) {
+                node[k].done = true;
+                settle(&node[k]);
+            }
+            tape->pending += group.span;
+            continue;
+        }
+        tape->pending++;
         if (!node->done) {
             tape->realizing = true;
             if (ctx->backend->exec(ctx, node)) name_the_op(ctx, node->what);
@@ -139,3 +155,13 @@ cg_status cg_context_set_eager(cg_context *ctx, bool eager)
 }
 
 bool cg_context_eager(const cg_context *ctx) { return ctx && ctx->eager; }
+
+cg_status cg_context_set_fusion(cg_context *ctx, bool fuse)
+{
+    if (!ctx) return CG_ERROR_NULL_POINTER;
+    if (ctx->status) return ctx->status;
+    ctx->fuse = fuse;
+    return CG_OK;
+}
+
+bool cg_context_fusion(const cg_context *ctx) { return ctx && ctx->fuse; }

@@ -174,6 +174,8 @@ struct cg_context {
 
     const cg__backend *backend;
     bool eager;           /* realize every op as it is recorded (CLGRAD_EAGER=1) */
+    bool fuse;            /* run element-wise chains as one kernel (fuse.c; CLGRAD_FUSE) */
+    void *fused;          /* the backend's generated kernels (backend/cl_fuse.c) */
     cg_device_info info;
     cl_platform_id platform;
     cl_device_id device;
@@ -277,6 +279,10 @@ const cg__backend *cg__device_select(cg_context *ctx, const char *spec, size_t *
  * on disk across processes). NULL on failure, with the error on ctx. */
 cl_kernel cg__kernel(cg_context *ctx, cg__program_id id, const char *options, const char *name);
 void cg__programs_release(cg_context *ctx);
+/* A program of generated source after the shared headers (ops.clh and the
+ * formulas), keyed in the binary cache by its text like any program. */
+cl_program cg__program_generated(cg_context *ctx, const char *source, bool from_source,
+                                 bool *cached);
 
 /* The disk cache's entry for one program build (backend/cl_program_cache.c). */
 typedef struct cg__cache_entry {
@@ -522,6 +528,41 @@ cl_uint cg__chunks(size_t n, size_t want, cl_uint *chunk);
 /* cg__backend's optim of each backend (backend/cl_optim.c, backend/ref_optim.c). */
 extern const struct cg__optim_backend cg__optim_opencl;
 extern const struct cg__optim_backend cg__optim_ref;
+
+/* ---- fusion (fuse.c plans; the backends' exec_group runs) ---- */
+
+/* A group: consecutive nodes of the graph that each compute n elements,
+ * element i from element i of their inputs (or from one element for all),
+ * run as one kernel that keeps each element in a register from the op that
+ * makes it to the ops that use it. Every node's output is still written:
+ * anything may read it later. */
+#define CG__FUSE_MAX_STEPS 32
+#define CG__FUSE_MAX_BUFFERS 16
+typedef struct cg__fuse_operand {
+    signed char buffer;   /* the group's buffer; -1: none */
+    bool scalar;          /* the element at offset for every i; else element i */
+    unsigned offset;
+} cg__fuse_operand;
+typedef struct cg__fuse_step {
+    cg__node *node;
+    cg__fuse_operand in[3];
+    signed char out;      /* the buffer written (element i) */
+} cg__fuse_step;
+struct cg__fuse_group {
+    size_t span;          /* nodes from the first that the group covers */
+    size_t steps;         /* of those, the ones that compute (the rest are views) */
+    size_t n;             /* elements each step computes */
+    cg__fuse_step step[CG__FUSE_MAX_STEPS];
+    cg__storage *buffer[CG__FUSE_MAX_BUFFERS];
+    int nbuffers;
+    bool written[CG__FUSE_MAX_BUFFERS];     /* some step writes it */
+    bool read_scalar[CG__FUSE_MAX_BUFFERS]; /* some step reads one element of it for all */
+};
+/* The group that starts at nodes[0] (avail nodes pending from there), or
+ * false when fewer than two nodes would be in it. */
+bool cg__fuse_plan(cg_context *ctx, cg__node *nodes, size_t avail, cg__fuse_group *group);
+cg_status cg__cl_exec_group(cg_context *ctx, const cg__fuse_group *group);
+void cg__cl_fuse_release(cg_context *ctx);
 
 /* ---- misc -------------------------------------------------------------- */
 

@@ -20,6 +20,7 @@
 #include "clgrad.h"
 
 typedef struct cg__node cg__node;
+typedef struct cg__fuse_group cg__fuse_group;
 typedef struct cg__storage cg__storage;
 typedef struct cg__linreg_run cg__linreg_run;
 typedef struct cg__pool_entry cg__pool_entry;
@@ -38,6 +39,9 @@ typedef struct cg__backend {
     /* Runs one node: its inputs are computed, its output allocated. Errors
      * name node->what. */
     cg_status (*exec)(cg_context *ctx, cg__node *node);
+    /* Runs a fused group (fuse.c): the same results as exec on each of its
+     * nodes in order, bit for bit. */
+    cg_status (*exec_group)(cg_context *ctx, const cg__fuse_group *group);
     /* Waits for everything queued. */
     cg_status (*sync)(cg_context *ctx, const char *what);
     /* ---- linreg ---- */

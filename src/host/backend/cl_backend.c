@@ -325,6 +325,7 @@ const cg__backend cg__backend_opencl = {
     .write = cl_write,
     .fill = cl_fill,
     .exec = cl_exec,
+    .exec_group = cg__cl_exec_group,
     .sync = cl_sync,
     /* ---- linreg ---- */
     .linreg_prepare = cg__cl_linreg_prepare,

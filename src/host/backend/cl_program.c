@@ -29,26 +29,32 @@ static const cg__embedded_file *embedded(const char *name)
     return NULL;
 }
 
-/* Builds program `id` with `options`: from the disk cache unless
- * from_source, else from the embedded sources (then stored in the cache).
- * *cached says which. */
-static cl_program build(cg_context *ctx, cg__program_id id, const char *options, bool from_source,
-                        bool *cached)
+/* The texts of files[0..) (NULL-terminated, at most 4) into srcs/lens from
+ * *nsrc on; false (error on ctx) when one is not embedded. */
+static bool embedded_sources(cg_context *ctx, const char *const *files, const char **srcs,
+                             size_t *lens, size_t *nsrc)
 {
-    const char *srcs[4];
-    size_t lens[4], nsrc = 0;
-    *cached = false;
-    for (size_t i = 0; i < 4 && program_files[id][i]; i++) {
-        const cg__embedded_file *f = embedded(program_files[id][i]);
+    for (size_t i = 0; i < 4 && files[i]; i++) {
+        const cg__embedded_file *f = embedded(files[i]);
         if (!f) {
             cg__fail(ctx, CG_ERROR_BUILD_FAILED, "clgrad: kernel source %s is not embedded",
-                     program_files[id][i]);
-            return NULL;
+                     files[i]);
+            return false;
         }
-        srcs[nsrc] = f->text;
-        lens[nsrc++] = f->length;
+        srcs[*nsrc] = f->text;
+        lens[(*nsrc)++] = f->length;
     }
+    return true;
+}
 
+/* Builds the program of srcs with `options`: from the disk cache unless
+ * from_source, else from the sources (then stored in the cache). *cached
+ * says which; label names the program in a build failure. */
+static cl_program build_sources(cg_context *ctx, const char **srcs, const size_t *lens,
+                                size_t nsrc, const char *options, bool from_source, bool *cached,
+                                const char *label)
+{
+    *cached = false;
     cg__cache_entry entry;
     if (cg__cache_entry_init(ctx, options, srcs, nsrc, &entry) != CG_OK) return NULL;
     if (from_source) cg__cache_forget(&entry);
@@ -76,7 +82,7 @@ static cl_program build(cg_context *ctx, cg__program_id id, const char *options,
         log[sizeof log - 1] = '\0';
         if (err == CL_BUILD_PROGRAM_FAILURE)
             cg__fail(ctx, CG_ERROR_BUILD_FAILED, "clgrad: building %s with '%s' failed (%s):\n%s",
-                     program_files[id][nsrc - 1], options, cg__cl_error_name(err), log);
+                     label, options, cg__cl_error_name(err), log);
         else
             cg__cl_fail(ctx, err, "clgrad: clBuildProgram");
         cg__clReleaseProgram(program);
@@ -87,6 +93,35 @@ static cl_program build(cg_context *ctx, cg__program_id id, const char *options,
     if (ctx->binary_cache) cg__cache_store(ctx, &entry, program);
     cg__cache_entry_free(&entry);
     return program;
+}
+
+/* Program `id`: its files, concatenated. */
+static cl_program build(cg_context *ctx, cg__program_id id, const char *options, bool from_source,
+                        bool *cached)
+{
+    const char *srcs[4];
+    size_t lens[4], nsrc = 0;
+    *cached = false;
+    if (!embedded_sources(ctx, program_files[id], srcs, lens, &nsrc)) return NULL;
+    return build_sources(ctx, srcs, lens, nsrc, options, from_source, cached,
+                         program_files[id][nsrc - 1]);
+}
+
+/* The headers generated kernels call (cl_fuse.c): the op codes and the
+ * scalar formulas, the same the built-in kernels and the reference use. */
+static const char *const generated_headers[] = {"ops.clh", "elementwise.cl", NULL};
+
+cl_program cg__program_generated(cg_context *ctx, const char *source, bool from_source,
+                                 bool *cached)
+{
+    const char *srcs[4];
+    size_t lens[4], nsrc = 0;
+    *cached = false;
+    if (!embedded_sources(ctx, generated_headers, srcs, lens, &nsrc)) return NULL;
+    srcs[nsrc] = source;
+    lens[nsrc++] = strlen(source);
+    return build_sources(ctx, srcs, lens, nsrc, base_options, from_source, cached,
+                         "a generated kernel");
 }
 
 /* What a launch of `kernel` may use, asked once when it is created:

@@ -125,12 +125,23 @@ static cg_status ref_exec(cg_context *ctx, cg__node *n)
                     (int)n->kind);
 }
 
+/* A group's nodes one after another: the reference runs the same groups as
+ * a device, with each node's own loop. */
+static cg_status ref_exec_group(cg_context *ctx, const cg__fuse_group *g)
+{
+    for (size_t k = 0; k < g->steps && !ctx->status; k++) ref_exec(ctx, g->step[k].node);
+    ctx->stats.fused_groups++;
+    ctx->stats.fused_nodes += g->steps;
+    return ctx->status;
+}
+
 const cg__backend cg__backend_ref = {
     .name = "ref",
     .read = ref_read,
     .write = ref_write,
     .fill = ref_fill,
     .exec = ref_exec,
+    .exec_group = ref_exec_group,
     .sync = ref_sync,
     /* ---- linreg ---- */
     .linreg_prepare = cg__ref_linreg_prepare,

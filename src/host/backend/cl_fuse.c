@@ -1,0 +1,275 @@
+/* Fused groups on OpenCL: OpenCL C generated from a group's plan (fuse.c),
+ * compiled once per structure and kept in a per-context cache.
+ *
+ * The text names the ops by their codes and calls the formulas every
+ * element-wise kernel and the reference path use (cg_unary_f, cg_unary_grad,
+ * cg_binary_f, cg_binary_grad_f), in the nodes' order, with contraction off:
+ * a group computes what its nodes would, bit for bit. What varies between
+ * two runs of one structure (the scalars, a one-element operand's offset,
+ * n, the buffers) is a kernel argument, so a training loop builds each
+ * group's program once; the text is the cache key (compared in full, found
+ * by its hash), and the program goes to the binary cache like any other. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../internal.h"
+
+/* Kernels kept per context; the least recently used goes past it. */
+#define CACHE_SLOTS 128
+/* Generated text: at most CG__FUSE_MAX_STEPS steps of ~160 bytes. */
+#define SOURCE_CAP 16384
+
+typedef struct fused_kernel {
+    unsigned long long hash, used;
+    char *source;
+    cl_program program;
+    cl_kernel kernel;
+} fused_kernel;
+
+typedef struct fused_cache {
+    fused_kernel slot[CACHE_SLOTS];
+    int count;
+    unsigned long long clock;
+} fused_cache;
+
+static unsigned long long fnv1a(const char *s)
+{
+    unsigned long long h = 14695981039346656037ull;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static void slot_free(fused_kernel *k)
+{
+    if (k->kernel) cg__clReleaseKernel(k->kernel);
+    if (k->program) cg__clReleaseProgram(k->program);
+    free(k->source);
+    memset(k, 0, sizeof *k);
+}
+
+void cg__cl_fuse_release(cg_context *ctx)
+{
+    fused_cache *c = ctx->fused;
+    if (!c) return;
+    for (int i = 0; i < c->count; i++) slot_free(&c->slot[i]);
+    free(c);
+    ctx->fused = NULL;
+}
+
+/* ---- the text ---------------------------------------------------------------- */
+
+typedef struct text {
+    char *buf;
+    size_t len, cap;
+    bool full;
+} text;
+
+static void put(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(text *t, const char *fmt, ...)
+{
+    if (t->full) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= t->cap - t->len)
+        t->full = true;
+    else
+        t->len += (size_t)n;
+}
+
+/* Loads a buffer's element i into its register before the first step that
+ * reads it (a statement of its own: a step's line assigns one register). */
+static void preload(text *t, const cg__fuse_operand *o, bool *loaded)
+{
+    int b = o->buffer;
+    if (b < 0 || o->scalar || loaded[b]) return;
+    put(t, "    r%d = b%d[i];\n", b, b);
+    loaded[b] = true;
+}
+
+/* The value of operand `o` of step k (input j) as an expression. */
+static void operand(text *t, const cg__fuse_operand *o, size_t k, int j)
+{
+    if (o->scalar)
+        put(t, "b%d[o%zu_%d]", o->buffer, k, j);
+    else
+        put(t, "r%d", o->buffer);
+}
+
+/* The kernel for g, into t: parameters b<buffer>, then per step s<k>
+ * (its scalar) and o<k>_<j> (a one-element operand's offset), then n. */
+static void generate(const cg__fuse_group *g, text *t)
+{
+    put(t, "#pragma OPENCL FP_CONTRACT OFF\n__kernel void cg_fused(");
+    for (int b = 0; b < g->nbuffers; b++)
+        put(t, "%s__global %sfloat *b%d", b ? ", " : "", g->written[b] ? "" : "const ", b);
+    for (size_t k = 0; k < g->steps; k++) {
+        put(t, ", const float s%zu", k);
+        for (int j = 0; j < 3; j++)
+            if (g->step[k].in[j].buffer >= 0 && g->step[k].in[j].scalar)
+                put(t, ", const uint o%zu_%d", k, j);
+    }
+    put(t, ", const uint n)\n{\n    const uint i = get_global_id(0);\n    if (i >= n) return;\n");
+    for (int b = 0; b < g->nbuffers; b++) put(t, "    float r%d;\n", b);
+    bool loaded[CG__FUSE_MAX_BUFFERS] = {false};
+    for (size_t k = 0; k < g->steps; k++) {
+        const cg__fuse_step *st = &g->step[k];
+        const cg__node *node = st->node;
+        const cg__fuse_operand *in = st->in;
+        const cg__fuse_operand self = {.buffer = st->out, .scalar = false};
+        int out = st->out;
+        for (int j = 0; j < 3; j++) preload(t, &in[j], loaded);
+        bool accumulates = node->kind == CG__OP_UNARY_GRAD || node->kind == CG__OP_AXPY ||
+                           (node->kind == CG__OP_BINARY_GRAD && node->flag_a);
+        if (accumulates) preload(t, &self, loaded);
+        switch (node->kind) {
+        case CG__OP_FILL: put(t, "    r%d = s%zu;\n", out, k); break;
+        case CG__OP_UNARY:
+            put(t, "    r%d = cg_unary_f(%d, ", out, node->op);
+            operand(t, &in[0], k, 0);
+            put(t, ", s%zu);\n", k);
+            break;
+        case CG__OP_UNARY_GRAD: /* gx += gy * f'(x) */
+            put(t, "    r%d = ", out);
+            operand(t, &self, k, -1);
+            put(t, " + cg_unary_grad(%d, ", node->op);
+            operand(t, &in[0], k, 0);
+            put(t, ", ");
+            operand(t, &in[1], k, 1);
+            put(t, ", ");
+            operand(t, &in[2], k, 2);
+            put(t, ", s%zu);\n", k);
+            break;
+        case CG__OP_AXPY: /* y += a * x */
+            put(t, "    r%d = ", out);
+            operand(t, &self, k, -1);
+            put(t, " + s%zu * ", k);
+            operand(t, &in[0], k, 0);
+            put(t, ";\n");
+            break;
+        case CG__OP_BINARY:
+            put(t, "    r%d = cg_binary_f(%d, ", out, node->op);
+            operand(t, &in[0], k, 0);
+            put(t, ", ");
+            operand(t, &in[1], k, 1);
+            put(t, ");\n");
+            break;
+        case CG__OP_BINARY_GRAD: /* d = gy * d(a op b)/d(which); dst = d or dst + d */
+            put(t, "    {\n        float d = cg_binary_grad_f(%d, %d, ", node->op, (int)node->ia);
+            operand(t, &in[0], k, 0);
+            put(t, ", ");
+            operand(t, &in[1], k, 1);
+            put(t, ", ");
+            operand(t, &in[2], k, 2);
+            put(t, ");\n        r%d = ", out);
+            if (node->flag_a) {
+                operand(t, &self, k, -1);
+                put(t, " + d;\n    }\n");
+            } else {
+                put(t, "d;\n    }\n");
+            }
+            break;
+        default: t->full = true; break; /* the plan admits no other kind */
+        }
+        loaded[out] = true;
+    }
+    for (int b = 0; b < g->nbuffers; b++)
+        if (g->written[b]) put(t, "    b%d[i] = r%d;\n", b, b);
+    put(t, "}\n");
+}
+
+/* ---- the cache ------------------------------------------------------------- */
+
+static fused_cache *cache_of(cg_context *ctx)
+{
+    if (!ctx->fused) {
+        ctx->fused = cg__calloc(1, sizeof(fused_cache));
+        if (!ctx->fused) cg__fail(ctx, CG_ERROR_NO_MEMORY, "clgrad: out of memory for kernels");
+    }
+    return ctx->fused;
+}
+
+static cl_kernel kernel_for(cg_context *ctx, const char *source)
+{
+    fused_cache *c = cache_of(ctx);
+    if (!c) return NULL;
+    unsigned long long h = fnv1a(source);
+    for (int i = 0; i < c->count; i++)
+        if (c->slot[i].hash == h && strcmp(c->slot[i].source, source) == 0) {
+            c->slot[i].used = ++c->clock;
+            return c->slot[i].kernel;
+        }
+    fused_kernel k = {.hash = h, .used = ++c->clock};
+    bool cached;
+    k.source = cg__strdup(source);
+    if (!k.source) {
+        cg__fail(ctx, CG_ERROR_NO_MEMORY, "clgrad: out of memory for a generated kernel");
+        return NULL;
+    }
+    k.program = cg__program_generated(ctx, source, false, &cached);
+    cl_int err = CL_SUCCESS;
+    if (k.program) k.kernel = cg__clCreateKernel(k.program, "cg_fused", &err);
+    if (!k.kernel && k.program && cached) { /* a cached binary without it: build once */
+        slot_free(&k);
+        return kernel_for(ctx, source);
+    }
+    if (!k.kernel) {
+        if (k.program) cg__cl_fail(ctx, err, "cg_fused");
+        slot_free(&k);
+        return NULL;
+    }
+    int at = c->count;
+    if (at == CACHE_SLOTS) { /* the least recently used goes */
+        at = 0;
+        for (int i = 1; i < c->count; i++)
+            if (c->slot[i].used < c->slot[at].used) at = i;
+        slot_free(&c->slot[at]);
+    } else {
+        c->count++;
+    }
+    c->slot[at] = k;
+    return k.kernel;
+}
+
+/* ---- the launch ------------------------------------------------------------- */
+
+cg_status cg__cl_exec_group(cg_context *ctx, const cg__fuse_group *g)
+{
+    if (ctx->status) return ctx->status;
+    char buf[SOURCE_CAP];
+    text t = {buf, 0, sizeof buf, false};
+    generate(g, &t);
+    const char *what = g->step[0].node->what;
+    if (t.full)
+        return cg__fail(ctx, CG_ERROR_UNSUPPORTED, "%s: a fused group too large to generate",
+                        what);
+    cl_kernel kernel = kernel_for(ctx, buf);
+    if (!kernel) return ctx->status;
+    cl_uint arg = 0;
+    cl_int err = CL_SUCCESS;
+    for (int b = 0; b < g->nbuffers && err == CL_SUCCESS; b++)
+        err = cg__clSetKernelArg(kernel, arg++, sizeof(cl_mem), &g->buffer[b]->mem);
+    for (size_t k = 0; k < g->steps && err == CL_SUCCESS; k++) {
+        float s = g->step[k].node->scalar;
+        err = cg__clSetKernelArg(kernel, arg++, sizeof s, &s);
+        for (int j = 0; j < 3 && err == CL_SUCCESS; j++) {
+            const cg__fuse_operand *o = &g->step[k].in[j];
+            if (o->buffer >= 0 && o->scalar) {
+                cl_uint off = o->offset;
+                err = cg__clSetKernelArg(kernel, arg++, sizeof off, &off);
+            }
+        }
+    }
+    cl_uint n = (cl_uint)g->n;
+    if (err == CL_SUCCESS) err = cg__clSetKernelArg(kernel, arg++, sizeof n, &n);
+    if (err != CL_SUCCESS) return cg__cl_fail(ctx, err, what);
+    ctx->stats.fused_groups++;
+    ctx->stats.fused_nodes += g->steps;
+    return cg__launch_n(ctx, kernel, g->n, what);
+}

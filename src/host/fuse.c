@@ -1,0 +1,134 @@
+/* Fusion's plan: which consecutive nodes of the graph run as one kernel.
+ *
+ * A group is a run of element-wise nodes that all compute the same number
+ * of elements n, element i of each from element i of its inputs or from one
+ * element read by all: unary ops and their gradients, broadcasting binary
+ * ops whose operands are each the output's shape or one element (and their
+ * gradients), axpy and fills. The backend runs a group as one kernel in
+ * which element i of each node's output goes from the node that makes it to
+ * the nodes that read it in a register (backend/cl_fuse.c); every output is
+ * still written, since anything may read it later. The formulas and their
+ * order are the nodes' own, so a group's results are the nodes' bit for bit.
+ *
+ * What ends a group: a node of another kind or size, an operand read through
+ * strides, and one hazard: an element read by every work-item from a buffer
+ * the group writes (work-item j could write it before work-item i reads
+ * it). Nodes with nothing to run (views) inside a run join it. */
+#include <string.h>
+
+#include "internal.h"
+
+/* The group's index for storage s, added if new; -1 when full. */
+static int buffer_of(cg__fuse_group *g, cg__storage *s)
+{
+    for (int b = 0; b < g->nbuffers; b++)
+        if (g->buffer[b] == s) return b;
+    if (g->nbuffers == CG__FUSE_MAX_BUFFERS) return -1;
+    g->buffer[g->nbuffers] = s;
+    g->written[g->nbuffers] = g->read_scalar[g->nbuffers] = false;
+    return g->nbuffers++;
+}
+
+/* t read element by element: plain, n elements. */
+static bool read_same(cg__fuse_group *g, const cg_tensor *t, cg__fuse_operand *op)
+{
+    if (!t || !t->plain || t->numel != g->n) return false;
+    int b = buffer_of(g, t->storage);
+    if (b < 0) return false;
+    *op = (cg__fuse_operand){.buffer = (signed char)b, .scalar = false, .offset = 0};
+    return true;
+}
+
+/* t, one element, read by every work-item at its offset (when n is 1 and
+ * the offset 0, that is element i itself). */
+static bool read_one(cg__fuse_group *g, const cg_tensor *t, unsigned offset, cg__fuse_operand *op)
+{
+    if (g->n == 1 && offset == 0) return read_same(g, t, op);
+    int b = buffer_of(g, t->storage);
+    if (b < 0 || g->written[b]) return false;
+    g->read_scalar[b] = true;
+    *op = (cg__fuse_operand){.buffer = (signed char)b, .scalar = true, .offset = offset};
+    return true;
+}
+
+/* An operand of a broadcasting binary node in layout l (1: the output's
+ * shape, 2: one element; 0, strided, does not fuse). */
+static bool read_operand(cg__fuse_group *g, const cg_tensor *t, cl_int l, cl_uint offset,
+                         cg__fuse_operand *op)
+{
+    if (l == 1) return read_same(g, t, op);
+    if (l == 2) return read_one(g, t, offset, op);
+    return false;
+}
+
+static bool write_out(cg__fuse_group *g, const cg_tensor *t, signed char *out)
+{
+    if (!t || !t->plain || t->numel != g->n) return false;
+    int b = buffer_of(g, t->storage);
+    if (b < 0 || g->read_scalar[b]) return false;
+    g->written[b] = true;
+    *out = (signed char)b;
+    return true;
+}
+
+/* Adds node to the group as its next step; false (the group unchanged in
+ * what matters: a failed step is not counted) when it does not fit. */
+static bool add_step(cg_context *ctx, cg__fuse_group *g, cg__node *node)
+{
+    if (g->steps == CG__FUSE_MAX_STEPS || node->many) return false;
+    /* A failed step may leave buffers it added: harmless, they are only
+     * bound to the kernel. Its flags are set only once it fits. */
+    cg__fuse_group trial = *g;
+    cg__fuse_step *st = &trial.step[trial.steps];
+    memset(st, 0, sizeof *st);
+    for (int k = 0; k < 3; k++) st->in[k].buffer = -1;
+    st->node = node;
+    const cg_tensor *out = node->out;
+    if (!out || out->numel != g->n) return false;
+    bool ok;
+    switch (node->kind) {
+    case CG__OP_FILL: ok = out->bytes == g->n * sizeof(float); break;
+    case CG__OP_UNARY: ok = read_same(&trial, node->in[0], &st->in[0]); break;
+    case CG__OP_AXPY: ok = read_same(&trial, node->in[0], &st->in[0]); break;
+    case CG__OP_UNARY_GRAD:
+        ok = read_same(&trial, node->in[0], &st->in[0]) &&
+             read_same(&trial, node->in[1], &st->in[1]) &&
+             read_same(&trial, node->in[2], &st->in[2]);
+        break;
+    case CG__OP_BINARY:
+    case CG__OP_BINARY_GRAD: {
+        cg__bcast bc;
+        if (!cg__broadcast(ctx, node->what, node->in[0], node->in[1], &bc)) return false;
+        ok = cg__shape_numel(bc.out) == g->n &&
+             read_operand(&trial, node->in[0], bc.la, bc.oa, &st->in[0]) &&
+             read_operand(&trial, node->in[1], bc.lb, bc.ob, &st->in[1]) &&
+             (node->kind == CG__OP_BINARY || read_same(&trial, node->in[2], &st->in[2]));
+        break;
+    }
+    default: return false;
+    }
+    if (!ok || !write_out(&trial, out, &st->out)) return false;
+    trial.steps++;
+    *g = trial;
+    return true;
+}
+
+bool cg__fuse_plan(cg_context *ctx, cg__node *nodes, size_t avail, cg__fuse_group *g)
+{
+    if (!avail || nodes[0].done || !nodes[0].out) return false;
+    memset(g, 0, offsetof(cg__fuse_group, step));
+    g->nbuffers = 0;
+    g->n = nodes[0].out->numel;
+    if (g->n == 0 || g->n > 0xFFFFFFFFu) return false;
+    size_t span = 0;
+    for (size_t k = 0; k < avail; k++) {
+        cg__node *node = &nodes[k];
+        if (node->done) { /* a view: nothing to run, nothing in the way */
+            continue;
+        }
+        if (!add_step(ctx, g, node)) break;
+        span = k + 1;
+    }
+    g->span = span;
+    return g->steps >= 2;
+}

@@ -1,0 +1,192 @@
+/* Fusion (issue 9, item 1): chains of element-wise nodes run as one
+ * generated kernel give the results of the nodes run one by one, bit for
+ * bit, forward and backward, on random chains of awkward sizes; a chain
+ * costs one launch; a one-element operand read from a buffer the chain
+ * writes ends the group instead of racing; and the switch and its
+ * environment variable behave. The reference path runs the same groups. */
+#include "helpers.h"
+
+static cg_context *context_fusing(bool fuse)
+{
+    cg_context *ctx = test_context();
+    cr_assert_eq(cg_context_set_eager(ctx, false), CG_OK);
+    cr_assert_eq(cg_context_set_fusion(ctx, fuse), CG_OK);
+    cr_assert_eq(cg_context_fusion(ctx), fuse);
+    return ctx;
+}
+
+static cg_tensor *filled(cg_context *ctx, size_t n, uint64_t seed, double lo, double hi)
+{
+    float *v = malloc(n * sizeof *v);
+    test_rng r = {seed | 1};
+    for (size_t i = 0; i < n; i++) v[i] = rng_range(&r, lo, hi);
+    cg_tensor *t = cg_tensor_from(ctx, v, CG_SHAPE(n));
+    free(v);
+    cr_assert_not_null(t, "%s", cg_error_message(ctx));
+    return t;
+}
+
+#define CHAIN 12
+
+/* A random chain over inputs x, y (n elements, requires_grad), a scalar s
+ * and a one-element view into a [3] tensor (offset 2): each op reads the
+ * last value and one of the pool; the loss is the chain's mean. Every value
+ * and both gradients are read into vals. The same seed on two contexts
+ * builds the same chain. */
+static size_t run_chain(cg_context *ctx, size_t n, uint64_t seed, float *vals)
+{
+    test_rng r = {seed * 2654435761u | 1};
+    cg_tensor *x = filled(ctx, n, seed + 1, 0.2, 1.5), *y = filled(ctx, n, seed + 2, 0.2, 1.5);
+    cg_tensor *s = filled(ctx, 1, seed + 3, 0.5, 1.2), *three = filled(ctx, 3, seed + 4, 0.5, 1.2);
+    cg_set_requires_grad(x, true);
+    cg_set_requires_grad(y, true);
+    cg_tensor *pool[4] = {x, y, s, cg_select(three, 0, 2)};
+    cg_tensor *chain[CHAIN + 1];
+    chain[0] = x;
+    for (int k = 1; k <= CHAIN; k++) {
+        cg_tensor *a = chain[k - 1], *b = pool[(int)(rng_uniform(&r) * 4)];
+        switch ((int)(rng_uniform(&r) * 10)) {
+        case 0: chain[k] = cg_add(a, b); break;
+        case 1: chain[k] = cg_sub(b, a); break;
+        case 2: chain[k] = cg_mul(a, b); break;
+        case 3: chain[k] = cg_div(a, cg_add_scalar(cg_abs(b), 1.0f)); break;
+        case 4: chain[k] = cg_tanh(a); break;
+        case 5: chain[k] = cg_sigmoid(a); break;
+        case 6: chain[k] = cg_mul_scalar(cg_square(a), 0.5f); break;
+        case 7: chain[k] = cg_exp(cg_neg(cg_abs(a))); break;
+        case 8: chain[k] = cg_pow_scalar(cg_add_scalar(cg_abs(a), 0.1f), 1.7f); break;
+        default: chain[k] = cg_relu(cg_sub_scalar(a, 0.3f)); break;
+        }
+        cr_assert_not_null(chain[k], "%s", cg_error_message(ctx));
+    }
+    cg_tensor *loss = cg_mean(chain[CHAIN]);
+    cr_assert_eq(cg_backward(loss), CG_OK, "%s", cg_error_message(ctx));
+    size_t at = 0;
+    for (int k = 1; k <= CHAIN; k++) {
+        cr_assert_eq(cg_tensor_read(chain[k], vals + at, n), CG_OK);
+        at += n;
+    }
+    cr_assert_eq(cg_tensor_read(cg_grad(x), vals + at, n), CG_OK);
+    at += n;
+    if (cg_grad(y)) /* y may not be in the chain */
+        cr_assert_eq(cg_tensor_read(cg_grad(y), vals + at, n), CG_OK);
+    else
+        memset(vals + at, 0, n * sizeof *vals);
+    at += n;
+    cg_tape_reset(ctx);
+    cg_tensor_free(x);
+    cg_tensor_free(y);
+    cg_tensor_free(s);
+    cg_tensor_free(three);
+    return at;
+}
+
+Test(fuse, random_chains_give_the_unfused_bits_forward_and_backward)
+{
+    static const size_t sizes[] = {1, 7, 255, 1000, 4097};
+    uint64_t seed = test_seed();
+    cg_context *fused = context_fusing(true), *plain = context_fusing(false);
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
+        for (uint64_t g = 0; g < 8; g++) {
+            size_t n = sizes[si], cap = (CHAIN + 2) * n;
+            float *a = malloc(cap * sizeof *a), *b = malloc(cap * sizeof *b);
+            size_t count = run_chain(fused, n, seed + 100 * si + g, a);
+            cr_assert_eq(run_chain(plain, n, seed + 100 * si + g, b), count);
+            for (size_t i = 0; i < count; i++)
+                cr_assert(memcmp(&a[i], &b[i], sizeof a[i]) == 0,
+                          "n %zu chain %llu value %zu: fused %.9g, unfused %.9g (seed %llu)", n,
+                          (unsigned long long)g, i, a[i], b[i], (unsigned long long)seed);
+            free(a);
+            free(b);
+        }
+    cg_context_stats fs = cg_context_stats_of(fused), ps = cg_context_stats_of(plain);
+    cr_assert_gt(fs.fused_groups, 0);
+    cr_assert_gt(fs.fused_nodes, 2 * fs.fused_groups - 1);
+    cr_assert_eq(ps.fused_groups, 0);
+    if (!cg_context_is_ref(fused)) cr_assert_lt(fs.kernel_launches, ps.kernel_launches);
+    cg_context_free(fused);
+    cg_context_free(plain);
+}
+
+/* The lecture's forward, w * x + b - y then squared: four nodes, one
+ * group, one launch on a device (the reference counts the group too). */
+Test(fuse, a_chain_of_four_element_wise_ops_is_one_launch)
+{
+    cg_context *ctx = context_fusing(true);
+    cg_tensor *x = filled(ctx, 11, 1, 0, 1), *y = filled(ctx, 11, 2, 0, 1);
+    cg_tensor *w = filled(ctx, 1, 3, 0, 1), *b = filled(ctx, 1, 4, 0, 1);
+    cg_realize(ctx);
+    cg_context_stats before = cg_context_stats_of(ctx);
+    cg_tensor *d = cg_square(cg_sub(cg_add(cg_mul(w, x), b), y));
+    cr_assert_eq(cg_realize(ctx), CG_OK, "%s", cg_error_message(ctx));
+    cg_context_stats after = cg_context_stats_of(ctx);
+    cr_assert_eq(after.fused_groups - before.fused_groups, 1);
+    cr_assert_eq(after.fused_nodes - before.fused_nodes, 4);
+    if (!cg_context_is_ref(ctx)) cr_assert_eq(after.kernel_launches - before.kernel_launches, 1);
+    float v[11], xs[11], ys[11], ws, bs;
+    cg_tensor_read(d, v, 11);
+    cg_tensor_read(x, xs, 11);
+    cg_tensor_read(y, ys, 11);
+    cg_tensor_read(w, &ws, 1);
+    cg_tensor_read(b, &bs, 1);
+    for (int i = 0; i < 11; i++) {
+        float t = ws * xs[i];
+        t = t + bs;
+        t = t - ys[i];
+        t = t * t;
+        cr_assert(memcmp(&t, &v[i], sizeof t) == 0, "element %d: %.9g vs %.9g", i, v[i], t);
+    }
+    cg_tape_reset(ctx);
+    cg_tensor_free(x);
+    cg_tensor_free(y);
+    cg_tensor_free(w);
+    cg_tensor_free(b);
+    cg_context_free(ctx);
+}
+
+/* u = 2x writes a buffer; a one-element view of u read by every element
+ * next must see u as the first op left it, so the group ends before that
+ * read (fused, work-item 0 could write u[0] while others read it); and an
+ * in-place accumulation in the chain reads what the op before it wrote. */
+Test(fuse, a_one_element_read_of_a_written_buffer_ends_the_group)
+{
+    for (int fuse = 1; fuse >= 0; fuse--) {
+        cg_context *ctx = context_fusing(fuse);
+        const size_t n = 300;
+        cg_tensor *x = filled(ctx, n, 9, -1, 1);
+        cg_tensor *u = cg_mul_scalar(x, 2.0f);
+        cg_tensor *v = cg_add(cg_tanh(x), cg_select(u, 0, 7));
+        cr_assert_eq(cg_add_scaled_(v, 0.5f, u), CG_OK, "%s", cg_error_message(ctx));
+        cg_tensor *z = cg_mul(v, cg_select(v, 0, n - 1));
+        float xs[300], zs[300];
+        cr_assert_eq(cg_tensor_read(z, zs, n), CG_OK, "%s", cg_error_message(ctx));
+        cg_tensor_read(x, xs, n);
+        float last = tanhf(xs[n - 1]) + 2.0f * xs[7];
+        last = last + 0.5f * (2.0f * xs[n - 1]);
+        for (size_t i = 0; i < n; i++) {
+            float vi = tanhf(xs[i]) + 2.0f * xs[7];
+            vi = vi + 0.5f * (2.0f * xs[i]);
+            assert_close(zs[i], vi * last, 1e-6, 1e-6, "fuse %d element %zu", fuse, i);
+        }
+        cg_tape_reset(ctx);
+        cg_tensor_free(x);
+        cg_context_free(ctx);
+    }
+}
+
+Test(fuse, clgrad_fuse_is_0_or_1)
+{
+    setenv("CLGRAD_FUSE", "0", 1);
+    cg_context *ctx = test_context();
+    cr_assert(!cg_context_fusion(ctx));
+    cg_context_free(ctx);
+    setenv("CLGRAD_FUSE", "yes", 1);
+    ctx = cg_context_create(NULL);
+    cr_assert_eq(cg_status_of(ctx), CG_ERROR_INVALID_ARGUMENT);
+    cr_assert(strstr(cg_error_message(ctx), "CLGRAD_FUSE") != NULL, "%s", cg_error_message(ctx));
+    cg_context_free(ctx);
+    unsetenv("CLGRAD_FUSE");
+    ctx = test_context();
+    cr_assert(cg_context_fusion(ctx), "on by default");
+    cg_context_free(ctx);
+}
