@@ -46,7 +46,8 @@ Test(cli, warmup_compiles_the_common_kernels_so_a_second_run_compiles_none)
 {
     char dir[64], env[256];
     temp_dir(dir, sizeof dir);
-    snprintf(env, sizeof env, "CLGRAD_CACHE_DIR=%s/cg POCL_CACHE_DIR=%s/pocl", dir, dir);
+    snprintf(env, sizeof env, "CLGRAD_CACHE_DIR=%s/cg POCL_CACHE_DIR=%s/pocl CLGRAD_BINARY_CACHE=auto",
+             dir, dir);
     run_result r;
     run_cli(&r, env, "warmup");
     cr_assert_eq(r.status, 0, "%s", r.err);

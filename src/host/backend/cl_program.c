@@ -109,7 +109,7 @@ static cl_program build(cg_context *ctx, cg__program_id id, const char *options,
 
 /* The headers generated kernels call (cl_fuse.c): the op codes and the
  * scalar formulas, the same the built-in kernels and the reference use. */
-static const char *const generated_headers[] = {"ops.clh", "elementwise.cl", NULL};
+static const char *const generated_headers[] = {"ops.clh", "formulas.clh", NULL};
 
 cl_program cg__program_generated(cg_context *ctx, const char *source, bool from_source,
                                  bool *cached)
