@@ -44,32 +44,37 @@ static cg_context_stats one_eval(const char *dir, bool *ref)
     return stats;
 }
 
-/* CLGRAD_BINARY_CACHE: off writes nothing and reads nothing; auto (the
- * default) writes binaries except on PoCL, whose own cache makes ours a
- * cost (asking it for a binary compiles every kernel of the program); a
+/* CLGRAD_BINARY_CACHE: on reads and writes; off neither; auto (the
+ * default) reads, and writes except on PoCL, whose own cache makes writing
+ * a cost (asking it for a binary compiles every kernel of the program); a
  * value that is none of auto/on/off is the context's error, naming it. */
 Test(program_cache, binary_cache_policy_follows_the_driver_and_the_variable)
 {
     char dir[64];
     temp_dir(dir, sizeof dir);
     bool ref;
-    setenv("CLGRAD_BINARY_CACHE", "on", 1);
-    one_eval(dir, &ref);
-    if (ref) return; /* nothing is built on the reference path */
-    cr_assert_eq(count_bins(dir), 1);
     setenv("CLGRAD_BINARY_CACHE", "off", 1);
     cg_context_stats off = one_eval(dir, &ref);
+    if (ref) return; /* nothing is built on the reference path */
+    cr_assert_eq(count_bins(dir), 0, "off writes nothing");
+    setenv("CLGRAD_BINARY_CACHE", "on", 1);
+    one_eval(dir, &ref);
+    cr_assert_eq(count_bins(dir), 1);
+    setenv("CLGRAD_BINARY_CACHE", "off", 1);
+    off = one_eval(dir, &ref);
     cr_assert_eq(off.programs_from_cache, 0, "off reads no binary either");
     cr_assert_eq(off.programs_compiled, 1);
+    unsetenv("CLGRAD_BINARY_CACHE");
+    cg_context_stats autos = one_eval(dir, &ref);
+    cr_assert_eq(autos.programs_from_cache, 1, "auto reads what is there");
 
     temp_dir(dir, sizeof dir);
-    unsetenv("CLGRAD_BINARY_CACHE");
     cg_context *ctx = test_context();
     bool pocl = strstr(cg_context_device(ctx)->platform, "Portable Computing Language") != NULL;
     cg_context_free(ctx);
     one_eval(dir, &ref);
     cr_assert_eq(count_bins(dir), pocl ? 0 : 1, "auto on %s",
-                 pocl ? "PoCL stores nothing" : "another driver stores the binary");
+                 pocl ? "PoCL writes nothing" : "another driver writes the binary");
 
     setenv("CLGRAD_BINARY_CACHE", "yes", 1);
     ctx = cg_context_create(NULL); /* the OpenCL device: ref returned above */

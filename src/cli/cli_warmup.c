@@ -7,8 +7,8 @@
  * its work-group size when it is first enqueued, so warmup runs each
  * workload for real, small, on the device, at the work-group sizes the real
  * runs use (they do not depend on the data's size). What ends up cached is
- * the driver's own cache (PoCL's) and, where clgrad keeps one for the
- * driver, its program binary cache. */
+ * the driver's own cache (PoCL's) and clgrad's program binary cache, which
+ * warmup writes on every driver (a plain run on PoCL only reads it). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,6 +163,11 @@ int cli_warmup(int argc, char **argv)
             return CLI_USAGE;
         }
     }
+    /* The binaries go into clgrad's cache on every driver (on PoCL a
+     * plain run only reads them: writing costs compiling every kernel of a
+     * program, paid here once), unless the user turned the cache off. */
+    const char *cache = getenv("CLGRAD_BINARY_CACHE");
+    if (!cache || !*cache || strcmp(cache, "auto") == 0) setenv("CLGRAD_BINARY_CACHE", "on", 1);
     cg_context *ctx;
     int rc = cli_context(device, "clgrad warmup", &ctx);
     if (rc >= 0) return rc;

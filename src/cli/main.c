@@ -24,8 +24,8 @@ static void usage(FILE *out)
             "  CLGRAD_DEVICE     device to use: P:D indices, a name substring, or 'ref'\n"
             "  CLGRAD_CACHE_DIR  where compiled kernels are cached (default\n"
             "                    $XDG_CACHE_HOME/clgrad or ~/.cache/clgrad)\n"
-            "  CLGRAD_BINARY_CACHE  auto, on or off: use that cache (auto: not on\n"
-            "                    PoCL, which keeps its own)\n"
+            "  CLGRAD_BINARY_CACHE  auto, on or off: use that cache (auto: on PoCL,\n"
+            "                    which keeps its own, read it but do not write it)\n"
             "\n" CLI_EXIT_HELP);
 }
 

@@ -198,10 +198,9 @@ struct cg_context {
      * single launch) or CPU (contiguous chunks per work-item). Follows the
      * device type unless CLGRAD_KERNEL_SHAPE or the API says otherwise. */
     bool gpu_shapes;
-    /* Programs are read from and written to clgrad's binary cache (OpenCL:
-     * not on PoCL, which caches its own; CLGRAD_BINARY_CACHE,
-     * backend/cl_device.c). */
-    bool binary_cache;
+    /* Programs are read from / written to clgrad's binary cache (OpenCL;
+     * on PoCL read only by default: CLGRAD_BINARY_CACHE, backend/cl_device.c). */
+    bool binary_cache_read, binary_cache_write;
     cg_context_stats stats;
 };
 

@@ -58,7 +58,7 @@ static cl_program build_sources(cg_context *ctx, const char **srcs, const size_t
     cg__cache_entry entry;
     if (cg__cache_entry_init(ctx, options, srcs, nsrc, &entry) != CG_OK) return NULL;
     if (from_source) cg__cache_forget(&entry);
-    bool load = !from_source && ctx->binary_cache;
+    bool load = !from_source && ctx->binary_cache_read;
     cl_program program = load ? cg__cache_load(ctx, &entry, options) : NULL;
     if (program) {
         ctx->stats.programs_from_cache++;
@@ -90,7 +90,7 @@ static cl_program build_sources(cg_context *ctx, const char **srcs, const size_t
         return NULL;
     }
     ctx->stats.programs_compiled++;
-    if (ctx->binary_cache) cg__cache_store(ctx, &entry, program);
+    if (ctx->binary_cache_write) cg__cache_store(ctx, &entry, program);
     cg__cache_entry_free(&entry);
     return program;
 }
