@@ -194,6 +194,10 @@ Test(cli, autograd_path_matches_the_fused_path)
         cr_assert_gt(json_number(r.out, "kernel_launches"), 5000, "launches are counted: %s",
                      r.out);
     cr_assert_eq(json_number(r.out, "tape_nodes"), 0, "the tape was reset each epoch");
+    /* The forward's four element-wise ops are one group each epoch (5000),
+     * on both paths; the backward's chains add more. */
+    cr_assert_geq(json_number(r.out, "fused_groups"), 5000, "%s", r.out);
+    cr_assert_geq(json_number(r.out, "fused_nodes"), 20000, "%s", r.out);
 }
 
 Test(cli, mlp_reports_its_size_not_its_weights)

@@ -48,9 +48,9 @@ static void json_stats(FILE *out, const cg_context *ctx)
     fprintf(out,
             ", \"stats\": {\"kernel_launches\": %llu, \"programs_compiled\": %llu, "
             "\"programs_from_cache\": %llu, \"bytes_allocated\": %llu, \"bytes_pooled\": %llu, "
-            "\"tape_nodes\": %llu}",
+            "\"tape_nodes\": %llu, \"fused_groups\": %llu, \"fused_nodes\": %llu}",
             s.kernel_launches, s.programs_compiled, s.programs_from_cache, s.bytes_allocated,
-            s.bytes_pooled, s.tape_nodes);
+            s.bytes_pooled, s.tape_nodes, s.fused_groups, s.fused_nodes);
 }
 
 bool cli_print_json(const report *rep)
@@ -120,9 +120,10 @@ bool cli_print_summary(const report *rep, const char *const *xnames, const char 
     if (rep->stats) {
         cg_context_stats s = cg_context_stats_of(rep->ctx);
         printf("Stats: %llu kernel launches, %llu programs compiled, %llu from cache, "
-               "%llu bytes allocated, %llu bytes pooled, %llu tape nodes\n",
+               "%llu bytes allocated, %llu bytes pooled, %llu tape nodes, "
+               "%llu fused groups of %llu nodes\n",
                s.kernel_launches, s.programs_compiled, s.programs_from_cache, s.bytes_allocated,
-               s.bytes_pooled, s.tape_nodes);
+               s.bytes_pooled, s.tape_nodes, s.fused_groups, s.fused_nodes);
     }
     return !ferror(stdout);
 }
