@@ -69,7 +69,8 @@ static cg_fit_options short_fit(cg_optim_kind kind)
     return o;
 }
 
-/* The fused trainer, in one launch (the lecture's 11 rows) and per epoch. */
+/* The fused trainer, in one launch (the lecture's 11 rows) and per epoch,
+ * and its evaluation of the loss and gradient. */
 static cg_status fused(cg_context *ctx)
 {
     static const size_t rows[] = {11, 1 << 16};
@@ -78,6 +79,13 @@ static cg_status fused(cg_context *ctx)
         cg_tensor *X, *y;
         cg_linreg *model = NULL;
         if (line_data(ctx, rows[r], 1, &X, &y)) model = cg_linreg_create(ctx, X, y);
+        /* The loss and gradient at given parameters (clgrad demo's first
+         * steps), by the chain rule and by central differences. */
+        float params[2] = {1.0f, 0.0f}, loss, grad[2];
+        if (model) {
+            cg_linreg_eval(model, params, CG_LOSS_MSE, CG_GRAD_ANALYTIC, 0.1f, &loss, grad);
+            cg_linreg_eval(model, params, CG_LOSS_MSE, CG_GRAD_NUMERIC, 0.1f, &loss, grad);
+        }
         for (size_t k = 0; model && k < 2; k++) {
             cg_fit_options o = short_fit(kinds[k]);
             cg_fit_result result;
