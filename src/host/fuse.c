@@ -4,7 +4,8 @@
  * of elements n, element i of each from element i of its inputs or from one
  * element read by all: unary ops and their gradients, broadcasting binary
  * ops whose operands are each the output's shape or one element (and their
- * gradients), axpy and fills. The backend runs a group as one kernel in
+ * gradients), axpy, fills, and a full sum's backward (every element plus
+ * one scaled element). The backend runs a group as one kernel in
  * which element i of each node's output goes from the node that makes it to
  * the nodes that read it in a register (backend/cl_fuse.c); every output is
  * still written, since anything may read it later. The formulas and their
@@ -90,6 +91,10 @@ static bool add_step(cg_context *ctx, cg__fuse_group *g, cg__node *node)
     case CG__OP_FILL: ok = out->bytes == g->n * sizeof(float); break;
     case CG__OP_UNARY: ok = read_same(&trial, node->in[0], &st->in[0]); break;
     case CG__OP_AXPY: ok = read_same(&trial, node->in[0], &st->in[0]); break;
+    case CG__OP_EXPAND_ADD: /* a full reduction's backward: gx[i] += scale * gy[0] */
+        ok = node->ia == 1 && node->ic == 1 && node->in[0] && node->in[0]->plain &&
+             node->in[0]->numel == 1 && read_one(&trial, node->in[0], 0, &st->in[0]);
+        break;
     case CG__OP_UNARY_GRAD:
         ok = read_same(&trial, node->in[0], &st->in[0]) &&
              read_same(&trial, node->in[1], &st->in[1]) &&

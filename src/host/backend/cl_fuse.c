@@ -126,6 +126,7 @@ static void generate(const cg__fuse_group *g, text *t)
         int out = st->out;
         for (int j = 0; j < 3; j++) preload(t, &in[j], loaded);
         bool accumulates = node->kind == CG__OP_UNARY_GRAD || node->kind == CG__OP_AXPY ||
+                           node->kind == CG__OP_EXPAND_ADD ||
                            (node->kind == CG__OP_BINARY_GRAD && node->flag_a);
         if (accumulates) preload(t, &self, loaded);
         switch (node->kind) {
@@ -147,6 +148,13 @@ static void generate(const cg__fuse_group *g, text *t)
             put(t, ", s%zu);\n", k);
             break;
         case CG__OP_AXPY: /* y += a * x */
+            put(t, "    r%d = ", out);
+            operand(t, &self, k, -1);
+            put(t, " + s%zu * ", k);
+            operand(t, &in[0], k, 0);
+            put(t, ";\n");
+            break;
+        case CG__OP_EXPAND_ADD: /* gx += scale * gy[0] (cg_expand_all_add) */
             put(t, "    r%d = ", out);
             operand(t, &self, k, -1);
             put(t, " + s%zu * ", k);
