@@ -110,6 +110,78 @@ Test(fuse, random_chains_give_the_unfused_bits_forward_and_backward)
     cg_context_free(plain);
 }
 
+/* Two chains interleaved: v over n elements and c over one, each step
+ * advancing one of them, v's reading c's latest value as a one-element
+ * operand (which ends a group when the group wrote it) and c's reading a
+ * one-element input. Groups then hold steps of both sizes (a step of one
+ * element runs where i < 1). Every value and the gradients are read. */
+static size_t run_mixed(cg_context *ctx, size_t n, uint64_t seed, float *vals)
+{
+    test_rng r = {seed * 0x9E3779B97F4A7C15ull | 1};
+    cg_tensor *x = filled(ctx, n, seed + 1, 0.2, 1.5), *s = filled(ctx, 1, seed + 2, 0.5, 1.2);
+    cg_set_requires_grad(x, true);
+    cg_set_requires_grad(s, true);
+    cg_tensor *v = x, *c = s, *made[2 * CHAIN];
+    size_t sizes[2 * CHAIN], count = 0;
+    for (int k = 0; k < 2 * CHAIN; k++) {
+        bool scalar_step = rng_uniform(&r) < 0.5;
+        int op = (int)(rng_uniform(&r) * 5);
+        cg_tensor *a = scalar_step ? c : v, *b = scalar_step ? s : c, *y;
+        switch (op) {
+        case 0: y = cg_add(a, b); break;
+        case 1: y = cg_mul(a, b); break;
+        case 2: y = cg_tanh(a); break;
+        case 3: y = cg_sub(b, cg_mul_scalar(a, 0.5f)); break;
+        default: y = cg_sigmoid(cg_mul(a, b)); break;
+        }
+        cr_assert_not_null(y, "%s", cg_error_message(ctx));
+        if (scalar_step)
+            c = y;
+        else
+            v = y;
+        made[count] = y;
+        sizes[count++] = scalar_step ? 1 : n;
+    }
+    cg_tensor *loss = cg_add(cg_mean(v), c);
+    cr_assert_eq(cg_backward(loss), CG_OK, "%s", cg_error_message(ctx));
+    size_t at = 0;
+    for (size_t k = 0; k < count; k++) {
+        cr_assert_eq(cg_tensor_read(made[k], vals + at, sizes[k]), CG_OK);
+        at += sizes[k];
+    }
+    cr_assert_eq(cg_tensor_read(cg_grad(x), vals + at, n), CG_OK);
+    at += n;
+    cr_assert_eq(cg_tensor_read(cg_grad(s), vals + at, 1), CG_OK);
+    at += 1;
+    cg_tape_reset(ctx);
+    cg_tensor_free(x);
+    cg_tensor_free(s);
+    return at;
+}
+
+Test(fuse, chains_of_two_sizes_give_the_unfused_bits)
+{
+    static const size_t sizes[] = {1, 5, 300, 4097};
+    uint64_t seed = test_seed();
+    cg_context *fused = context_fusing(true), *plain = context_fusing(false);
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
+        for (uint64_t g = 0; g < 6; g++) {
+            size_t n = sizes[si], cap = (2 * CHAIN + 1) * n + 1;
+            float *a = malloc(cap * sizeof *a), *b = malloc(cap * sizeof *b);
+            size_t count = run_mixed(fused, n, seed + g, a);
+            cr_assert_eq(run_mixed(plain, n, seed + g, b), count);
+            for (size_t i = 0; i < count; i++)
+                cr_assert(memcmp(&a[i], &b[i], sizeof a[i]) == 0,
+                          "n %zu chain %llu value %zu: fused %.9g, unfused %.9g (seed %llu)", n,
+                          (unsigned long long)g, i, a[i], b[i], (unsigned long long)seed);
+            free(a);
+            free(b);
+        }
+    cr_assert_gt(cg_context_stats_of(fused).fused_groups, 0);
+    cg_context_free(fused);
+    cg_context_free(plain);
+}
+
 /* The lecture's forward, w * x + b - y then squared: four nodes, one
  * group, one launch on a device (the reference counts the group too). */
 Test(fuse, a_chain_of_four_element_wise_ops_is_one_launch)

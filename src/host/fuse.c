@@ -1,8 +1,9 @@
 /* Fusion's plan: which consecutive nodes of the graph run as one kernel.
  *
- * A group is a run of element-wise nodes that all compute the same number
- * of elements n, element i of each from element i of its inputs or from one
- * element read by all: unary ops and their gradients, broadcasting binary
+ * A group is a run of element-wise nodes, each computing its n elements,
+ * element i from element i of its inputs or from one element read by all
+ * (nodes of different sizes may share a group: a step of n elements runs
+ * where i < n): unary ops and their gradients, broadcasting binary
  * ops whose operands are each the output's shape or one element (and their
  * gradients), axpy, fills, and a full sum's backward (every element plus
  * one scaled element). The backend runs a group as one kernel in
@@ -11,8 +12,8 @@
  * still written, since anything may read it later. The formulas and their
  * order are the nodes' own, so a group's results are the nodes' bit for bit.
  *
- * What ends a group: a node of another kind or size, an operand read through
- * strides, and one hazard: an element read by every work-item from a buffer
+ * What ends a group: a node of another kind, a buffer accessed element by
+ * element at two sizes, an operand read through strides, and one hazard: an element read by every work-item from a buffer
  * the group writes (work-item j could write it before work-item i reads
  * it). Nodes with nothing to run (views) inside a run join it. */
 #include <string.h>
@@ -27,24 +28,36 @@ static int buffer_of(cg__fuse_group *g, cg__storage *s)
     if (g->nbuffers == CG__FUSE_MAX_BUFFERS) return -1;
     g->buffer[g->nbuffers] = s;
     g->written[g->nbuffers] = g->read_scalar[g->nbuffers] = false;
+    g->bsize[g->nbuffers] = 0;
     return g->nbuffers++;
 }
 
-/* t read element by element: plain, n elements. */
-static bool read_same(cg__fuse_group *g, const cg_tensor *t, cg__fuse_operand *op)
+/* Buffer b accessed at element i by a step of n elements: every such access
+ * of one buffer covers the same n (a register holds element i of it only
+ * where i < n). */
+static bool cover(cg__fuse_group *g, int b, size_t n)
 {
-    if (!t || !t->plain || t->numel != g->n) return false;
+    if (b < 0 || (g->bsize[b] && g->bsize[b] != n)) return false;
+    g->bsize[b] = n;
+    return true;
+}
+
+/* t read element by element by a step of n elements: plain, n elements. */
+static bool read_same(cg__fuse_group *g, const cg_tensor *t, size_t n, cg__fuse_operand *op)
+{
+    if (!t || !t->plain || t->numel != n) return false;
     int b = buffer_of(g, t->storage);
-    if (b < 0) return false;
+    if (!cover(g, b, n)) return false;
     *op = (cg__fuse_operand){.buffer = (signed char)b, .scalar = false, .offset = 0};
     return true;
 }
 
-/* t, one element, read by every work-item at its offset (when n is 1 and
- * the offset 0, that is element i itself). */
-static bool read_one(cg__fuse_group *g, const cg_tensor *t, unsigned offset, cg__fuse_operand *op)
+/* t, one element, read by every work-item at its offset (for a step of one
+ * element at offset 0, that is element i itself). */
+static bool read_one(cg__fuse_group *g, const cg_tensor *t, unsigned offset, size_t n,
+                     cg__fuse_operand *op)
 {
-    if (g->n == 1 && offset == 0) return read_same(g, t, op);
+    if (n == 1 && offset == 0) return read_same(g, t, 1, op);
     int b = buffer_of(g, t->storage);
     if (b < 0 || g->written[b]) return false;
     g->read_scalar[b] = true;
@@ -55,18 +68,18 @@ static bool read_one(cg__fuse_group *g, const cg_tensor *t, unsigned offset, cg_
 /* An operand of a broadcasting binary node in layout l (1: the output's
  * shape, 2: one element; 0, strided, does not fuse). */
 static bool read_operand(cg__fuse_group *g, const cg_tensor *t, cl_int l, cl_uint offset,
-                         cg__fuse_operand *op)
+                         size_t n, cg__fuse_operand *op)
 {
-    if (l == 1) return read_same(g, t, op);
-    if (l == 2) return read_one(g, t, offset, op);
+    if (l == 1) return read_same(g, t, n, op);
+    if (l == 2) return read_one(g, t, offset, n, op);
     return false;
 }
 
-static bool write_out(cg__fuse_group *g, const cg_tensor *t, signed char *out)
+static bool write_out(cg__fuse_group *g, const cg_tensor *t, size_t n, signed char *out)
 {
-    if (!t || !t->plain || t->numel != g->n) return false;
+    if (!t || !t->plain || t->numel != n) return false;
     int b = buffer_of(g, t->storage);
-    if (b < 0 || g->read_scalar[b]) return false;
+    if (b < 0 || g->read_scalar[b] || !cover(g, b, n)) return false;
     g->written[b] = true;
     *out = (signed char)b;
     return true;
@@ -85,34 +98,36 @@ static bool add_step(cg_context *ctx, cg__fuse_group *g, cg__node *node)
     for (int k = 0; k < 3; k++) st->in[k].buffer = -1;
     st->node = node;
     const cg_tensor *out = node->out;
-    if (!out || out->numel != g->n) return false;
+    if (!out || out->numel == 0 || out->numel > 0xFFFFFFFFu) return false;
+    const size_t n = st->n = out->numel;
     bool ok;
     switch (node->kind) {
-    case CG__OP_FILL: ok = out->bytes == g->n * sizeof(float); break;
-    case CG__OP_UNARY: ok = read_same(&trial, node->in[0], &st->in[0]); break;
-    case CG__OP_AXPY: ok = read_same(&trial, node->in[0], &st->in[0]); break;
+    case CG__OP_FILL: ok = out->bytes == n * sizeof(float); break;
+    case CG__OP_UNARY: ok = read_same(&trial, node->in[0], n, &st->in[0]); break;
+    case CG__OP_AXPY: ok = read_same(&trial, node->in[0], n, &st->in[0]); break;
     case CG__OP_EXPAND_ADD: /* a full reduction's backward: gx[i] += scale * gy[0] */
         ok = node->ia == 1 && node->ic == 1 && node->in[0] && node->in[0]->plain &&
-             node->in[0]->numel == 1 && read_one(&trial, node->in[0], 0, &st->in[0]);
+             node->in[0]->numel == 1 && read_one(&trial, node->in[0], 0, n, &st->in[0]);
         break;
     case CG__OP_UNARY_GRAD:
-        ok = read_same(&trial, node->in[0], &st->in[0]) &&
-             read_same(&trial, node->in[1], &st->in[1]) &&
-             read_same(&trial, node->in[2], &st->in[2]);
+        ok = read_same(&trial, node->in[0], n, &st->in[0]) &&
+             read_same(&trial, node->in[1], n, &st->in[1]) &&
+             read_same(&trial, node->in[2], n, &st->in[2]);
         break;
     case CG__OP_BINARY:
     case CG__OP_BINARY_GRAD: {
         cg__bcast bc;
         if (!cg__broadcast(ctx, node->what, node->in[0], node->in[1], &bc)) return false;
-        ok = cg__shape_numel(bc.out) == g->n &&
-             read_operand(&trial, node->in[0], bc.la, bc.oa, &st->in[0]) &&
-             read_operand(&trial, node->in[1], bc.lb, bc.ob, &st->in[1]) &&
-             (node->kind == CG__OP_BINARY || read_same(&trial, node->in[2], &st->in[2]));
+        ok = cg__shape_numel(bc.out) == n &&
+             read_operand(&trial, node->in[0], bc.la, bc.oa, n, &st->in[0]) &&
+             read_operand(&trial, node->in[1], bc.lb, bc.ob, n, &st->in[1]) &&
+             (node->kind == CG__OP_BINARY || read_same(&trial, node->in[2], n, &st->in[2]));
         break;
     }
     default: return false;
     }
-    if (!ok || !write_out(&trial, out, &st->out)) return false;
+    if (!ok || !write_out(&trial, out, n, &st->out)) return false;
+    if (n > trial.n) trial.n = n;
     trial.steps++;
     *g = trial;
     return true;
@@ -123,8 +138,6 @@ bool cg__fuse_plan(cg_context *ctx, cg__node *nodes, size_t avail, cg__fuse_grou
     if (!avail || nodes[0].done || !nodes[0].out) return false;
     memset(g, 0, offsetof(cg__fuse_group, step));
     g->nbuffers = 0;
-    g->n = nodes[0].out->numel;
-    if (g->n == 0 || g->n > 0xFFFFFFFFu) return false;
     size_t span = 0;
     for (size_t k = 0; k < avail; k++) {
         cg__node *node = &nodes[k];

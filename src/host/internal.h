@@ -530,8 +530,9 @@ extern const struct cg__optim_backend cg__optim_ref;
 
 /* ---- fusion (fuse.c plans; the backends' exec_group runs) ---- */
 
-/* A group: consecutive nodes of the graph that each compute n elements,
- * element i from element i of their inputs (or from one element for all),
+/* A group: consecutive nodes of the graph that each compute some number of
+ * elements, element i from element i of their inputs (or from one element
+ * for all),
  * run as one kernel that keeps each element in a register from the op that
  * makes it to the ops that use it. Every node's output is still written:
  * anything may read it later. */
@@ -546,16 +547,18 @@ typedef struct cg__fuse_step {
     cg__node *node;
     cg__fuse_operand in[3];
     signed char out;      /* the buffer written (element i) */
+    size_t n;             /* elements it computes: i < n */
 } cg__fuse_step;
 struct cg__fuse_group {
     size_t span;          /* nodes from the first that the group covers */
     size_t steps;         /* of those, the ones that compute (the rest are views) */
-    size_t n;             /* elements each step computes */
+    size_t n;             /* the most elements a step computes (the launch's) */
     cg__fuse_step step[CG__FUSE_MAX_STEPS];
     cg__storage *buffer[CG__FUSE_MAX_BUFFERS];
     int nbuffers;
     bool written[CG__FUSE_MAX_BUFFERS];     /* some step writes it */
     bool read_scalar[CG__FUSE_MAX_BUFFERS]; /* some step reads one element of it for all */
+    size_t bsize[CG__FUSE_MAX_BUFFERS];     /* elements its element-i accesses cover (0: none) */
 };
 /* The group that starts at nodes[0] (avail nodes pending from there), or
  * false when fewer than two nodes would be in it. */

@@ -102,13 +102,23 @@ static void operand(text *t, const cg__fuse_operand *o, size_t k, int j)
         put(t, "r%d", o->buffer);
 }
 
-/* The kernel for g, into t: parameters b<buffer>, then per step s<k>
- * (its scalar) and o<k>_<j> (a one-element operand's offset), then n. */
+/* Buffer b is accessed element by element over fewer elements than the
+ * launch: its steps and its store are guarded by i < z<b>. */
+static bool short_buffer(const cg__fuse_group *g, int b)
+{
+    return g->bsize[b] && g->bsize[b] != g->n;
+}
+
+/* The kernel for g, into t: parameters b<buffer>, z<buffer> (the short
+ * ones' sizes), then per step s<k> (its scalar) and o<k>_<j> (a one-element
+ * operand's offset), then n. */
 static void generate(const cg__fuse_group *g, text *t)
 {
     put(t, "#pragma OPENCL FP_CONTRACT OFF\n__kernel void cg_fused(");
     for (int b = 0; b < g->nbuffers; b++)
         put(t, "%s__global %sfloat *b%d", b ? ", " : "", g->written[b] ? "" : "const ", b);
+    for (int b = 0; b < g->nbuffers; b++)
+        if (short_buffer(g, b)) put(t, ", const uint z%d", b);
     for (size_t k = 0; k < g->steps; k++) {
         put(t, ", const float s%zu", k);
         for (int j = 0; j < 3; j++)
@@ -124,6 +134,11 @@ static void generate(const cg__fuse_group *g, text *t)
         const cg__fuse_operand *in = st->in;
         const cg__fuse_operand self = {.buffer = st->out, .scalar = false};
         int out = st->out;
+        /* A step over fewer elements than the launch: its buffers are all
+         * of its size (fuse.c), so their registers are used under the same
+         * guard only. */
+        bool guarded = short_buffer(g, out);
+        if (guarded) put(t, "    if (i < z%d) {\n", out);
         for (int j = 0; j < 3; j++) preload(t, &in[j], loaded);
         bool accumulates = node->kind == CG__OP_UNARY_GRAD || node->kind == CG__OP_AXPY ||
                            node->kind == CG__OP_EXPAND_ADD ||
@@ -185,10 +200,16 @@ static void generate(const cg__fuse_group *g, text *t)
             break;
         default: t->full = true; break; /* the plan admits no other kind */
         }
+        if (guarded) put(t, "    }\n");
         loaded[out] = true;
     }
-    for (int b = 0; b < g->nbuffers; b++)
-        if (g->written[b]) put(t, "    b%d[i] = r%d;\n", b, b);
+    for (int b = 0; b < g->nbuffers; b++) {
+        if (!g->written[b]) continue;
+        if (short_buffer(g, b))
+            put(t, "    if (i < z%d) b%d[i] = r%d;\n", b, b, b);
+        else
+            put(t, "    b%d[i] = r%d;\n", b, b);
+    }
     put(t, "}\n");
 }
 
@@ -263,6 +284,11 @@ cg_status cg__cl_exec_group(cg_context *ctx, const cg__fuse_group *g)
     cl_int err = CL_SUCCESS;
     for (int b = 0; b < g->nbuffers && err == CL_SUCCESS; b++)
         err = cg__clSetKernelArg(kernel, arg++, sizeof(cl_mem), &g->buffer[b]->mem);
+    for (int b = 0; b < g->nbuffers && err == CL_SUCCESS; b++)
+        if (short_buffer(g, b)) {
+            cl_uint z = (cl_uint)g->bsize[b];
+            err = cg__clSetKernelArg(kernel, arg++, sizeof z, &z);
+        }
     for (size_t k = 0; k < g->steps && err == CL_SUCCESS; k++) {
         float s = g->step[k].node->scalar;
         err = cg__clSetKernelArg(kernel, arg++, sizeof s, &s);
