@@ -128,6 +128,12 @@ static bool add_step(cg_context *ctx, cg__fuse_group *g, cg__node *node)
     }
     if (!ok || !write_out(&trial, out, n, &st->out)) return false;
     if (n > trial.n) trial.n = n;
+    /* Steps of several sizes only in a small launch: the guard around a
+     * short step stops PoCL vectorizing the whole kernel (a 10^7-element
+     * group ran 4x slower), which costs more than the launch it saves
+     * (~2 us, a few thousand elements' worth). */
+    if (g->steps && n != g->step[0].n) trial.mixed = true;
+    if (trial.mixed && trial.n > CG__FUSE_MIXED_MAX) return false;
     trial.steps++;
     *g = trial;
     return true;

@@ -538,6 +538,8 @@ extern const struct cg__optim_backend cg__optim_ref;
  * anything may read it later. */
 #define CG__FUSE_MAX_STEPS 32
 #define CG__FUSE_MAX_BUFFERS 16
+/* Steps of different sizes share a group only up to this many elements. */
+#define CG__FUSE_MIXED_MAX 4096
 typedef struct cg__fuse_operand {
     signed char buffer;   /* the group's buffer; -1: none */
     bool scalar;          /* the element at offset for every i; else element i */
@@ -553,6 +555,7 @@ struct cg__fuse_group {
     size_t span;          /* nodes from the first that the group covers */
     size_t steps;         /* of those, the ones that compute (the rest are views) */
     size_t n;             /* the most elements a step computes (the launch's) */
+    bool mixed;           /* its steps are not all of one size */
     cg__fuse_step step[CG__FUSE_MAX_STEPS];
     cg__storage *buffer[CG__FUSE_MAX_BUFFERS];
     int nbuffers;

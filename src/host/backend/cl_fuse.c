@@ -7,8 +7,10 @@
  * a group computes what its nodes would, bit for bit. What varies between
  * two runs of one structure (the scalars, a one-element operand's offset,
  * n, the buffers) is a kernel argument, so a training loop builds each
- * group's program once; the text is the cache key (compared in full, found
- * by its hash), and the program goes to the binary cache like any other. */
+ * group's program once. The cache's key is what the text depends on (kinds,
+ * op codes, which operand is which buffer: structure(), compared in full,
+ * found by its hash), so a known group costs no text; the program goes to
+ * the binary cache like any other, keyed by its text. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,9 +23,14 @@
 /* Generated text: at most CG__FUSE_MAX_STEPS steps of ~160 bytes. */
 #define SOURCE_CAP 16384
 
+/* What a group's text depends on, as words (structure): looked up before
+ * any text is made, since making it costs more than the launch it saves. */
+#define KEY_CAP (2 + CG__FUSE_MAX_BUFFERS + CG__FUSE_MAX_STEPS * 11)
+
 typedef struct fused_kernel {
     unsigned long long hash, used;
-    char *source;
+    unsigned *key;
+    size_t key_len;
     cl_program program;
     cl_kernel kernel;
 } fused_kernel;
@@ -34,11 +41,11 @@ typedef struct fused_cache {
     unsigned long long clock;
 } fused_cache;
 
-static unsigned long long fnv1a(const char *s)
+static unsigned long long fnv1a(const unsigned *w, size_t n)
 {
     unsigned long long h = 14695981039346656037ull;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
+    for (size_t i = 0; i < n; i++) {
+        h ^= w[i];
         h *= 1099511628211ull;
     }
     return h;
@@ -48,7 +55,7 @@ static void slot_free(fused_kernel *k)
 {
     if (k->kernel) cg__clReleaseKernel(k->kernel);
     if (k->program) cg__clReleaseProgram(k->program);
-    free(k->source);
+    free(k->key);
     memset(k, 0, sizeof *k);
 }
 
@@ -213,6 +220,29 @@ static void generate(const cg__fuse_group *g, text *t)
     put(t, "}\n");
 }
 
+/* The words generate() reads from g, in a fixed order; its length. */
+static size_t structure(const cg__fuse_group *g, unsigned *key)
+{
+    size_t n = 0;
+    key[n++] = (unsigned)g->nbuffers;
+    key[n++] = (unsigned)g->steps;
+    for (int b = 0; b < g->nbuffers; b++)
+        key[n++] = (unsigned)g->written[b] | (unsigned)short_buffer(g, b) << 1;
+    for (size_t k = 0; k < g->steps; k++) {
+        const cg__fuse_step *st = &g->step[k];
+        key[n++] = (unsigned)st->node->kind;
+        key[n++] = (unsigned)st->node->op;
+        key[n++] = (unsigned)st->node->ia;
+        key[n++] = (unsigned)st->node->flag_a;
+        key[n++] = (unsigned)(st->out + 1);
+        for (int j = 0; j < 3; j++) {
+            key[n++] = (unsigned)(st->in[j].buffer + 1);
+            key[n++] = (unsigned)st->in[j].scalar;
+        }
+    }
+    return n;
+}
+
 /* ---- the cache ------------------------------------------------------------- */
 
 static fused_cache *cache_of(cg_context *ctx)
@@ -224,30 +254,51 @@ static fused_cache *cache_of(cg_context *ctx)
     return ctx->fused;
 }
 
-static cl_kernel kernel_for(cg_context *ctx, const char *source)
+static cl_kernel kernel_for(cg_context *ctx, const cg__fuse_group *g, const char *what)
 {
     fused_cache *c = cache_of(ctx);
     if (!c) return NULL;
-    unsigned long long h = fnv1a(source);
+    unsigned key[KEY_CAP];
+    size_t key_len = structure(g, key);
+    unsigned long long h = fnv1a(key, key_len);
     for (int i = 0; i < c->count; i++)
-        if (c->slot[i].hash == h && strcmp(c->slot[i].source, source) == 0) {
+        if (c->slot[i].hash == h && c->slot[i].key_len == key_len &&
+            memcmp(c->slot[i].key, key, key_len * sizeof *key) == 0) {
             c->slot[i].used = ++c->clock;
             return c->slot[i].kernel;
         }
-    fused_kernel k = {.hash = h, .used = ++c->clock};
-    bool cached;
-    k.source = cg__strdup(source);
-    if (!k.source) {
-        cg__fail(ctx, CG_ERROR_NO_MEMORY, "clgrad: out of memory for a generated kernel");
+    /* Not seen: the text, then a program (from the binary cache when it is
+     * there, keyed by the text like any program). */
+    char *source = cg__malloc(SOURCE_CAP);
+    if (!source) {
+        cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory for a generated kernel", what);
         return NULL;
     }
+    text t = {source, 0, SOURCE_CAP, false};
+    generate(g, &t);
+    if (t.full) {
+        free(source);
+        cg__fail(ctx, CG_ERROR_UNSUPPORTED, "%s: a fused group too large to generate", what);
+        return NULL;
+    }
+    fused_kernel k = {.hash = h, .used = ++c->clock, .key_len = key_len};
+    k.key = cg__malloc(key_len * sizeof *key);
+    if (!k.key) {
+        free(source);
+        cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory for a generated kernel", what);
+        return NULL;
+    }
+    memcpy(k.key, key, key_len * sizeof *key);
+    bool cached;
     k.program = cg__program_generated(ctx, source, false, &cached);
     cl_int err = CL_SUCCESS;
     if (k.program) k.kernel = cg__clCreateKernel(k.program, "cg_fused", &err);
     if (!k.kernel && k.program && cached) { /* a cached binary without it: build once */
-        slot_free(&k);
-        return kernel_for(ctx, source);
+        cg__clReleaseProgram(k.program);
+        k.program = cg__program_generated(ctx, source, true, &cached);
+        if (k.program) k.kernel = cg__clCreateKernel(k.program, "cg_fused", &err);
     }
+    free(source);
     if (!k.kernel) {
         if (k.program) cg__cl_fail(ctx, err, "cg_fused");
         slot_free(&k);
@@ -271,14 +322,8 @@ static cl_kernel kernel_for(cg_context *ctx, const char *source)
 cg_status cg__cl_exec_group(cg_context *ctx, const cg__fuse_group *g)
 {
     if (ctx->status) return ctx->status;
-    char buf[SOURCE_CAP];
-    text t = {buf, 0, sizeof buf, false};
-    generate(g, &t);
     const char *what = g->step[0].node->what;
-    if (t.full)
-        return cg__fail(ctx, CG_ERROR_UNSUPPORTED, "%s: a fused group too large to generate",
-                        what);
-    cl_kernel kernel = kernel_for(ctx, buf);
+    cl_kernel kernel = kernel_for(ctx, g, what);
     if (!kernel) return ctx->status;
     cl_uint arg = 0;
     cl_int err = CL_SUCCESS;
