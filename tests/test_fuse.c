@@ -28,6 +28,16 @@ static cg_tensor *filled(cg_context *ctx, size_t n, uint64_t seed, double lo, do
 
 #define CHAIN 12
 
+/* a and b (count values each) are the same bits. */
+static void assert_same_bits(const float *a, const float *b, size_t count, size_t n, uint64_t g,
+                             uint64_t seed)
+{
+    for (size_t i = 0; i < count; i++)
+        cr_assert(memcmp(&a[i], &b[i], sizeof a[i]) == 0,
+                  "n %zu chain %llu value %zu: fused %.9g, unfused %.9g (seed %llu)", n,
+                  (unsigned long long)g, i, a[i], b[i], (unsigned long long)seed);
+}
+
 /* A random chain over inputs x, y (n elements, requires_grad), a scalar s
  * and a one-element view into a [3] tensor (offset 2): each op reads the
  * last value and one of the pool; the loss is the chain's mean. Every value
@@ -94,10 +104,7 @@ Test(fuse, random_chains_give_the_unfused_bits_forward_and_backward)
              * structure (two where n is 1), not one per size. */
             size_t count = run_chain(fused, n, seed + g, a);
             cr_assert_eq(run_chain(plain, n, seed + g, b), count);
-            for (size_t i = 0; i < count; i++)
-                cr_assert(memcmp(&a[i], &b[i], sizeof a[i]) == 0,
-                          "n %zu chain %llu value %zu: fused %.9g, unfused %.9g (seed %llu)", n,
-                          (unsigned long long)g, i, a[i], b[i], (unsigned long long)seed);
+            assert_same_bits(a, b, count, n, g, seed);
             free(a);
             free(b);
         }
@@ -170,10 +177,7 @@ Test(fuse, chains_of_two_sizes_give_the_unfused_bits)
             float *a = malloc(cap * sizeof *a), *b = malloc(cap * sizeof *b);
             size_t count = run_mixed(fused, n, seed + g, a);
             cr_assert_eq(run_mixed(plain, n, seed + g, b), count);
-            for (size_t i = 0; i < count; i++)
-                cr_assert(memcmp(&a[i], &b[i], sizeof a[i]) == 0,
-                          "n %zu chain %llu value %zu: fused %.9g, unfused %.9g (seed %llu)", n,
-                          (unsigned long long)g, i, a[i], b[i], (unsigned long long)seed);
+            assert_same_bits(a, b, count, n, g, seed);
             free(a);
             free(b);
         }

@@ -4,7 +4,7 @@
  * device; the scalars that steer the algorithm (dot products, step length,
  * the line search's bracket) come to the host, as in torch they become
  * Python numbers. The vector work the graph's ops don't do is the
- * backend's (cg__backend's optim: vreduce, axpy_at). */
+ * backend's (cg__vreduce, and cg__backend's optim: axpy_at). */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -36,7 +36,7 @@ static double vreduce(cg__lbfgs *s, const cg_tensor *a, const cg_tensor *b, int 
     cg_context *ctx = s->ctx;
     if (ctx->status) return NAN;
     float v = NAN;
-    ctx->backend->optim->vreduce(ctx, a, b, s->n, kind, &v);
+    cg__vreduce(ctx, a, b, s->n, kind, &v);
     return v;
 }
 

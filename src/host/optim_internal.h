@@ -96,10 +96,6 @@ struct cg__optim_backend {
      * whatever the status, and where that or the copy fails the tensor stays
      * a view and pinned[ARENA_P] or pinned[ARENA_G] is set (no error). */
     void (*move_out)(cg_context *ctx, cg_tensor *p, bool *pinned);
-    /* L-BFGS's scalars: *out = over a[0..n) (and b), kind 0 dot(a, b),
-     * 1 sum |a|, 2 max |a|; NaN on error. */
-    cg_status (*vreduce)(cg_context *ctx, const cg_tensor *a, const cg_tensor *b, size_t n,
-                         int kind, float *out);
     /* y += a * x[off, off + y's elements) (L-BFGS's torch _add_grad). */
     cg_status (*axpy_at)(cg_context *ctx, cg_tensor *y, float a, const cg_tensor *x, size_t off);
     /* A new tensor over p's gradient home, where move_in put it in the

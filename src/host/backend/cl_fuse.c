@@ -169,13 +169,7 @@ static void generate(const cg__fuse_group *g, text *t)
             operand(t, &in[2], k, 2);
             put(t, ", s%zu);\n", k);
             break;
-        case CG__OP_AXPY: /* y += a * x */
-            put(t, "    r%d = ", out);
-            operand(t, &self, k, -1);
-            put(t, " + s%zu * ", k);
-            operand(t, &in[0], k, 0);
-            put(t, ";\n");
-            break;
+        case CG__OP_AXPY:       /* y += a * x */
         case CG__OP_EXPAND_ADD: /* gx += scale * gy[0] (cg_expand_all_add) */
             put(t, "    r%d = ", out);
             operand(t, &self, k, -1);

@@ -198,12 +198,6 @@ static void move_out(cg_context *ctx, cg_tensor *p, bool *pinned)
 
 /* ---- L-BFGS ------------------------------------------------------------------ */
 
-static cg_status vreduce(cg_context *ctx, const cg_tensor *a, const cg_tensor *b, size_t n,
-                         int kind, float *out)
-{
-    return cg__vreduce(ctx, a, b, n, kind, out);
-}
-
 static cg_status axpy_at(cg_context *ctx, cg_tensor *y, float a, const cg_tensor *x, size_t off)
 {
     cl_kernel k = cg__kernel(ctx, CG__PROGRAM_ELEMENTWISE, NULL, "cg_axpy_off");
@@ -227,7 +221,6 @@ const struct cg__optim_backend cg__optim_opencl = {
     .arena_alloc = arena_alloc,
     .move_in = move_in,
     .move_out = move_out,
-    .vreduce = vreduce,
     .axpy_at = axpy_at,
     .grad_home = grad_home,
 };

@@ -115,21 +115,6 @@ static void move_out(cg_context *ctx, cg_tensor *p, bool *pinned)
 
 /* ---- L-BFGS ------------------------------------------------------------------ */
 
-static cg_status vreduce(cg_context *ctx, const cg_tensor *a, const cg_tensor *b, size_t n,
-                         int kind, float *out)
-{
-    (void)ctx;
-    double acc = 0.0;
-    float mx = 0.0f;
-    for (size_t i = 0; i < n; i++) {
-        if (kind == 0) acc += (double)a->host[i] * b->host[i];
-        else if (kind == 1) acc += fabs(a->host[i]);
-        else mx = fmaxf(mx, fabsf(a->host[i]));
-    }
-    *out = kind == 2 ? mx : (float)acc;
-    return CG_OK;
-}
-
 static cg_status axpy_at(cg_context *ctx, cg_tensor *y, float a, const cg_tensor *x, size_t off)
 {
     (void)ctx;
@@ -149,7 +134,6 @@ const struct cg__optim_backend cg__optim_ref = {
     .arena_alloc = arena_alloc,
     .move_in = move_in,
     .move_out = move_out,
-    .vreduce = vreduce,
     .axpy_at = axpy_at,
     .grad_home = grad_home,
 };
