@@ -186,6 +186,77 @@ Test(fuse, chains_of_two_sizes_give_the_unfused_bits)
     cg_context_free(plain);
 }
 
+/* A random graph over [R, C] values mixing what fuses with what does not:
+ * transposed and expanded operands (strided, they end groups), sums over an
+ * axis and their broadcast back, one-element operands, unary ops. Deferred
+ * with fusion against eager (every op alone, as called), forward values and
+ * the leaves' gradients, bit for bit. */
+enum { R = 7, C = 5, DAG = 16 };
+
+static size_t run_dag(cg_context *ctx, uint64_t seed, float *vals)
+{
+    test_rng r = {seed * 0xD1B54A32D192ED03ull | 1};
+    cg_tensor *x = filled(ctx, R * C, seed + 1, 0.2, 1.5), *xt = filled(ctx, C * R, seed + 2, 0.2, 1.5);
+    cg_tensor *row = filled(ctx, C, seed + 3, 0.2, 1.5), *s = filled(ctx, 1, seed + 4, 0.5, 1.2);
+    cg_tensor *leaves[4] = {x, xt, row, s};
+    for (int k = 0; k < 4; k++) cg_set_requires_grad(leaves[k], true);
+    cg_tensor *pool[DAG + 1];
+    pool[0] = cg_reshape(x, CG_SHAPE(R, C));
+    cg_tensor *xt2 = cg_reshape(xt, CG_SHAPE(C, R)), *row2 = cg_reshape(row, CG_SHAPE(1, C));
+    for (int k = 1; k <= DAG; k++) {
+        cg_tensor *a = pool[(int)(rng_uniform(&r) * k)], *b = pool[(int)(rng_uniform(&r) * k)];
+        switch ((int)(rng_uniform(&r) * 8)) {
+        case 0: pool[k] = cg_add(a, b); break;
+        case 1: pool[k] = cg_mul(a, cg_transpose(xt2, 0, 1)); break;
+        case 2: pool[k] = cg_sub(a, cg_sum_axis(b, 1, true)); break;
+        case 3: pool[k] = cg_add(a, cg_expand(row2, CG_SHAPE(R, C))); break;
+        case 4: pool[k] = cg_mul(cg_tanh(a), s); break;
+        case 5: pool[k] = cg_sigmoid(cg_sub(a, b)); break;
+        case 6: pool[k] = cg_div(a, cg_add_scalar(cg_square(b), 1.0f)); break;
+        default: pool[k] = cg_mul_scalar(cg_add(a, cg_mean_axis(b, 0, true)), 0.5f); break;
+        }
+        cr_assert_not_null(pool[k], "%s", cg_error_message(ctx));
+    }
+    cg_tensor *loss = cg_add(cg_mean(pool[DAG]), cg_mean(pool[DAG / 2]));
+    cr_assert_eq(cg_backward(loss), CG_OK, "%s", cg_error_message(ctx));
+    size_t at = 0;
+    for (int k = 1; k <= DAG; k++) {
+        cr_assert_eq(cg_tensor_read(pool[k], vals + at, R * C), CG_OK);
+        at += R * C;
+    }
+    for (int k = 0; k < 4; k++) {
+        size_t n = k == 2 ? C : k == 3 ? 1 : R * C;
+        if (cg_grad(leaves[k]))
+            cr_assert_eq(cg_tensor_read(cg_grad(leaves[k]), vals + at, n), CG_OK);
+        else
+            memset(vals + at, 0, n * sizeof *vals);
+        at += n;
+    }
+    cg_tape_reset(ctx);
+    for (int k = 0; k < 4; k++) cg_tensor_free(leaves[k]);
+    return at;
+}
+
+Test(fuse, random_graphs_with_views_and_reductions_give_the_eager_bits)
+{
+    uint64_t seed = test_seed();
+    cg_context *fused = context_fusing(true), *eager = test_context();
+    cr_assert_eq(cg_context_set_eager(eager, true), CG_OK);
+    const size_t cap = DAG * R * C + 2 * R * C + C + 1;
+    float *a = malloc(cap * sizeof *a), *b = malloc(cap * sizeof *b);
+    for (uint64_t g = 0; g < 12; g++) {
+        size_t count = run_dag(fused, seed + g, a);
+        cr_assert_eq(run_dag(eager, seed + g, b), count);
+        assert_same_bits(a, b, count, R * C, g, seed);
+    }
+    cr_assert_gt(cg_context_stats_of(fused).fused_groups, 0);
+    cr_assert_eq(cg_context_stats_of(eager).fused_groups, 0);
+    free(a);
+    free(b);
+    cg_context_free(fused);
+    cg_context_free(eager);
+}
+
 /* The lecture's forward, w * x + b - y then squared: four nodes, one
  * group, one launch on a device (the reference counts the group too). */
 Test(fuse, a_chain_of_four_element_wise_ops_is_one_launch)
