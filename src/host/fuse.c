@@ -85,15 +85,34 @@ static bool write_out(cg__fuse_group *g, const cg_tensor *t, size_t n, signed ch
     return true;
 }
 
-/* Adds node to the group as its next step; false (the group unchanged in
- * what matters: a failed step is not counted) when it does not fit. */
-static bool add_step(cg_context *ctx, cg__fuse_group *g, cg__node *node)
+/* What a step that does not fit must leave as it was: the buffers it may
+ * have added and their flags (its slot in step[] is not counted). */
+typedef struct buffers_state {
+    int nbuffers;
+    bool written[CG__FUSE_MAX_BUFFERS], read_scalar[CG__FUSE_MAX_BUFFERS];
+    size_t bsize[CG__FUSE_MAX_BUFFERS];
+} buffers_state;
+
+static void save_buffers(const cg__fuse_group *g, buffers_state *b)
 {
-    if (g->steps == CG__FUSE_MAX_STEPS || node->many) return false;
-    /* A failed step may leave buffers it added: harmless, they are only
-     * bound to the kernel. Its flags are set only once it fits. */
-    cg__fuse_group trial = *g;
-    cg__fuse_step *st = &trial.step[trial.steps];
+    b->nbuffers = g->nbuffers;
+    memcpy(b->written, g->written, sizeof b->written);
+    memcpy(b->read_scalar, g->read_scalar, sizeof b->read_scalar);
+    memcpy(b->bsize, g->bsize, sizeof b->bsize);
+}
+
+static void restore_buffers(cg__fuse_group *g, const buffers_state *b)
+{
+    g->nbuffers = b->nbuffers;
+    memcpy(g->written, b->written, sizeof b->written);
+    memcpy(g->read_scalar, b->read_scalar, sizeof b->read_scalar);
+    memcpy(g->bsize, b->bsize, sizeof b->bsize);
+}
+
+/* Node's operands and output as the group's step k: false when they do not
+ * fit (the group's buffers may then be changed: add_step restores them). */
+static bool fill_step(cg_context *ctx, cg__fuse_group *g, cg__fuse_step *st, cg__node *node)
+{
     memset(st, 0, sizeof *st);
     for (int k = 0; k < 3; k++) st->in[k].buffer = -1;
     st->node = node;
@@ -103,39 +122,54 @@ static bool add_step(cg_context *ctx, cg__fuse_group *g, cg__node *node)
     bool ok;
     switch (node->kind) {
     case CG__OP_FILL: ok = out->bytes == n * sizeof(float); break;
-    case CG__OP_UNARY: ok = read_same(&trial, node->in[0], n, &st->in[0]); break;
-    case CG__OP_AXPY: ok = read_same(&trial, node->in[0], n, &st->in[0]); break;
+    case CG__OP_UNARY: ok = read_same(g, node->in[0], n, &st->in[0]); break;
+    case CG__OP_AXPY: ok = read_same(g, node->in[0], n, &st->in[0]); break;
     case CG__OP_EXPAND_ADD: /* a full reduction's backward: gx[i] += scale * gy[0] */
         ok = node->ia == 1 && node->ic == 1 && node->in[0] && node->in[0]->plain &&
-             node->in[0]->numel == 1 && read_one(&trial, node->in[0], 0, n, &st->in[0]);
+             node->in[0]->numel == 1 && read_one(g, node->in[0], 0, n, &st->in[0]);
         break;
     case CG__OP_UNARY_GRAD:
-        ok = read_same(&trial, node->in[0], n, &st->in[0]) &&
-             read_same(&trial, node->in[1], n, &st->in[1]) &&
-             read_same(&trial, node->in[2], n, &st->in[2]);
+        ok = read_same(g, node->in[0], n, &st->in[0]) &&
+             read_same(g, node->in[1], n, &st->in[1]) &&
+             read_same(g, node->in[2], n, &st->in[2]);
         break;
     case CG__OP_BINARY:
     case CG__OP_BINARY_GRAD: {
         cg__bcast bc;
         if (!cg__broadcast(ctx, node->what, node->in[0], node->in[1], &bc)) return false;
         ok = cg__shape_numel(bc.out) == n &&
-             read_operand(&trial, node->in[0], bc.la, bc.oa, n, &st->in[0]) &&
-             read_operand(&trial, node->in[1], bc.lb, bc.ob, n, &st->in[1]) &&
-             (node->kind == CG__OP_BINARY || read_same(&trial, node->in[2], n, &st->in[2]));
+             read_operand(g, node->in[0], bc.la, bc.oa, n, &st->in[0]) &&
+             read_operand(g, node->in[1], bc.lb, bc.ob, n, &st->in[1]) &&
+             (node->kind == CG__OP_BINARY || read_same(g, node->in[2], n, &st->in[2]));
         break;
     }
     default: return false;
     }
-    if (!ok || !write_out(&trial, out, n, &st->out)) return false;
-    if (n > trial.n) trial.n = n;
+    return ok && write_out(g, out, n, &st->out);
+}
+
+/* Adds node to the group as its next step; false, the group as it was,
+ * when it does not fit. */
+static bool add_step(cg_context *ctx, cg__fuse_group *g, cg__node *node)
+{
+    if (g->steps == CG__FUSE_MAX_STEPS || node->many) return false;
+    buffers_state before;
+    save_buffers(g, &before);
+    cg__fuse_step *st = &g->step[g->steps];
     /* Steps of several sizes only in a small launch: the guard around a
      * short step stops PoCL vectorizing the whole kernel (a 10^7-element
      * group ran 4x slower), which costs more than the launch it saves
      * (~2 us, a few thousand elements' worth). */
-    if (g->steps && n != g->step[0].n) trial.mixed = true;
-    if (trial.mixed && trial.n > CG__FUSE_MIXED_MAX) return false;
-    trial.steps++;
-    *g = trial;
+    bool fits = fill_step(ctx, g, st, node);
+    size_t n = fits && st->n > g->n ? st->n : g->n;
+    bool mixed = g->mixed || (fits && g->steps && st->n != g->step[0].n);
+    if (!fits || (mixed && n > CG__FUSE_MIXED_MAX)) {
+        restore_buffers(g, &before);
+        return false;
+    }
+    g->n = n;
+    g->mixed = mixed;
+    g->steps++;
     return true;
 }
 

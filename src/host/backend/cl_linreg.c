@@ -263,17 +263,26 @@ static cg_status run_single(cg_linreg *m, cg__linreg_run *run, const char *what)
     return ctx->status;
 }
 
+/* The data pass's shape for m and its two kernels (the partial sums in that
+ * shape, then the finish); false (error on ctx) when a build fails. */
+static bool pass_kernels(cg_linreg *m, pass_shape *ps, cl_kernel *partials, cl_kernel *finish)
+{
+    char opts[64];
+    feature_options(m, opts, sizeof opts);
+    *ps = choose_pass(m);
+    *partials = cg__kernel(m->ctx, CG__PROGRAM_LINREG, opts,
+                           ps->chunked ? "cg_linreg_partials_chunked"
+                                       : "cg_linreg_partials_strided");
+    *finish = cg__kernel(m->ctx, CG__PROGRAM_LINREG, opts, "cg_linreg_finish");
+    return *partials && *finish;
+}
+
 static cg_status run_per_epoch(cg_linreg *m, cg__linreg_run *run, const char *what)
 {
     cg_context *ctx = m->ctx;
-    pass_shape ps = choose_pass(m);
-    char opts[64];
-    feature_options(m, opts, sizeof opts);
-    cl_kernel partials = cg__kernel(ctx, CG__PROGRAM_LINREG, opts,
-                                    ps.chunked ? "cg_linreg_partials_chunked"
-                                               : "cg_linreg_partials_strided");
-    cl_kernel finish = cg__kernel(ctx, CG__PROGRAM_LINREG, opts, "cg_linreg_finish");
-    if (!partials || !finish) return ctx->status;
+    pass_shape ps;
+    cl_kernel partials, finish;
+    if (!pass_kernels(m, &ps, &partials, &finish)) return ctx->status;
     run_buffers b = {0};
     if (buffers_prepare(m, &b, run, run->init, run->hp, ps.groups, what)) {
         buffers_release(ctx, &b);
@@ -315,14 +324,9 @@ cg_status cg__cl_linreg_eval(cg_linreg *m, const float *params, const float *hp,
 {
     static const char what[] = "cg_linreg_eval";
     cg_context *ctx = m->ctx;
-    pass_shape ps = choose_pass(m);
-    char opts[64];
-    feature_options(m, opts, sizeof opts);
-    cl_kernel partials = cg__kernel(ctx, CG__PROGRAM_LINREG, opts,
-                                    ps.chunked ? "cg_linreg_partials_chunked"
-                                               : "cg_linreg_partials_strided");
-    cl_kernel finish = cg__kernel(ctx, CG__PROGRAM_LINREG, opts, "cg_linreg_finish");
-    if (!partials || !finish) return ctx->status;
+    pass_shape ps;
+    cl_kernel partials, finish;
+    if (!pass_kernels(m, &ps, &partials, &finish)) return ctx->status;
     run_buffers b = {0};
     if (buffers_prepare(m, &b, NULL, params, hp, ps.groups, what) == CG_OK &&
         enqueue_epoch(m, &ps, partials, finish, &b, NULL, (int)loss, (int)mode, CG__FINISH_EVAL,
