@@ -615,6 +615,42 @@ float cg_clip_grad_norm(cg_tensor *const *params, size_t count, float max_norm,
  * count 0: CG_OK, nothing to do. */
 cg_status cg_clip_grad_value(cg_tensor *const *params, size_t count, float clip_value);
 
+/* ---- capture and replay ------------------------------------------------ */
+
+/* A training step run once and recorded, then run again from the record:
+ * no graph building, no allocation and no wait for the device per replay,
+ * one enqueue per kernel (fused groups included). In the spirit of CUDA
+ * graphs and torch.cuda.graph. Between cg_capture_begin and cg_capture_end
+ * everything runs as usual (the step is taken) and is recorded: ops,
+ * cg_backward, clipping, cg_zero_grad, cg_step (replays compute each step's
+ * scalars again, so schedulers and Adam's bias corrections go on as
+ * without capture), cg_tensor_write (its data copied). Replayed results are
+ * the uncaptured step's, bit for bit.
+ *
+ * Capture a step after a first one: a step that makes gradients or
+ * optimizer state (the first does), L-BFGS, SparseAdam, clipping with
+ * error_if_nonfinite and the fused linear trainer are refused while
+ * capturing (the error says which). Reads (cg_item, cg_tensor_read) run but
+ * are not recorded: read the results after a replay. Tensors the step made
+ * live as long as the capture (read them after each replay); free the
+ * capture before the optimizers it steps (cg_optimizer_free refuses). */
+typedef struct cg_capture cg_capture;
+cg_status cg_capture_begin(cg_context *ctx);
+/* The record, or NULL when the step failed or something in it cannot be
+ * captured (the error is on the context). */
+cg_capture *cg_capture_end(cg_context *ctx);
+/* Runs the recorded step again (after what the graph holds). */
+cg_status cg_capture_replay(cg_capture *capture);
+/* The step's input `captured` replaced by `tensor` in the record (the next
+ * minibatch), without capturing again: both plain (contiguous from their
+ * memory's start, as cg_contiguous makes) and of one shape, and the step
+ * must read `captured` itself, not through a view of it. The capture holds
+ * `tensor` from then on. */
+cg_status cg_capture_rebind(cg_capture *capture, cg_tensor *captured, cg_tensor *tensor);
+/* Kernel launches per replay. */
+unsigned long long cg_capture_launches(const cg_capture *capture);
+void cg_capture_free(cg_capture *capture);
+
 /* ---- gradcheck -------------------------------------------------------------- */
 
 /* Builds an output from the inputs with ops (it may return any shape). */
@@ -783,6 +819,11 @@ typedef struct cg_fit_options {
     /* Reserved for data-parallel training: copies of the model trained side
      * by side. 0 or 1 today. */
     int replicas;
+    /* cg_fit captures its second full-size step and replays it for the
+     * rest (cg_capture_begin; the same results bit for bit, no graph
+     * building per step). true: every step builds its graph. Eager
+     * contexts, L-BFGS and SparseAdam never capture. */
+    bool no_capture;
 } cg_fit_options;
 
 /* The defaults above (PyTorch's where PyTorch has one; the lecture's else). */
@@ -819,6 +860,11 @@ typedef struct cg_fit_result {
     /* Reserved for data-parallel training: the copies of the model that
      * trained (their parameters agree bit for bit). 1 today. */
     int replicas;
+    /* cg_fit: the optimizer steps taken, how many of them were replays of a
+     * captured step, and the kernel launches of the steps (evaluation
+     * aside), 0 on the fused path. */
+    long steps, steps_replayed;
+    unsigned long long step_launches;
 } cg_fit_result;
 
 /* Trains the model; fills *result (zeroed first; free it with

@@ -256,6 +256,34 @@ CASE(cg_context_set_fusion)
     expect_clean("cg_context_set_fusion");
 }
 CASE(cg_context_fusion) { cr_assert(!cg_context_fusion(NULL)); expect_clean("cg_context_fusion"); }
+CASE(cg_capture_begin)
+{
+    cr_assert_eq(cg_capture_begin(NULL), NP);
+    expect_clean("cg_capture_begin");
+}
+CASE(cg_capture_end) { cr_assert_null(cg_capture_end(NULL)); expect_clean("cg_capture_end"); }
+CASE(cg_capture_replay)
+{
+    cr_assert_eq(cg_capture_replay(NULL), NP);
+    expect_clean("cg_capture_replay");
+}
+CASE(cg_capture_rebind)
+{
+    cr_assert_eq(cg_capture_rebind(NULL, NULL, NULL), NP);
+    expect_clean("cg_capture_rebind");
+    cr_assert_eq(cg_capture_rebind(NULL, T(), T()), NP);
+    expect_clean("cg_capture_rebind");
+}
+CASE(cg_capture_launches)
+{
+    cr_assert_eq(cg_capture_launches(NULL), 0);
+    expect_clean("cg_capture_launches");
+}
+CASE(cg_capture_free)
+{
+    cg_capture_free(NULL);
+    expect_clean("cg_capture_free");
+}
 CASE(cg_scalar) { cr_assert_null(cg_scalar(NULL, 1.0f)); expect_clean("cg_scalar"); }
 CASE(cg_permute)
 {
@@ -803,7 +831,9 @@ static api_case cases[] = {
     E(cg_mean_axis), E(cg_matmul), E(cg_reshape), E(cg_at), E(cg_slice), E(cg_concat),
     E(cg_select), E(cg_narrow), E(cg_transpose), E(cg_permute), E(cg_expand), E(cg_contiguous),
     E(cg_is_contiguous), E(cg_tape_own), E(cg_scalar), E(cg_realize), E(cg_context_set_eager),
-    E(cg_context_eager), E(cg_context_set_fusion), E(cg_context_fusion),
+    E(cg_context_eager), E(cg_context_set_fusion), E(cg_context_fusion), E(cg_capture_begin),
+    E(cg_capture_end), E(cg_capture_replay), E(cg_capture_rebind), E(cg_capture_launches),
+    E(cg_capture_free),
     E(cg_embedding), E(cg_set_sparse_grad), E(cg_sparse_grad_rows), E(cg_sparse_grad_values),
     E(cg_index_rows), E(cg_mse_loss), E(cg_l1_loss), E(cg_huber_loss), E(cg_rand_uniform),
     E(cg_linear_init), E(cg_linear_forward), E(cg_linear_free), E(cg_mlp_create),

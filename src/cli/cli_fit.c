@@ -190,6 +190,7 @@ static int train_tape(fit_run *f, fit_args *a)
     t.opt.clip_grad_value = a->optim.clip_value;
     t.opt.batch_size = a->batch;
     t.opt.shuffle = a->shuffle;
+    t.opt.no_capture = a->no_capture;
     return cli_fit_tape(f->ctx, &t, &f->result);
 }
 
@@ -307,7 +308,10 @@ static int run(fit_args *a)
                   model_name(a, mname, sizeof mname), F + 1, a->opt.optimizer};
     if (use_tape) {
         if ((rc = train_tape(&f, a)) >= 0 || rc == -2) goto out;
-        rep.path = a->batch && a->batch < n ? "autograd tape, minibatches" : "autograd tape";
+        bool mb = a->batch && a->batch < n, replayed = f.result.steps_replayed > 0;
+        rep.path = mb ? (replayed ? "autograd tape, minibatches, step replayed"
+                                  : "autograd tape, minibatches")
+                      : (replayed ? "autograd tape, step replayed" : "autograd tape");
         rep.parameter_count = f.result.nparams;
     } else {
         if ((rc = train_fused(&f, a)) >= 0 || rc == -2) goto out;

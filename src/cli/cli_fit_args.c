@@ -48,7 +48,9 @@ static const char fit_usage[] =
     "  --plot FILE           the data and the fitted line (.png or .svg)\n"
     "  --loss-plot FILE      the loss curve, log scale (.png or .svg)\n"
     "  --json                one JSON object on stdout, nothing else there\n"
-    "  --stats               kernel launches, memory, tape size after training\n"
+    "  --stats               kernel launches (per step), programs, memory, fused groups\n"
+    "  --no-capture          build every step's graph (autograd: the default captures the\n"
+    "                        second step and replays it, the same results bit for bit)\n"
     "  -h, --help            this text\n"
     "\n"
     "\n%s"
@@ -73,7 +75,7 @@ enum {
     OPT_DATA = 256, OPT_X, OPT_Y, OPT_MODEL, OPT_LOSS, OPT_GRAD, OPT_DELTA, OPT_OPTIMIZER,
     OPT_LR, OPT_EPOCHS, OPT_INIT, OPT_NORMALIZE, OPT_DEVICE, OPT_LOG_EVERY, OPT_PRINT_PARAMS,
     OPT_PRINT_GRAD, OPT_PLOT, OPT_LOSS_PLOT, OPT_JSON, OPT_ACTIVATION, OPT_SEED,
-    OPT_BATCH_SIZE, OPT_SHUFFLE, OPT_STATS
+    OPT_BATCH_SIZE, OPT_SHUFFLE, OPT_STATS, OPT_NO_CAPTURE
 };
 
 static const struct option long_options[] = {
@@ -101,6 +103,7 @@ static const struct option long_options[] = {
     {"batch-size", required_argument, 0, OPT_BATCH_SIZE},
     {"shuffle", no_argument, 0, OPT_SHUFFLE},
     {"stats", no_argument, 0, OPT_STATS},
+    {"no-capture", no_argument, 0, OPT_NO_CAPTURE},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
 };
@@ -236,6 +239,7 @@ static int parse_flag(fit_args *a, int c, const char *v)
         return -1;
     case OPT_SHUFFLE: a->shuffle = true; return -1;
     case OPT_STATS: a->stats = true; return -1;
+    case OPT_NO_CAPTURE: a->no_capture = true; return -1;
     case OPT_LOSS:
         if (strcmp(v, "mse") == 0)
             a->opt.loss = CG_LOSS_MSE;

@@ -20,6 +20,7 @@ typedef struct fit_args {
     float norm_factor;
     cg_fit_options opt;
     bool help, lr_given, json, autograd, mlp, shuffle, stats, activation_given, seed_given;
+    bool no_capture;
     cli_optim optim;             /* optimizer, scheduler and clipping flags */
     cg_optim_options optim_opts; /* what they amount to */
     size_t hidden[CLI_MAX_HIDDEN], nhidden, batch;

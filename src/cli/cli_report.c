@@ -42,15 +42,23 @@ static void json_params(FILE *out, const float *p, size_t F)
 }
 
 
-static void json_stats(FILE *out, const cg_context *ctx)
+/* Kernel launches per optimizer step (the tape's steps; 0 without any). */
+static double launches_per_step(const cg_fit_result *r)
+{
+    return r->steps ? (double)r->step_launches / (double)r->steps : 0.0;
+}
+
+static void json_stats(FILE *out, const cg_context *ctx, const cg_fit_result *r)
 {
     cg_context_stats s = cg_context_stats_of(ctx);
     fprintf(out,
             ", \"stats\": {\"kernel_launches\": %llu, \"programs_compiled\": %llu, "
             "\"programs_from_cache\": %llu, \"bytes_allocated\": %llu, \"bytes_pooled\": %llu, "
-            "\"tape_nodes\": %llu, \"fused_groups\": %llu, \"fused_nodes\": %llu}",
+            "\"tape_nodes\": %llu, \"fused_groups\": %llu, \"fused_nodes\": %llu, "
+            "\"steps\": %ld, \"steps_replayed\": %ld, \"launches_per_step\": %.2f}",
             s.kernel_launches, s.programs_compiled, s.programs_from_cache, s.bytes_allocated,
-            s.bytes_pooled, s.tape_nodes, s.fused_groups, s.fused_nodes);
+            s.bytes_pooled, s.tape_nodes, s.fused_groups, s.fused_nodes, r->steps,
+            r->steps_replayed, launches_per_step(r));
 }
 
 bool cli_print_json(const report *rep)
@@ -87,7 +95,7 @@ bool cli_print_json(const report *rep)
         fputc(']', out);
     }
     fprintf(out, "], \"train_seconds\": %.6f", r->train_seconds);
-    if (rep->stats) json_stats(out, rep->ctx);
+    if (rep->stats) json_stats(out, rep->ctx, r);
     fputs("}\n", out);
     return !ferror(out);
 }
@@ -124,6 +132,9 @@ bool cli_print_summary(const report *rep, const char *const *xnames, const char 
                "%llu fused groups of %llu nodes\n",
                s.kernel_launches, s.programs_compiled, s.programs_from_cache, s.bytes_allocated,
                s.bytes_pooled, s.tape_nodes, s.fused_groups, s.fused_nodes);
+        if (r->steps)
+            printf("Steps: %ld (%ld replayed from a capture), %.2f kernel launches per step\n",
+                   r->steps, r->steps_replayed, launches_per_step(r));
     }
     return !ferror(stdout);
 }

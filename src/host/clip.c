@@ -29,6 +29,13 @@ float cg_clip_grad_norm(cg_tensor *const *params, size_t count, float max_norm,
     if (count == 0) return 0.0f; /* torch: the norm of no gradients is 0 */
     cg_context *ctx = params_context(what, params, count);
     if (!ctx || cg__realize(ctx)) return NAN;
+    if (error_if_nonfinite && ctx->capture) {
+        cg__fail(ctx, CG_ERROR_UNSUPPORTED,
+                 "%s: cannot be captured with error_if_nonfinite: the check reads the norm on "
+                 "the host every step",
+                 what);
+        return NAN;
+    }
     if (!(max_norm > 0.0f)) {
         cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: max_norm must be positive (got %g)", what,
                  (double)max_norm);
@@ -46,9 +53,12 @@ float cg_clip_grad_norm(cg_tensor *const *params, size_t count, float max_norm,
             n->ia = i;
     if (n && (n = step(ctx, CG__OP_CLIP_TOTAL, out, norms, what))) n->scalar = max_norm;
     /* The value comes back for the caller (and the non-finite check); the
-     * scaling itself reads the factor where it lies. */
+     * scaling itself reads the factor where it lies. Without the check, what
+     * runs does not depend on the value: a capture need not count the read
+     * as one its replays miss (capture.c), so it goes to the device's own
+     * backend. */
     if (n && !cg__realize(ctx) &&
-        !ctx->backend->read(ctx, out->storage, 0, sizeof total, &total, what) &&
+        !cg__backend_of(ctx)->read(ctx, out->storage, 0, sizeof total, &total, what) &&
         !(error_if_nonfinite && !isfinite(total))) {
         for (size_t i = 0; i < count && n; i++)
             if (params[i]->grad && (n = step(ctx, CG__OP_SCALE_BY, params[i]->grad, out, what)))

@@ -91,6 +91,8 @@ cg_context *cg_context_create(const char *spec)
 void cg_context_free(cg_context *ctx)
 {
     if (!ctx) return;
+    /* An open capture's recording table goes with its context. */
+    if (ctx->capture) cg_capture_free(ctx->capture);
     ctx->backend->finish(ctx);
     cg__tape_release(ctx);
     cg__pool_release(ctx);
@@ -124,7 +126,7 @@ const cg_device_info *cg_context_device(const cg_context *ctx)
 
 bool cg_context_is_ref(const cg_context *ctx)
 {
-    return ctx && ctx->backend == &cg__backend_ref;
+    return ctx && cg__backend_of(ctx) == &cg__backend_ref;
 }
 
 cg_context_stats cg_context_stats_of(const cg_context *ctx)

@@ -31,6 +31,7 @@ cg_status cg__fail(cg_context *ctx, cg_status status, const char *fmt, ...)
     if (!ctx) return status;
     if (ctx->status != CG_OK) return ctx->status;
     ctx->status = status;
+    if (ctx->capture) cg__capture_failed(ctx); /* its record misses what failed */
     /* Non-blocking reads queued before the failure target host memory the
      * failing call's callers free on their way out: let them land first. */
     ctx->backend->drain(ctx);

@@ -202,6 +202,9 @@ struct cg_context {
      * on PoCL read only by default: CLGRAD_BINARY_CACHE, backend/cl_device.c). */
     bool binary_cache_read, binary_cache_write;
     cg_context_stats stats;
+    /* The capture recording this context's device work (capture.c); while
+     * open, backend is its recording copy of the context's own. */
+    struct cg_capture *capture;
 };
 
 /* One device buffer (host memory on ref), shared by every tensor that views
@@ -568,6 +571,24 @@ struct cg__fuse_group {
 bool cg__fuse_plan(cg_context *ctx, cg__node *nodes, size_t avail, cg__fuse_group *group);
 cg_status cg__cl_exec_group(cg_context *ctx, const cg__fuse_group *group);
 void cg__cl_fuse_release(cg_context *ctx);
+
+/* ---- capture and replay (capture.c) ------------------------------------ */
+
+/* Calls recorded as themselves, replayed by running them again: between
+ * begin and end, the device work they ask for is theirs. begin: false on
+ * error. Without an open capture both do nothing. */
+enum { CG__CAPTURE_STEP, CG__CAPTURE_ZERO_GRAD };
+bool cg__capture_call_begin(cg_context *ctx, int call, cg_optimizer *opt, const char *what);
+void cg__capture_call_end(cg_context *ctx);
+/* The open capture's record is incomplete: cg_capture_end refuses it. */
+void cg__capture_failed(cg_context *ctx);
+/* The context's own backend, also while a capture records. */
+const cg__backend *cg__backend_of(const cg_context *ctx);
+/* The host reads the captured step made (a replay does not repeat them). */
+unsigned long cg__capture_reads(const cg_capture *c);
+/* Why `to` cannot replace `from` in the capture; NULL when it can. */
+const char *cg__capture_rebind_problem(const cg_capture *c, const cg_tensor *from,
+                                       const cg_tensor *to);
 
 /* ---- misc -------------------------------------------------------------- */
 

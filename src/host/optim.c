@@ -18,6 +18,12 @@
 void cg_optimizer_free(cg_optimizer *opt)
 {
     if (!opt) return;
+    if (opt->captures) { /* a replay would step freed memory */
+        cg__fail(opt->ctx, CG_ERROR_INVALID_ARGUMENT,
+                 "cg_optimizer_free: a capture still steps this optimizer: free the capture "
+                 "first (cg_capture_free); the optimizer was not freed");
+        return;
+    }
     /* The parameters' storage moves back: pending nodes first. */
     cg__realize(opt->ctx);
     for (size_t i = 0; i < opt->ngroups; i++) cg__group_free(opt->ctx, &opt->groups[i]);
@@ -191,7 +197,17 @@ cg_status cg_zero_grad(cg_optimizer *opt)
     if (!opt) return CG_ERROR_NULL_POINTER;
     cg_context *ctx = opt->ctx;
     /* In place: what the graph has recorded reads the values before. */
-    cg__realize(ctx);
+    if (cg__realize(ctx)) return ctx->status;
+    if (!cg__capture_call_begin(ctx, CG__CAPTURE_ZERO_GRAD, opt, "cg_zero_grad"))
+        return ctx->status;
+    cg__optim_zero_grad_now(opt);
+    cg__capture_call_end(ctx);
+    return ctx->status;
+}
+
+cg_status cg__optim_zero_grad_now(cg_optimizer *opt)
+{
+    cg_context *ctx = opt->ctx;
     for (size_t gi = 0; gi < opt->ngroups && !ctx->status; gi++) {
         group *g = &opt->groups[gi];
         if (g->arena) { /* every gradient of the group: one fill */
@@ -298,6 +314,15 @@ cg_status cg_step(cg_optimizer *opt)
     if (refuse_sparse(opt, "cg_step")) return ctx->status;
     /* In place: what the graph has recorded reads the values before. */
     if (cg__realize(ctx)) return ctx->status;
+    if (!cg__capture_call_begin(ctx, CG__CAPTURE_STEP, opt, "cg_step")) return ctx->status;
+    cg__optim_step_now(opt);
+    cg__capture_call_end(ctx);
+    return ctx->status;
+}
+
+cg_status cg__optim_step_now(cg_optimizer *opt)
+{
+    cg_context *ctx = opt->ctx;
     for (size_t gi = 0; gi < opt->ngroups && !ctx->status; gi++) {
         group *g = &opt->groups[gi];
         if (step_whole_group(opt, g)) continue;
@@ -360,6 +385,13 @@ float cg_step_closure(cg_optimizer *opt, cg_closure_fn closure, void *user)
         return NAN;
     }
     if (opt->desc->stepping == CG__STEP_CLOSURE) {
+        if (ctx->capture) {
+            cg__fail(ctx, CG_ERROR_UNSUPPORTED,
+                     "cg_step_closure: cannot be captured: %s reads its scalars on the host "
+                     "every step",
+                     opt->desc->name);
+            return NAN;
+        }
         checked_closure c = {opt, closure, user};
         return cg__lbfgs_step(opt->lbfgs, &opt->groups[0].o, closure_then_check, &c);
     }

@@ -44,7 +44,13 @@ struct cg_optimizer {
     group *groups;
     size_t ngroups;
     cg__lbfgs *lbfgs; /* LBFGS's own state (lbfgs.c) */
+    int captures;     /* records of its step or zero_grad (capture.c) */
 };
+
+/* cg_step and cg_zero_grad after their checks, the graph realized: what a
+ * replay runs again (capture.c). */
+cg_status cg__optim_step_now(cg_optimizer *opt);
+cg_status cg__optim_zero_grad_now(cg_optimizer *opt);
 
 /* Moves a group's parameters and gradients into its arena beside the state. */
 void cg__arena_build(cg_context *ctx, cg_optim_kind kind, group *g);

@@ -91,6 +91,13 @@ typedef struct loop {
     unsigned *idx;  /* the shuffle's order of the rows */
     unsigned long long rng;
     float *pg; /* log_params: every parameter, then every grad */
+    /* Capture and replay (capture.c): a full-size step captured once, the
+     * rest replayed, a minibatch's rows rebound as plain tensors. */
+    bool capture;
+    cg_capture *cap;
+    cg_tensor *cap_x, *cap_y; /* the rows the capture reads now */
+    long steps, replayed;
+    unsigned long long launches;
 } loop;
 
 static bool same_shape(cg_shape a, cg_shape b)
@@ -163,15 +170,70 @@ static unsigned long long seed_state(unsigned long long seed)
     return seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;
 }
 
+/* One step on rows xb, yb (count of the n), its loss added to the epoch's. */
+static void step_on(loop *l, cg_tensor *xb, cg_tensor *yb, size_t count)
+{
+    const cg_fit_model *m = l->model;
+    cg_tensor *loss = loss_of(l, m->forward(m->user, xb), yb);
+    cg_zero_grad(l->opt);
+    cg_backward(loss);
+    clip(l);
+    cg_step(l->opt);
+    cg_add_scaled_(l->acc, (float)count / (float)l->n, loss);
+}
+
+static void stop_capturing(loop *l)
+{
+    cg_capture_free(l->cap);
+    l->cap = NULL;
+    l->capture = false;
+}
+
+/* A full-size step as a replay (the first such step after the first step
+ * of the run is captured: the first makes the gradients and the
+ * optimizer's state). False when it is to run as usual. Minibatches become
+ * plain tensors the capture is rebound to. */
+static bool replay_step(loop *l, cg_tensor *xb, cg_tensor *yb)
+{
+    cg_context *ctx = l->ctx;
+    if (!l->capture || l->steps == 0) return false;
+    const bool minibatch = l->batch < l->n;
+    if (minibatch && (!(xb = cg_contiguous(xb)) || !(yb = cg_contiguous(yb))))
+        return true; /* the error is on ctx */
+    if (!l->cap) {
+        if (cg_capture_begin(ctx)) return true;
+        step_on(l, xb, yb, l->batch);
+        l->cap = cg_capture_end(ctx);
+        l->cap_x = xb;
+        l->cap_y = yb;
+        /* A model that reads the device in its step (its own forward), or
+         * reads its rows through a view, trains on without capture. */
+        if (l->cap && (cg__capture_reads(l->cap) ||
+                       (minibatch && (cg__capture_rebind_problem(l->cap, xb, xb) ||
+                                      cg__capture_rebind_problem(l->cap, yb, yb)))))
+            stop_capturing(l);
+        return true;
+    }
+    if (minibatch) {
+        cg_capture_rebind(l->cap, l->cap_x, xb);
+        cg_capture_rebind(l->cap, l->cap_y, yb);
+        l->cap_x = xb;
+        l->cap_y = yb;
+    }
+    cg_capture_replay(l->cap);
+    l->replayed++;
+    return true;
+}
+
 /* One epoch's steps; returns its loss (the minibatches' means weighted by
  * their share of the rows), NaN when the context fails. */
 static float run_epoch(loop *l)
 {
-    const cg_fit_model *m = l->model;
     cg_tensor_write(l->acc, (float[]){0.0f}, 1);
     if (l->lbfgs) { /* one epoch: one step(closure) */
         float v = cg_step_closure(l->opt, full_batch_closure, l);
         cg_tensor_write(l->acc, &v, 1);
+        l->steps++;
     }
     for (size_t start = 0; start < l->n && !l->lbfgs; start += l->batch) {
         size_t count = start + l->batch <= l->n ? l->batch : l->n - start;
@@ -185,12 +247,10 @@ static float run_epoch(loop *l)
                 yb = cg_slice(l->y, start, start + count);
             }
         }
-        cg_tensor *loss = loss_of(l, m->forward(m->user, xb), yb);
-        cg_zero_grad(l->opt);
-        cg_backward(loss);
-        clip(l);
-        cg_step(l->opt);
-        cg_add_scaled_(l->acc, (float)count / (float)l->n, loss);
+        unsigned long long before = l->ctx->stats.kernel_launches;
+        if (count < l->batch || !replay_step(l, xb, yb)) step_on(l, xb, yb, count);
+        l->launches += l->ctx->stats.kernel_launches - before;
+        l->steps++;
         cg_tape_reset(l->ctx);
     }
     return cg_item(l->acc);
@@ -391,6 +451,12 @@ static cg_status prepare(loop *l)
             l->idx[i] = o->shuffle_order ? o->shuffle_order[i] : (unsigned)i;
     }
     l->rng = o->rng_state ? o->rng_state : seed_state(o->seed);
+    /* The models clgrad makes do the same device work every step; a
+     * caller's forward may not (host values baked into a record). */
+    bool ours = l->model->forward == mlp_forward || l->model->forward == linear_forward ||
+                l->model->forward == linreg_forward;
+    l->capture = ours && !o->no_capture && !cg_context_eager(ctx) && !l->lbfgs &&
+                 l->opt->kind != CG_OPTIM_SPARSE_ADAM;
     if (o->log_params && !(l->pg = cg__malloc(2 * l->numel * sizeof *l->pg)))
         return cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory", FN);
     return CG_OK;
@@ -398,6 +464,7 @@ static cg_status prepare(loop *l)
 
 static void release(loop *l)
 {
+    cg_capture_free(l->cap); /* before the optimizer it steps */
     if (l->own_sched) cg_scheduler_free(l->sched);
     if (l->own_opt) cg_optimizer_free(l->opt);
     cg_tensor_free(l->acc);
@@ -505,6 +572,9 @@ static cg_status train(loop *l, long start, const int *sched, int nsched, cg_fit
     }
     r->path_used = CG_PATH_TAPE;
     r->replicas = 1;
+    r->steps = l->steps;
+    r->steps_replayed = l->replayed;
+    r->step_launches = l->launches;
     /* An overflow in the last update shows only in the final loss. */
     if (r->diverged || !isfinite(r->final_loss)) {
         explain(l, start, loss, lr, r);
