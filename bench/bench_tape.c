@@ -7,6 +7,7 @@
  *   2. matmul at 1024 x 1024 x 1024: GFLOP/s against a plain C triple loop
  *      and against a measured peak (multiply-add chains on every core)
  *   3. an MLP 1024-1024-1024-1 (tanh, batch 256, MSE, SGD): time per step
+ *   4. the lecture's step captured and replayed, against building it
  *
  * usage: bench_tape [--device SPEC] [--repeats R] [--json FILE] [--quick]
  */
@@ -78,6 +79,51 @@ static void bench_linear(cg_context *ctx, size_t n, int epochs, int repeats)
     record("linear model epoch, tape vs fused", n, bench_median(t, reps) * 1e6, "us",
            bench_median(tf, reps) * 1e6, note);
     cg_linreg_free(m);
+    cg_optimizer_free(opt);
+    cg_tensor_free(params);
+    cg_tensor_free(tx);
+    cg_tensor_free(ty);
+    free(x);
+    free(y);
+}
+
+/* The same step captured once (cg_capture_begin) and replayed, against the
+ * step built every time, alternating in the same run. */
+static void bench_replay(cg_context *ctx, size_t n, int epochs, int repeats)
+{
+    float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
+    for (size_t i = 0; i < n; i++) {
+        x[i] = (float)(i % 1000) / 500.0f - 1.0f;
+        y[i] = 2.0f * x[i] - 0.5f;
+    }
+    cg_tensor *tx = cg_tensor_from(ctx, x, CG_SHAPE(n)), *ty = cg_tensor_from(ctx, y, CG_SHAPE(n));
+    cg_tensor *params = cg_tensor_from(ctx, (float[]){1.0f, 0.0f}, CG_SHAPE(2));
+    cg_set_requires_grad(params, true);
+    cg_optimizer *opt = cg_optimizer_create(ctx, CG_OPTIM_SGD, &params, 1, NULL);
+    tape_step(ctx, params, tx, ty, opt); /* the first step makes the gradients */
+    cg_capture_begin(ctx);
+    tape_step(ctx, params, tx, ty, opt);
+    cg_capture *c = cg_capture_end(ctx);
+    bench_check(ctx, "replay");
+    double t[51], tb[51];
+    int reps = repeats > 51 ? 51 : repeats;
+    for (int i = 0; i < reps; i++) {
+        double t0 = bench_now();
+        for (int e = 0; e < epochs; e++) cg_capture_replay(c);
+        cg_finish(ctx);
+        t[i] = (bench_now() - t0) / epochs;
+        t0 = bench_now();
+        for (int e = 0; e < epochs; e++) tape_step(ctx, params, tx, ty, opt);
+        cg_finish(ctx);
+        tb[i] = (bench_now() - t0) / epochs;
+    }
+    bench_check(ctx, "replay");
+    char note[128];
+    snprintf(note, sizeof note, "%llu launches per replay; baseline: the step built each time",
+             cg_capture_launches(c));
+    record("linear model epoch, replayed vs built", n, bench_median(t, reps) * 1e6, "us",
+           bench_median(tb, reps) * 1e6, note);
+    cg_capture_free(c);
     cg_optimizer_free(opt);
     cg_tensor_free(params);
     cg_tensor_free(tx);
@@ -217,6 +263,8 @@ int main(int argc, char **argv)
            "ratio", "note");
     bench_linear(ctx, 11, 500, repeats);
     bench_linear(ctx, quick ? 100000 : 10000000, quick ? 5 : 3, repeats < 5 ? repeats : 5);
+    bench_replay(ctx, 11, 500, repeats);
+    bench_replay(ctx, quick ? 100000 : 10000000, quick ? 5 : 3, repeats < 5 ? repeats : 5);
     bench_matmul(ctx, quick ? 256 : 1024, repeats);
     if (!quick) bench_mlp(ctx, repeats < 5 ? repeats : 5);
     if (sink.json) {
