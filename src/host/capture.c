@@ -25,42 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "optim_internal.h"
-
-typedef enum rec_kind { REC_EXEC, REC_GROUP, REC_FILL, REC_WRITE, REC_STEP, REC_ZERO_GRAD } rec_kind;
-
-/* A fused group and its steps' nodes, which the steps point at. */
-typedef struct rec_group {
-    cg__fuse_group group;
-    cg__node nodes[CG__FUSE_MAX_STEPS];
-} rec_group;
-
-typedef struct rec {
-    rec_kind kind;
-    cg__node node;         /* REC_EXEC */
-    rec_group *group;      /* REC_GROUP */
-    cg__storage *storage;  /* REC_FILL, REC_WRITE: referenced */
-    size_t offset, bytes;
-    float value;           /* REC_FILL */
-    void *data;            /* REC_WRITE: a copy */
-    const char *what;
-    cg_optimizer *opt;     /* REC_STEP, REC_ZERO_GRAD */
-} rec;
-
-struct cg_capture {
-    cg_context *ctx;
-    const cg__backend *real;     /* the context's own backend */
-    cg__backend table;           /* the recording one, ctx->backend while open */
-    struct cg__optim_backend optim;
-    rec *recs;
-    size_t count, capacity;
-    int depth;                   /* > 0: inside a recorded call */
-    bool open;
-    bool failed;                 /* an error while open (cleared or not) */
-    unsigned long reads;         /* host reads while open (not replayed) */
-    unsigned long long launches; /* kernel launches per replay */
-    unsigned long long replays;
-};
+#include "capture_internal.h"
 
 /* ---- the record ------------------------------------------------------------ */
 
@@ -180,6 +145,7 @@ static cg_status rec_exec_group(cg_context *ctx, const cg__fuse_group *group)
         if (!g) return cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory capturing the step", what);
         g->group = *group;
         g->group.steps = 0;
+        memset(g->group.skip_store, 0, sizeof g->group.skip_store);
         for (size_t k = 0; k < group->steps; k++) {
             if (!copy_node(&g->nodes[k], group->step[k].node)) {
                 r->group = g;
@@ -468,6 +434,7 @@ void cg_capture_free(cg_capture *c)
 {
     if (!c) return;
     close_capture(c);
+    cg__capture_forget_stores(c);
     for (size_t i = 0; i < c->count; i++) free_rec(&c->recs[i]);
     free(c->recs);
     free(c);
@@ -532,6 +499,7 @@ cg_status cg_capture_replay(cg_capture *c)
                         "cg_capture_replay: a capture is open on this context (end it first)");
     /* In place: what the graph has recorded reads the values before. */
     if (cg__realize(ctx)) return ctx->status;
+    if (ctx->fuse) cg__capture_mark_dead_stores(c);
     const cg__backend *b = ctx->backend;
     for (size_t i = 0; i < c->count && !ctx->status; i++) {
         rec *r = &c->recs[i];
@@ -551,134 +519,3 @@ cg_status cg_capture_replay(cg_capture *c)
 unsigned long cg__capture_reads(const cg_capture *c) { return c->reads; }
 
 unsigned long long cg_capture_launches(const cg_capture *c) { return c ? c->launches : 0; }
-
-/* ---- rebinding --------------------------------------------------------------- */
-
-/* Whether t's storage is reached through another tensor than t itself. */
-static bool storage_viewed(const cg__node *n, const cg_tensor *t)
-{
-    const cg_tensor *ts[CG__NODE_INPUTS + 1] = {n->out, n->in[0], n->in[1], n->in[2]};
-    for (int k = 0; k < CG__NODE_INPUTS + 1; k++)
-        if (ts[k] && ts[k] != t && ts[k]->storage == t->storage) return true;
-    for (size_t k = 0; k < n->nmany; k++)
-        if (n->many[k] != t && n->many[k]->storage == t->storage) return true;
-    return false;
-}
-
-static bool node_uses(const cg__node *n, const cg_tensor *t)
-{
-    if (n->out == t || n->in[0] == t || n->in[1] == t || n->in[2] == t) return true;
-    for (size_t k = 0; k < n->nmany; k++)
-        if (n->many[k] == t) return true;
-    return false;
-}
-
-static bool node_storage(const cg__node *n, const cg__storage *s)
-{
-    const cg_tensor *ts[CG__NODE_INPUTS + 1] = {n->out, n->in[0], n->in[1], n->in[2]};
-    for (int k = 0; k < CG__NODE_INPUTS + 1; k++)
-        if (ts[k] && ts[k]->storage == s) return true;
-    for (size_t k = 0; k < n->nmany; k++)
-        if (n->many[k]->storage == s) return true;
-    return false;
-}
-
-/* Calls f on every node of the record; stops at the first true. */
-static bool any_node(const cg_capture *c, bool (*f)(const cg__node *, const void *), const void *a)
-{
-    for (size_t i = 0; i < c->count; i++) {
-        const rec *r = &c->recs[i];
-        if (r->kind == REC_EXEC && f(&r->node, a)) return true;
-        if (r->kind == REC_GROUP)
-            for (size_t k = 0; k < r->group->group.steps; k++)
-                if (f(&r->group->nodes[k], a)) return true;
-    }
-    return false;
-}
-
-static bool uses(const cg__node *n, const void *t) { return node_uses(n, t); }
-static bool viewed(const cg__node *n, const void *t) { return storage_viewed(n, t); }
-static bool touches(const cg__node *n, const void *s) { return node_storage(n, s); }
-
-static bool storage_recorded(const cg_capture *c, const cg__storage *s)
-{
-    for (size_t i = 0; i < c->count; i++)
-        if ((c->recs[i].kind == REC_FILL || c->recs[i].kind == REC_WRITE) &&
-            c->recs[i].storage == s)
-            return true;
-    return any_node(c, touches, s);
-}
-
-static void swap_tensor(cg_tensor **slot, cg_tensor *from, cg_tensor *to)
-{
-    if (*slot != from) return;
-    cg__tensor_retain(to);
-    cg__tensor_release(from);
-    *slot = to;
-}
-
-static void swap_node(cg__node *n, cg_tensor *from, cg_tensor *to)
-{
-    swap_tensor(&n->out, from, to);
-    for (int k = 0; k < CG__NODE_INPUTS; k++) swap_tensor(&n->in[k], from, to);
-    for (size_t k = 0; k < n->nmany; k++) swap_tensor(&n->many[k], from, to);
-}
-
-static bool same_shape(cg_shape a, cg_shape b)
-{
-    if (a.ndim != b.ndim) return false;
-    for (int d = 0; d < a.ndim; d++)
-        if (a.dims[d] != b.dims[d]) return false;
-    return true;
-}
-
-const char *cg__capture_rebind_problem(const cg_capture *c, const cg_tensor *from,
-                                       const cg_tensor *to)
-{
-    if (to->ctx != c->ctx) return "the new tensor comes from another context";
-    if (!from->plain || !to->plain)
-        return "only plain tensors (contiguous from their storage's start) rebind: "
-               "cg_contiguous makes one";
-    if (!same_shape(from->shape, to->shape)) return "the shapes differ";
-    if (!any_node(c, uses, from)) return "the capture does not use the tensor it is given";
-    if (any_node(c, viewed, from))
-        return "the capture also reads the tensor through a view of it (reshape, slice, "
-               "transpose): rebind the view's base before any view is taken in the step";
-    for (size_t i = 0; i < c->count; i++)
-        if ((c->recs[i].kind == REC_FILL || c->recs[i].kind == REC_WRITE) &&
-            c->recs[i].storage == from->storage)
-            return "the capture writes the tensor from the host (cg_tensor_write)";
-    if (to != from && storage_recorded(c, to->storage))
-        return "the new tensor's memory is already used by the capture";
-    return NULL;
-}
-
-cg_status cg_capture_rebind(cg_capture *c, cg_tensor *from, cg_tensor *to)
-{
-    static const char what[] = "cg_capture_rebind";
-    if (!c) return CG_ERROR_NULL_POINTER;
-    cg_context *ctx = c->ctx;
-    if (ctx->status) return ctx->status;
-    if (!from || !to)
-        return cg__fail(ctx, CG_ERROR_NULL_POINTER, "%s: %s is NULL", what,
-                        !from ? "the captured tensor" : "the new tensor");
-    if (c->open)
-        return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: the capture is still open", what);
-    const char *why = cg__capture_rebind_problem(c, from, to);
-    if (why) return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: %s", what, why);
-    if (from == to) return CG_OK;
-    /* A fused group's buffers are storages: the tensor's is its alone (no
-     * view of it is in the record), so it is swapped wherever it appears. */
-    cg__tensor_retain(from); /* until every slot has let go */
-    for (size_t i = 0; i < c->count; i++) {
-        rec *r = &c->recs[i];
-        if (r->kind == REC_EXEC) swap_node(&r->node, from, to);
-        if (r->kind != REC_GROUP) continue;
-        cg__fuse_group *g = &r->group->group;
-        for (size_t k = 0; k < g->steps; k++) swap_node(&r->group->nodes[k], from, to);
-        for (int b = 0; b < g->nbuffers; b++)
-            if (g->buffer[b] == from->storage) g->buffer[b] = to->storage;
-    }
-    cg__tensor_release(from);
-    return CG_OK;
-}

@@ -128,18 +128,21 @@ static bool fill_step(cg_context *ctx, cg__fuse_group *g, cg__fuse_step *st, cg_
         ok = node->ia == 1 && node->ic == 1 && node->in[0] && node->in[0]->plain &&
              node->in[0]->numel == 1 && read_one(g, node->in[0], 0, n, &st->in[0]);
         break;
-    case CG__OP_UNARY_GRAD:
-        ok = read_same(g, node->in[0], n, &st->in[0]) &&
-             read_same(g, node->in[1], n, &st->in[1]) &&
+    case CG__OP_UNARY_GRAD: { /* only what the formula reads is loaded */
+        int reads = cg__unary_grad_reads(node->op);
+        ok = (!(reads & 1) || read_same(g, node->in[0], n, &st->in[0])) &&
+             (!(reads & 2) || read_same(g, node->in[1], n, &st->in[1])) &&
              read_same(g, node->in[2], n, &st->in[2]);
         break;
+    }
     case CG__OP_BINARY:
     case CG__OP_BINARY_GRAD: {
         cg__bcast bc;
         if (!cg__broadcast(ctx, node->what, node->in[0], node->in[1], &bc)) return false;
+        int reads = node->kind == CG__OP_BINARY ? 3 : cg__binary_grad_reads(node->op, (int)node->ia);
         ok = cg__shape_numel(bc.out) == n &&
-             read_operand(g, node->in[0], bc.la, bc.oa, n, &st->in[0]) &&
-             read_operand(g, node->in[1], bc.lb, bc.ob, n, &st->in[1]) &&
+             (!(reads & 1) || read_operand(g, node->in[0], bc.la, bc.oa, n, &st->in[0])) &&
+             (!(reads & 2) || read_operand(g, node->in[1], bc.lb, bc.ob, n, &st->in[1])) &&
              (node->kind == CG__OP_BINARY || read_same(g, node->in[2], n, &st->in[2]));
         break;
     }
@@ -178,6 +181,7 @@ bool cg__fuse_plan(cg_context *ctx, cg__node *nodes, size_t avail, cg__fuse_grou
     if (!avail || nodes[0].done || !nodes[0].out) return false;
     memset(g, 0, offsetof(cg__fuse_group, step));
     g->nbuffers = 0;
+    memset(g->skip_store, 0, sizeof g->skip_store);
     size_t span = 0;
     for (size_t k = 0; k < avail; k++) {
         cg__node *node = &nodes[k];

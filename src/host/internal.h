@@ -565,12 +565,20 @@ struct cg__fuse_group {
     bool written[CG__FUSE_MAX_BUFFERS];     /* some step writes it */
     bool read_scalar[CG__FUSE_MAX_BUFFERS]; /* some step reads one element of it for all */
     size_t bsize[CG__FUSE_MAX_BUFFERS];     /* elements its element-i accesses cover (0: none) */
+    /* Its final value is read by nothing: not stored (a replay knows what
+     * reads it, capture.c; the planner leaves it false). */
+    bool skip_store[CG__FUSE_MAX_BUFFERS];
 };
 /* The group that starts at nodes[0] (avail nodes pending from there), or
  * false when fewer than two nodes would be in it. */
 bool cg__fuse_plan(cg_context *ctx, cg__node *nodes, size_t avail, cg__fuse_group *group);
 cg_status cg__cl_exec_group(cg_context *ctx, const cg__fuse_group *group);
 void cg__cl_fuse_release(cg_context *ctx);
+
+/* Which inputs a gradient formula reads (formulas.clh, through
+ * ref/ops_ref.c): bit 0 the first (x; a), bit 1 the second (y; b). */
+int cg__unary_grad_reads(int op);
+int cg__binary_grad_reads(int op, int which);
 
 /* ---- capture and replay (capture.c) ------------------------------------ */
 

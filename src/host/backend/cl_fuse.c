@@ -103,7 +103,9 @@ static void preload(text *t, const cg__fuse_operand *o, bool *loaded)
 /* The value of operand `o` of step k (input j) as an expression. */
 static void operand(text *t, const cg__fuse_operand *o, size_t k, int j)
 {
-    if (o->scalar)
+    if (o->buffer < 0) /* the formula does not read it (cg_*_grad_reads) */
+        put(t, "0.0f");
+    else if (o->scalar)
         put(t, "b%d[o%zu_%d]", o->buffer, k, j);
     else
         put(t, "r%d", o->buffer);
@@ -205,7 +207,7 @@ static void generate(const cg__fuse_group *g, text *t)
         loaded[out] = true;
     }
     for (int b = 0; b < g->nbuffers; b++) {
-        if (!g->written[b]) continue;
+        if (!g->written[b] || g->skip_store[b]) continue;
         if (short_buffer(g, b))
             put(t, "    if (i < z%d) b%d[i] = r%d;\n", b, b, b);
         else
@@ -221,7 +223,8 @@ static size_t structure(const cg__fuse_group *g, unsigned *key)
     key[n++] = (unsigned)g->nbuffers;
     key[n++] = (unsigned)g->steps;
     for (int b = 0; b < g->nbuffers; b++)
-        key[n++] = (unsigned)g->written[b] | (unsigned)short_buffer(g, b) << 1;
+        key[n++] = (unsigned)g->written[b] | (unsigned)short_buffer(g, b) << 1 |
+                   (unsigned)g->skip_store[b] << 2;
     for (size_t k = 0; k < g->steps; k++) {
         const cg__fuse_step *st = &g->step[k];
         key[n++] = (unsigned)st->node->kind;

@@ -8,6 +8,8 @@
 #include "../../kernels/formulas.clh"
 
 float cg__ref_unary_f(int op, float x, float s) { return cg_unary_f(op, x, s); }
+int cg__unary_grad_reads(int op) { return cg_unary_grad_reads(op); }
+int cg__binary_grad_reads(int op, int which) { return cg_binary_grad_reads(op, which); }
 
 float cg__ref_unary_grad(int op, float x, float y, float gy, float s)
 {

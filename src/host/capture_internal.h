@@ -1,0 +1,67 @@
+/* Capture and replay's private structures (capture.c records and replays,
+ * capture_rebind.c swaps inputs, capture_stores.c finds the stores nobody
+ * reads). */
+#ifndef CG_CAPTURE_INTERNAL_H
+#define CG_CAPTURE_INTERNAL_H
+
+#include "optim_internal.h"
+
+typedef enum rec_kind { REC_EXEC, REC_GROUP, REC_FILL, REC_WRITE, REC_STEP, REC_ZERO_GRAD } rec_kind;
+
+/* A fused group and its steps' nodes, which the steps point at. */
+typedef struct rec_group {
+    cg__fuse_group group;
+    cg__node nodes[CG__FUSE_MAX_STEPS];
+} rec_group;
+
+/* A buffer a recorded group writes that may need no store (see "Stores
+ * nobody reads"): the record's tensors on its storage, tensors[first ..
+ * first + count), each with the references the record holds. */
+typedef struct candidate {
+    size_t rec;
+    int buffer;
+    size_t first, count;
+} candidate;
+
+typedef struct rec {
+    rec_kind kind;
+    cg__node node;         /* REC_EXEC */
+    rec_group *group;      /* REC_GROUP */
+    cg__storage *storage;  /* REC_FILL, REC_WRITE: referenced */
+    size_t offset, bytes;
+    float value;           /* REC_FILL */
+    void *data;            /* REC_WRITE: a copy */
+    const char *what;
+    cg_optimizer *opt;     /* REC_STEP, REC_ZERO_GRAD */
+} rec;
+
+struct cg_capture {
+    cg_context *ctx;
+    const cg__backend *real;     /* the context's own backend */
+    cg__backend table;           /* the recording one, ctx->backend while open */
+    struct cg__optim_backend optim;
+    rec *recs;
+    size_t count, capacity;
+    int depth;                   /* > 0: inside a recorded call */
+    bool open;
+    bool failed;                 /* an error while open (cleared or not) */
+    unsigned long reads;         /* host reads while open (not replayed) */
+    unsigned long long launches; /* kernel launches per replay */
+    unsigned long long replays;
+    /* Stores nobody reads: found at the first replay, again after a rebind. */
+    bool analyzed;
+    candidate *cands;
+    size_t ncands;
+    cg_tensor **ctensors;     /* each candidate's tensors ... */
+    unsigned long *crefs;     /* ... and the references the record holds to each */
+    size_t nctensors;
+};
+
+/* The stores of recorded groups that nothing reads, for the next replay
+ * (capture_stores.c); forgetting them makes the next replay look again. */
+void cg__capture_mark_dead_stores(cg_capture *c);
+void cg__capture_forget_stores(cg_capture *c);
+/* Whether node n reads or writes storage s through any of its tensors. */
+bool cg__node_touches(const cg__node *n, const cg__storage *s);
+
+#endif
