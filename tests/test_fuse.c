@@ -339,3 +339,52 @@ Test(fuse, clgrad_fuse_is_0_or_1)
     cr_assert(cg_context_fusion(ctx), "on by default");
     cg_context_free(ctx);
 }
+
+/* A bias: a row repeated over the leading dimensions ([5] over [7, 5],
+ * [4, 5] over [3, 4, 5], [1, 5] over [6, 5]) joins the chain that reads
+ * it, as `x + b` then tanh in an MLP's layer: one launch, the unfused bits,
+ * forward and backward (the bias's gradient sums the rows). */
+Test(fuse, a_repeated_row_joins_the_chain)
+{
+    static const cg_shape xs[] = {{2, {7, 5}}, {3, {3, 4, 5}}, {2, {6, 5}}};
+    static const cg_shape bs[] = {{1, {5}}, {2, {4, 5}}, {2, {1, 5}}};
+    for (int c = 0; c < 3; c++) {
+        float vals[2][4 * 128];
+        for (int fuse = 0; fuse < 2; fuse++) {
+            cg_context *ctx = context_fusing(fuse);
+            size_t nx = 1, nb = 1;
+            for (int d = 0; d < xs[c].ndim; d++) nx *= xs[c].dims[d];
+            for (int d = 0; d < bs[c].ndim; d++) nb *= bs[c].dims[d];
+            cg_tensor *x0 = filled(ctx, nx, 11 + c, -1, 1), *b0 = filled(ctx, nb, 21 + c, -1, 1);
+            float xv[128], bv[32];
+            cr_assert_eq(cg_tensor_read(x0, xv, nx), CG_OK);
+            cr_assert_eq(cg_tensor_read(b0, bv, nb), CG_OK);
+            cg_tensor_free(x0);
+            cg_tensor_free(b0);
+            cg_tensor *x = cg_tensor_from(ctx, xv, xs[c]), *b = cg_tensor_from(ctx, bv, bs[c]);
+            cg_set_requires_grad(x, true);
+            cg_set_requires_grad(b, true);
+            cg_realize(ctx);
+            cg_context_stats before = cg_context_stats_of(ctx);
+            cg_tensor *h = cg_tanh(cg_mul_scalar(cg_add(x, b), 1.5f));
+            cr_assert_eq(cg_realize(ctx), CG_OK, "%s", cg_error_message(ctx));
+            cg_context_stats after = cg_context_stats_of(ctx);
+            if (fuse && !cg_context_is_ref(ctx))
+                cr_assert_eq(after.kernel_launches - before.kernel_launches, 1,
+                             "case %d: %llu launches", c,
+                             after.kernel_launches - before.kernel_launches);
+            cr_assert_eq(cg_backward(cg_sum(cg_mul(h, h))), CG_OK, "%s", cg_error_message(ctx));
+            cr_assert_eq(cg_tensor_read(h, vals[fuse], nx), CG_OK);
+            cr_assert_eq(cg_tensor_read(cg_grad(x), vals[fuse] + nx, nx), CG_OK);
+            cr_assert_eq(cg_tensor_read(cg_grad(b), vals[fuse] + 2 * nx, nb), CG_OK);
+            cg_tape_reset(ctx);
+            cg_tensor_free(x);
+            cg_tensor_free(b);
+            cg_context_free(ctx);
+        }
+        size_t count = 0;
+        for (size_t n = 1, d = 0; d < (size_t)xs[c].ndim; d++) n *= xs[c].dims[d], count = n;
+        count = 2 * count + 5 * (c == 1 ? 4 : 1);
+        assert_same_bits(vals[1], vals[0], count, count, (uint64_t)c, 0);
+    }
+}

@@ -65,14 +65,42 @@ static bool read_one(cg__fuse_group *g, const cg_tensor *t, unsigned offset, siz
     return true;
 }
 
+/* t, plain, repeated over the leading dimensions of `out` (its own shape
+ * is out's last dimensions, after ones): the period of the repeat, 0 when
+ * it is not such a row. */
+static size_t row_period(const cg_tensor *t, cg_shape out)
+{
+    if (!t->plain || t->numel == 0 || t->numel > 0xFFFFFFFFu) return 0;
+    int lead = t->shape.ndim;
+    while (lead > 0 && t->shape.dims[0 + (t->shape.ndim - lead)] == 1) lead--;
+    /* t's dimensions after its leading ones match out's last ones */
+    if (lead > out.ndim) return 0;
+    for (int k = 1; k <= lead; k++)
+        if (t->shape.dims[t->shape.ndim - k] != out.dims[out.ndim - k]) return 0;
+    return t->numel;
+}
+
+/* t read as a row of `period` elements by every step element i (i %
+ * period), from memory like a one-element operand (the same hazard). */
+static bool read_row(cg__fuse_group *g, const cg_tensor *t, size_t period, cg__fuse_operand *op)
+{
+    int b = buffer_of(g, t->storage);
+    if (b < 0 || g->written[b]) return false;
+    g->read_scalar[b] = true;
+    *op = (cg__fuse_operand){.buffer = (signed char)b, .period = (unsigned)period};
+    return true;
+}
+
 /* An operand of a broadcasting binary node in layout l (1: the output's
- * shape, 2: one element; 0, strided, does not fuse). */
+ * shape, 2: one element; 0, strided: a repeated row, else it does not
+ * fuse). */
 static bool read_operand(cg__fuse_group *g, const cg_tensor *t, cl_int l, cl_uint offset,
-                         size_t n, cg__fuse_operand *op)
+                         size_t n, cg_shape out, cg__fuse_operand *op)
 {
     if (l == 1) return read_same(g, t, n, op);
     if (l == 2) return read_one(g, t, offset, n, op);
-    return false;
+    size_t period = row_period(t, out);
+    return period && period < n && n % period == 0 && read_row(g, t, period, op);
 }
 
 static bool write_out(cg__fuse_group *g, const cg_tensor *t, size_t n, signed char *out)
@@ -141,8 +169,10 @@ static bool fill_step(cg_context *ctx, cg__fuse_group *g, cg__fuse_step *st, cg_
         if (!cg__broadcast(ctx, node->what, node->in[0], node->in[1], &bc)) return false;
         int reads = node->kind == CG__OP_BINARY ? 3 : cg__binary_grad_reads(node->op, (int)node->ia);
         ok = cg__shape_numel(bc.out) == n &&
-             (!(reads & 1) || read_operand(g, node->in[0], bc.la, bc.oa, n, &st->in[0])) &&
-             (!(reads & 2) || read_operand(g, node->in[1], bc.lb, bc.ob, n, &st->in[1])) &&
+             (!(reads & 1) ||
+              read_operand(g, node->in[0], bc.la, bc.oa, n, bc.out, &st->in[0])) &&
+             (!(reads & 2) ||
+              read_operand(g, node->in[1], bc.lb, bc.ob, n, bc.out, &st->in[1])) &&
              (node->kind == CG__OP_BINARY || read_same(g, node->in[2], n, &st->in[2]));
         break;
     }

@@ -547,6 +547,8 @@ typedef struct cg__fuse_operand {
     signed char buffer;   /* the group's buffer; -1: none */
     bool scalar;          /* the element at offset for every i; else element i */
     unsigned offset;
+    unsigned period;      /* > 0: element i % period (a row repeated over the
+                             leading dimensions: a bias); else as above */
 } cg__fuse_operand;
 typedef struct cg__fuse_step {
     cg__node *node;

@@ -95,7 +95,7 @@ static void put(text *t, const char *fmt, ...)
 static void preload(text *t, const cg__fuse_operand *o, bool *loaded)
 {
     int b = o->buffer;
-    if (b < 0 || o->scalar || loaded[b]) return;
+    if (b < 0 || o->scalar || o->period || loaded[b]) return;
     put(t, "    r%d = b%d[i];\n", b, b);
     loaded[b] = true;
 }
@@ -105,6 +105,8 @@ static void operand(text *t, const cg__fuse_operand *o, size_t k, int j)
 {
     if (o->buffer < 0) /* the formula does not read it (cg_*_grad_reads) */
         put(t, "0.0f");
+    else if (o->period)
+        put(t, "b%d[i %% q%zu_%d]", o->buffer, k, j);
     else if (o->scalar)
         put(t, "b%d[o%zu_%d]", o->buffer, k, j);
     else
@@ -133,6 +135,8 @@ static void generate(const cg__fuse_group *g, text *t)
         for (int j = 0; j < 3; j++)
             if (g->step[k].in[j].buffer >= 0 && g->step[k].in[j].scalar)
                 put(t, ", const uint o%zu_%d", k, j);
+            else if (g->step[k].in[j].buffer >= 0 && g->step[k].in[j].period)
+                put(t, ", const uint q%zu_%d", k, j);
     }
     put(t, ", const uint n)\n{\n    const uint i = get_global_id(0);\n    if (i >= n) return;\n");
     for (int b = 0; b < g->nbuffers; b++) put(t, "    float r%d;\n", b);
@@ -234,7 +238,7 @@ static size_t structure(const cg__fuse_group *g, unsigned *key)
         key[n++] = (unsigned)(st->out + 1);
         for (int j = 0; j < 3; j++) {
             key[n++] = (unsigned)(st->in[j].buffer + 1);
-            key[n++] = (unsigned)st->in[j].scalar;
+            key[n++] = (unsigned)st->in[j].scalar | (unsigned)(st->in[j].period > 0) << 1;
         }
     }
     return n;
@@ -336,9 +340,9 @@ cg_status cg__cl_exec_group(cg_context *ctx, const cg__fuse_group *g)
         err = cg__clSetKernelArg(kernel, arg++, sizeof s, &s);
         for (int j = 0; j < 3 && err == CL_SUCCESS; j++) {
             const cg__fuse_operand *o = &g->step[k].in[j];
-            if (o->buffer >= 0 && o->scalar) {
-                cl_uint off = o->offset;
-                err = cg__clSetKernelArg(kernel, arg++, sizeof off, &off);
+            if (o->buffer >= 0 && (o->scalar || o->period)) {
+                cl_uint v = o->scalar ? o->offset : o->period;
+                err = cg__clSetKernelArg(kernel, arg++, sizeof v, &v);
             }
         }
     }
