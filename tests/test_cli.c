@@ -202,6 +202,31 @@ Test(cli, autograd_path_matches_the_fused_path)
     cr_assert_geq(json_number(r.out, "fused_groups"), fuses ? 5000 : 0, "%s", r.out);
     cr_assert_geq(json_number(r.out, "fused_nodes"), fuses ? 20000 : 0, "%s", r.out);
     if (!fuses) cr_assert_eq(json_number(r.out, "fused_groups"), 0, "eager: %s", r.out);
+    /* The second step is captured, the rest replayed (not in eager mode). */
+    cr_assert_eq(json_number(r.out, "steps"), 5000, "%s", r.out);
+    cr_assert_eq(json_number(r.out, "steps_replayed"), fuses ? 4998 : 0, "%s", r.out);
+    if (!strstr(r.out, "reference (scalar C)"))
+        cr_assert_gt(json_number(r.out, "launches_per_step"), 0, "%s", r.out);
+}
+
+/* --no-capture builds every step's graph: the same figures, nothing
+ * replayed; the summary's Steps line says how many steps and launches. */
+Test(cli, no_capture_gives_the_same_fit)
+{
+    run_result a, b;
+    run_cli(&a, NULL, "fit --grad autograd --optimizer adam --lr 0.1 --epochs 300 --stats");
+    run_cli(&b, NULL,
+            "fit --grad autograd --optimizer adam --lr 0.1 --epochs 300 --stats --no-capture");
+    cr_assert_eq(a.status, 0, "%s", a.err);
+    cr_assert_eq(b.status, 0, "%s", b.err);
+    const char *fa = strstr(a.out, "Final loss"), *fb = strstr(b.out, "Final loss");
+    cr_assert(fa && fb, "%s\n%s", a.out, b.out);
+    cr_assert_eq(strncmp(fa, fb, strcspn(fa, "(")), 0, "%s\n%s", a.out, b.out);
+    cr_assert(strstr(b.out, "Steps: 300 (0 replayed from a capture)"), "%s", b.out);
+    const char *eager = getenv("CLGRAD_EAGER");
+    if (!(eager && strcmp(eager, "1") == 0))
+        cr_assert(strstr(a.out, "Steps: 300 (298 replayed from a capture)"), "%s", a.out);
+    cr_assert(strstr(a.out, "kernel launches per step"), "%s", a.out);
 }
 
 Test(cli, mlp_reports_its_size_not_its_weights)
