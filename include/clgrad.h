@@ -647,7 +647,8 @@ cg_status cg_capture_replay(cg_capture *capture);
  * must read `captured` itself, not through a view of it. The capture holds
  * `tensor` from then on. */
 cg_status cg_capture_rebind(cg_capture *capture, cg_tensor *captured, cg_tensor *tensor);
-/* Kernel launches per replay. */
+/* Kernel launches of the last replay (before any, of the captured run; a
+ * replay runs groups planned over the whole step, often fewer). */
 unsigned long long cg_capture_launches(const cg_capture *capture);
 void cg_capture_free(cg_capture *capture);
 

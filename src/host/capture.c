@@ -486,6 +486,7 @@ cg_capture *cg_capture_end(cg_context *ctx)
         cg_capture_free(c);
         return NULL;
     }
+    cg__capture_replan(c);
     return c;
 }
 
@@ -500,6 +501,7 @@ cg_status cg_capture_replay(cg_capture *c)
     /* In place: what the graph has recorded reads the values before. */
     if (cg__realize(ctx)) return ctx->status;
     if (ctx->fuse) cg__capture_mark_dead_stores(c);
+    const unsigned long long before = ctx->stats.kernel_launches;
     const cg__backend *b = ctx->backend;
     for (size_t i = 0; i < c->count && !ctx->status; i++) {
         rec *r = &c->recs[i];
@@ -513,6 +515,7 @@ cg_status cg_capture_replay(cg_capture *c)
         }
     }
     c->replays++;
+    c->launches = ctx->stats.kernel_launches - before;
     return ctx->status;
 }
 

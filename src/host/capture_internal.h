@@ -46,7 +46,7 @@ struct cg_capture {
     bool open;
     bool failed;                 /* an error while open (cleared or not) */
     unsigned long reads;         /* host reads while open (not replayed) */
-    unsigned long long launches; /* kernel launches per replay */
+    unsigned long long launches; /* kernel launches of the last replay */
     unsigned long long replays;
     /* Stores nobody reads: found at the first replay, again after a rebind. */
     bool analyzed;
@@ -61,6 +61,9 @@ struct cg_capture {
  * (capture_stores.c); forgetting them makes the next replay look again. */
 void cg__capture_mark_dead_stores(cg_capture *c);
 void cg__capture_forget_stores(cg_capture *c);
+/* The record's fused groups planned again over each run of nodes
+ * (capture_plan.c): groups the realizations cut become one. */
+void cg__capture_replan(cg_capture *c);
 /* Whether node n reads or writes storage s through any of its tensors. */
 bool cg__node_touches(const cg__node *n, const cg__storage *s);
 

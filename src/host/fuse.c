@@ -13,9 +13,14 @@
  * order are the nodes' own, so a group's results are the nodes' bit for bit.
  *
  * What ends a group: a node of another kind, a buffer accessed element by
- * element at two sizes, an operand read through strides, and one hazard: an element read by every work-item from a buffer
- * the group writes (work-item j could write it before work-item i reads
- * it). Nodes with nothing to run (views) inside a run join it. */
+ * element at two sizes, an operand read through strides (a row repeated
+ * over the leading dimensions, a bias, is read at i % its length), and one
+ * hazard: an element read by every work-item from a buffer the group
+ * writes (work-item j could write it before work-item i reads it), unless
+ * a fill of the group wrote it: then the read is the fill's value, with no
+ * load. A gradient's formula loads only the inputs it reads
+ * (cg_*_grad_reads, formulas.clh). Nodes with nothing to run (views)
+ * inside a run join it. */
 #include <string.h>
 
 #include "internal.h"
@@ -29,6 +34,7 @@ static int buffer_of(cg__fuse_group *g, cg__storage *s)
     g->buffer[g->nbuffers] = s;
     g->written[g->nbuffers] = g->read_scalar[g->nbuffers] = false;
     g->bsize[g->nbuffers] = 0;
+    g->filled_by[g->nbuffers] = -1;
     return g->nbuffers++;
 }
 
@@ -59,6 +65,13 @@ static bool read_one(cg__fuse_group *g, const cg_tensor *t, unsigned offset, siz
 {
     if (n == 1 && offset == 0) return read_same(g, t, 1, op);
     int b = buffer_of(g, t->storage);
+    if (b >= 0 && g->written[b] && g->filled_by[b] >= 0) {
+        /* every element of it is what a fill in the group put there (a
+         * backward's seed): that value, with no read to race a write */
+        *op = (cg__fuse_operand){.buffer = (signed char)b, .scalar = true,
+                                 .fill = (unsigned char)(g->filled_by[b] + 1)};
+        return true;
+    }
     if (b < 0 || g->written[b]) return false;
     g->read_scalar[b] = true;
     *op = (cg__fuse_operand){.buffer = (signed char)b, .scalar = true, .offset = offset};
@@ -119,6 +132,7 @@ typedef struct buffers_state {
     int nbuffers;
     bool written[CG__FUSE_MAX_BUFFERS], read_scalar[CG__FUSE_MAX_BUFFERS];
     size_t bsize[CG__FUSE_MAX_BUFFERS];
+    signed char filled_by[CG__FUSE_MAX_BUFFERS];
 } buffers_state;
 
 static void save_buffers(const cg__fuse_group *g, buffers_state *b)
@@ -127,6 +141,7 @@ static void save_buffers(const cg__fuse_group *g, buffers_state *b)
     memcpy(b->written, g->written, sizeof b->written);
     memcpy(b->read_scalar, g->read_scalar, sizeof b->read_scalar);
     memcpy(b->bsize, g->bsize, sizeof b->bsize);
+    memcpy(b->filled_by, g->filled_by, sizeof b->filled_by);
 }
 
 static void restore_buffers(cg__fuse_group *g, const buffers_state *b)
@@ -135,6 +150,7 @@ static void restore_buffers(cg__fuse_group *g, const buffers_state *b)
     memcpy(g->written, b->written, sizeof b->written);
     memcpy(g->read_scalar, b->read_scalar, sizeof b->read_scalar);
     memcpy(g->bsize, b->bsize, sizeof b->bsize);
+    memcpy(g->filled_by, b->filled_by, sizeof b->filled_by);
 }
 
 /* Node's operands and output as the group's step k: false when they do not
@@ -202,6 +218,7 @@ static bool add_step(cg_context *ctx, cg__fuse_group *g, cg__node *node)
     }
     g->n = n;
     g->mixed = mixed;
+    g->filled_by[(int)st->out] = node->kind == CG__OP_FILL ? (signed char)g->steps : -1;
     g->steps++;
     return true;
 }

@@ -549,6 +549,8 @@ typedef struct cg__fuse_operand {
     unsigned offset;
     unsigned period;      /* > 0: element i % period (a row repeated over the
                              leading dimensions: a bias); else as above */
+    unsigned char fill;   /* > 0: a one-element read of a buffer the group's
+                             step fill - 1 filled: that step's value, no load */
 } cg__fuse_operand;
 typedef struct cg__fuse_step {
     cg__node *node;
@@ -567,6 +569,7 @@ struct cg__fuse_group {
     bool written[CG__FUSE_MAX_BUFFERS];     /* some step writes it */
     bool read_scalar[CG__FUSE_MAX_BUFFERS]; /* some step reads one element of it for all */
     size_t bsize[CG__FUSE_MAX_BUFFERS];     /* elements its element-i accesses cover (0: none) */
+    signed char filled_by[CG__FUSE_MAX_BUFFERS]; /* the FILL step that last wrote it, or -1 */
     /* Its final value is read by nothing: not stored (a replay knows what
      * reads it, capture.c; the planner leaves it false). */
     bool skip_store[CG__FUSE_MAX_BUFFERS];

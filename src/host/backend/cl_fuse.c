@@ -105,6 +105,8 @@ static void operand(text *t, const cg__fuse_operand *o, size_t k, int j)
 {
     if (o->buffer < 0) /* the formula does not read it (cg_*_grad_reads) */
         put(t, "0.0f");
+    else if (o->fill)
+        put(t, "s%d", o->fill - 1);
     else if (o->period)
         put(t, "b%d[i %% q%zu_%d]", o->buffer, k, j);
     else if (o->scalar)
@@ -133,7 +135,8 @@ static void generate(const cg__fuse_group *g, text *t)
     for (size_t k = 0; k < g->steps; k++) {
         put(t, ", const float s%zu", k);
         for (int j = 0; j < 3; j++)
-            if (g->step[k].in[j].buffer >= 0 && g->step[k].in[j].scalar)
+            if (g->step[k].in[j].buffer >= 0 && g->step[k].in[j].scalar &&
+                !g->step[k].in[j].fill)
                 put(t, ", const uint o%zu_%d", k, j);
             else if (g->step[k].in[j].buffer >= 0 && g->step[k].in[j].period)
                 put(t, ", const uint q%zu_%d", k, j);
@@ -238,7 +241,8 @@ static size_t structure(const cg__fuse_group *g, unsigned *key)
         key[n++] = (unsigned)(st->out + 1);
         for (int j = 0; j < 3; j++) {
             key[n++] = (unsigned)(st->in[j].buffer + 1);
-            key[n++] = (unsigned)st->in[j].scalar | (unsigned)(st->in[j].period > 0) << 1;
+            key[n++] = (unsigned)st->in[j].scalar | (unsigned)(st->in[j].period > 0) << 1 |
+                       (unsigned)st->in[j].fill << 2;
         }
     }
     return n;
@@ -340,7 +344,7 @@ cg_status cg__cl_exec_group(cg_context *ctx, const cg__fuse_group *g)
         err = cg__clSetKernelArg(kernel, arg++, sizeof s, &s);
         for (int j = 0; j < 3 && err == CL_SUCCESS; j++) {
             const cg__fuse_operand *o = &g->step[k].in[j];
-            if (o->buffer >= 0 && (o->scalar || o->period)) {
+            if (o->buffer >= 0 && !o->fill && (o->scalar || o->period)) {
                 cl_uint v = o->scalar ? o->offset : o->period;
                 err = cg__clSetKernelArg(kernel, arg++, sizeof v, &v);
             }
