@@ -14,8 +14,8 @@
  * --only lecture,epoch,paths,startup runs those figures alone. --peer-json
  * times the lecture's fit alone and prints one JSON line in the format of
  * ../shared/peers' scripts (bench/peers-p1.sh compares them). --fingerprint
- * prints a hash of every output of single-launch fits over a grid of data
- * sets, optimizers, losses and gradient modes: two builds that print the same
+ * prints a hash of every output of fits (single launch and per-epoch) over a
+ * grid of data sets, optimizers, losses and gradient modes: two builds that print the same
  * lines compute the same bits (an A/B check for kernel changes).
  */
 #define _GNU_SOURCE
@@ -153,13 +153,61 @@ static void fp_on_epoch(void *user, const cg_epoch_log *log)
     *h = fp_mix(*h, log->grad, log->nparams);
 }
 
-/* --fingerprint: one line per data set x optimizer x loss x gradient mode,
- * each the hash of everything a single-launch fit returns. */
+/* One fingerprint line. variant 1 switches on every option the rule has. */
+static void fp_fit(cg_context *ctx, cg_linreg *m, size_t n, size_t F, int path, int kind,
+                   int variant, int loss, int mode)
+{
+    static const long extra_logs[] = {1, 2, 3, 10, 11, 99, 100};
+    cg_optim_options oo = cg_optim_defaults((cg_optim_kind)kind);
+    oo.lr = kind == CG_OPTIM_ADADELTA ? 1.0f : 1e-2f;
+    if (variant) {
+        oo.weight_decay = 1e-2f;
+        oo.momentum = 0.9f;
+        oo.nesterov = kind == CG_OPTIM_SGD;
+        oo.amsgrad = true;
+        oo.centered = true;
+        oo.lr_decay = 1e-3f;
+        oo.t0 = 20.0f;
+        oo.maximize = kind == CG_OPTIM_RPROP;
+        if (kind == CG_OPTIM_SGD) oo.lr = 0.5f; /* diverges */
+    }
+    cg_fit_options o = cg_fit_defaults();
+    o.optimizer = (cg_optim_kind)kind;
+    o.optim = &oo;
+    o.loss = (cg_loss_kind)loss;
+    o.grad = (cg_grad_mode)mode;
+    o.epochs = 250;
+    o.log_every = 37;
+    o.log_epochs = extra_logs;
+    o.n_log_epochs = sizeof extra_logs / sizeof extra_logs[0];
+    o.path = path ? CG_PATH_PER_EPOCH : CG_PATH_SINGLE_LAUNCH;
+    unsigned long long h = 14695981039346656037ull;
+    o.on_epoch = fp_on_epoch;
+    o.user = &h;
+    cg_fit_result r;
+    if (cg_linreg_fit(m, &o, &r) != CG_OK) {
+        printf("error: %s\n", cg_error_message(ctx));
+        exit(1);
+    }
+    float e = (float)r.epochs_run, dv = (float)r.diverged;
+    h = fp_mix(h, &e, 1);
+    h = fp_mix(h, &dv, 1);
+    h = fp_mix(h, &r.final_loss, 1);
+    h = fp_mix(h, r.params, r.nparams);
+    h = fp_mix(h, r.curve_loss, r.curve_count);
+    h = fp_mix(h, r.history_loss, r.history_count);
+    printf("%s n=%zu F=%zu %-8s v%d loss=%d mode=%d epochs=%ld %016llx\n",
+           path ? "per-epoch" : "single", n, F, cg_optim_name((cg_optim_kind)kind), variant, loss,
+           mode, r.epochs_run, h);
+    cg_fit_result_free(&r);
+}
+
+/* --fingerprint: one line per data set x path x optimizer x loss x gradient
+ * mode, each the hash of everything the fit returns. */
 static void fingerprint(cg_context *ctx)
 {
     static const struct { size_t n, f; } sets[] = {{11, 1}, {40, 1}, {300, 1}, {1000, 1},
                                                    {37, 2}, {500, 3}};
-    static const long extra_logs[] = {1, 2, 3, 10, 11, 99, 100};
     for (size_t d = 0; d < sizeof sets / sizeof sets[0]; d++) {
         size_t n = sets[d].n, F = sets[d].f;
         float *x = malloc(n * F * sizeof *x), *y = malloc(n * sizeof *y);
@@ -188,55 +236,10 @@ static void fingerprint(cg_context *ctx)
             cg_linreg_set_transform(m, shift, scale);
         }
         bench_check(ctx, "fingerprint setup");
-        for (int kind = 0; kind <= CG_OPTIM_ASGD; kind++)
-            for (int variant = 0; variant < 2; variant++)
-                for (int loss = 0; loss < 2; loss++)
-                    for (int mode = 0; mode < 2; mode++) {
-                        cg_optim_options oo = cg_optim_defaults((cg_optim_kind)kind);
-                        oo.lr = kind == CG_OPTIM_ADADELTA ? 1.0f : 1e-2f;
-                        if (variant) { /* every option the rule has, switched on */
-                            oo.weight_decay = 1e-2f;
-                            oo.momentum = 0.9f;
-                            oo.nesterov = kind == CG_OPTIM_SGD;
-                            oo.amsgrad = true;
-                            oo.centered = true;
-                            oo.lr_decay = 1e-3f;
-                            oo.t0 = 20.0f;
-                            oo.maximize = kind == CG_OPTIM_RPROP;
-                            if (kind == CG_OPTIM_SGD) oo.lr = 0.5f; /* diverges */
-                        }
-                        cg_fit_options o = cg_fit_defaults();
-                        o.optimizer = (cg_optim_kind)kind;
-                        o.optim = &oo;
-                        o.loss = (cg_loss_kind)loss;
-                        o.grad = (cg_grad_mode)mode;
-                        o.epochs = 250;
-                        o.log_every = 37;
-                        o.log_epochs = extra_logs;
-                        o.n_log_epochs = sizeof extra_logs / sizeof extra_logs[0];
-                        o.path = CG_PATH_SINGLE_LAUNCH;
-                        unsigned long long h = 14695981039346656037ull;
-                        o.on_epoch = fp_on_epoch;
-                        o.user = &h;
-                        cg_fit_result r;
-                        if (cg_linreg_fit(m, &o, &r) != CG_OK) {
-                            printf("n=%zu F=%zu %s v%d loss=%d mode=%d: error %s\n", n, F,
-                                   cg_optim_name((cg_optim_kind)kind), variant, loss, mode,
-                                   cg_error_message(ctx));
-                            exit(1);
-                        }
-                        float e = (float)r.epochs_run, dv = (float)r.diverged;
-                        h = fp_mix(h, &e, 1);
-                        h = fp_mix(h, &dv, 1);
-                        h = fp_mix(h, &r.final_loss, 1);
-                        h = fp_mix(h, r.params, r.nparams);
-                        h = fp_mix(h, r.curve_loss, r.curve_count);
-                        h = fp_mix(h, r.history_loss, r.history_count);
-                        printf("n=%zu F=%zu %-8s v%d loss=%d mode=%d epochs=%ld %016llx\n", n, F,
-                               cg_optim_name((cg_optim_kind)kind), variant, loss, mode,
-                               r.epochs_run, h);
-                        cg_fit_result_free(&r);
-                    }
+        for (int path = 0; path < 2; path++)
+            for (int kind = 0; kind <= CG_OPTIM_ASGD; kind++)
+                for (int v = 0; v < 4 * 2; v++) /* variant x loss x mode */
+                    fp_fit(ctx, m, n, F, path, kind, v >> 2, (v >> 1) & 1, v & 1);
         cg_linreg_free(m);
         cg_tensor_free(tx);
         cg_tensor_free(ty);
