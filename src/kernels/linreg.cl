@@ -245,20 +245,34 @@ CG_INLINE void cg_rows_sums(__global const float *X, __global const float *y, si
     }
 }
 
-/* Sum of v over the work-group (size a power of two), in a fixed tree order;
- * every work-item gets the total. Called by all work-items alike. */
-CG_INLINE float cg_group_sum(__local float *scratch, float v)
+/* Sums of v[0 .. count) over the work-group (size a power of two), each in
+ * the same fixed tree order; every work-item gets the totals. count is at
+ * most CG_GROUP_BATCH and scratch holds CG_GROUP_BATCH floats per work-item.
+ * Called by all work-items alike. The sums of a batch share their barriers:
+ * on PoCL every barrier ends a loop over the work-items, and an epoch of the
+ * single-launch trainer summed its three sums one after another (18
+ * barriers, now 6). */
+#define CG_GROUP_BATCH 8
+CG_INLINE void cg_group_sums(__local float *scratch, float *v, int count)
 {
     const size_t lid = get_local_id(0), size = get_local_size(0);
-    scratch[lid] = v;
+    for (int k = 0; k < count; k++) scratch[k * size + lid] = v[k];
     barrier(CLK_LOCAL_MEM_FENCE);
     for (size_t width = size / 2; width > 0; width /= 2) {
-        if (lid < width) scratch[lid] += scratch[lid + width];
+        if (lid < width)
+            for (int k = 0; k < count; k++)
+                scratch[k * size + lid] += scratch[k * size + lid + width];
         barrier(CLK_LOCAL_MEM_FENCE);
     }
-    float total = scratch[0];
+    for (int k = 0; k < count; k++) v[k] = scratch[k * size];
     barrier(CLK_LOCAL_MEM_FENCE);
-    return total;
+}
+
+/* Every one of v[0 .. count) summed over the work-group, a batch at a time. */
+CG_INLINE void cg_group_sums_all(__local float *scratch, float *v, int count)
+{
+    for (int k = 0; k < count; k += CG_GROUP_BATCH)
+        cg_group_sums(scratch, v + k, min(count - k, CG_GROUP_BATCH));
 }
 
 /* Loss and gradient of the parameters from the data sums. */
@@ -430,7 +444,7 @@ CG_INLINE void cg_fit_single_body(__global const float *X, __global const float 
     for (int epoch = 1; epoch <= epochs; epoch++) {
         if (!book.stopped) cg_rows_sums(X, y, begin, end, shift, scale, p, loss, mode, delta, s);
         if (grouped)
-            for (int k = 0; k < nsum; k++) s[k] = cg_group_sum(scratch, s[k]);
+            cg_group_sums_all(scratch, s, nsum);
         if (book.stopped) continue;
         float l = cg_loss_grad(s, (float)n, loss, mode, delta, g);
         cg_update(optim, flags, b, epoch, h, p, s0, s1, s2, g);
@@ -441,7 +455,7 @@ CG_INLINE void cg_fit_single_body(__global const float *X, __global const float 
     }
     /* The loss at the final parameters. */
     cg_rows_sums(X, y, begin, end, shift, scale, p, loss, CG_MODE_ANALYTIC, delta, s);
-    if (grouped) s[0] = cg_group_sum(scratch, s[0]);
+    if (grouped) cg_group_sums(scratch, s, 1);
     if (lid == 0) {
         final_loss[0] = s[0] / (float)n;
         for (int k = 0; k < CG_NPARAM; k++) params[k] = p[k];
@@ -510,10 +524,9 @@ __kernel void cg_linreg_partials_strided(__global const float *X, __global const
     for (int k = 0; k < nsum; k++) s[k] = 0.0f;
     for (size_t i = get_global_id(0); i < n; i += get_global_size(0))
         cg_row_accumulate(X, y, i, shift, scale, p, loss, mode, delta, s);
-    for (int k = 0; k < nsum; k++) {
-        float total = cg_group_sum(scratch, s[k]);
-        if (get_local_id(0) == 0) partials[get_group_id(0) * CG_NSUM + k] = total;
-    }
+    cg_group_sums_all(scratch, s, nsum);
+    if (get_local_id(0) == 0)
+        for (int k = 0; k < nsum; k++) partials[get_group_id(0) * CG_NSUM + k] = s[k];
 }
 
 /* One work-item. epoch > 0: train that epoch (update params and optimizer
