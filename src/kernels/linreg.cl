@@ -31,10 +31,12 @@
 #define CG_NSUM (1 + 2 * CG_NPARAM) /* room for the numeric mode's sums */
 #define CG_BLOCK 256
 
-/* Every helper is inlined: PoCL's LLVM left the row sums, the optimizer rule
- * and its scalars as calls inside the epoch loop of the single-launch
- * trainer (a call each per epoch and parameter, with the arrays they take
- * spilled around it), which was a third of an 11-row epoch. */
+/* Every helper is inlined, and the loops over parameters and sums unrolled
+ * for small models: PoCL's LLVM left the row sums as a call inside the epoch
+ * loop of the single-launch trainer and kept the small arrays (sums,
+ * parameters, gradient) on the stack, which was a third of an 11-row epoch.
+ * (The optimizer rule stays a call: inlining all nine, one per kind, cost
+ * ~90 ms more of PoCL compile for under 1 ns an epoch.) */
 #define CG_INLINE inline __attribute__((always_inline))
 #if CG_NFEAT <= 8
 #define CG_UNROLL _Pragma("unroll")
@@ -306,25 +308,15 @@ CG_INLINE void cg_init_state(const float *b, float *s0, float *s1, float *s2)
     }
 }
 
-/* Whether an optimizer's step scalars (h[]) change with the step: the bias
- * corrections, Adagrad's decayed rate, ASGD's eta and mu. The others keep the
- * h[] of step 1 for the whole run. */
+/* Whether an optimizer's step scalars (h[]) may change with the step (the
+ * bias corrections, Adagrad's decayed rate, ASGD's eta and mu). The kinds
+ * listed read only the hyper-parameters in cg_optim_scalars and keep the h[]
+ * of step 1 for the whole run; any other is recomputed every step. */
 CG_INLINE int cg_scalars_vary(int optim)
 {
-    return optim == CG_OPT_ADAM || optim == CG_OPT_ADAMW || optim == CG_OPT_ADAMAX ||
-           optim == CG_OPT_ADAGRAD || optim == CG_OPT_ASGD;
+    return !(optim == CG_OPT_SGD || optim == CG_OPT_ADADELTA || optim == CG_OPT_RMSPROP ||
+             optim == CG_OPT_RPROP);
 }
-
-/* One rule, its kind a constant at each use, so that the switch inside
- * cg_optim_rule folds and the rule inlines (called with the kind as a
- * variable it stayed a call per parameter). */
-#define CG_UPDATE_CASE(K)                                                                     \
-    case K:                                                                                   \
-        if (cg_scalars_vary(K)) cg_optim_scalars(K, b, step, h);                              \
-        f = cg_optim_step_flags(flags, step, h);                                              \
-        CG_UNROLL for (int k = 0; k < CG_NPARAM; k++)                                                   \
-            p[k] = cg_optim_rule(K, f, h, p[k], g[k], &s0[k], &s1[k], &s2[k]);                \
-        break;
 
 /* One optimizer step on every parameter (step counts from 1). h[] holds the
  * scalars of an earlier step (cg_optim_scalars) and is brought to this step's
@@ -332,18 +324,10 @@ CG_INLINE int cg_scalars_vary(int optim)
 CG_INLINE void cg_update(int optim, int flags, const float *b, int step, float *h, float *p,
                          float *s0, float *s1, float *s2, const float *g)
 {
-    int f;
-    switch (optim) {
-        CG_UPDATE_CASE(CG_OPT_SGD)
-        CG_UPDATE_CASE(CG_OPT_ADAM)
-        CG_UPDATE_CASE(CG_OPT_ADAMW)
-        CG_UPDATE_CASE(CG_OPT_ADAMAX)
-        CG_UPDATE_CASE(CG_OPT_ADAGRAD)
-        CG_UPDATE_CASE(CG_OPT_ADADELTA)
-        CG_UPDATE_CASE(CG_OPT_RMSPROP)
-        CG_UPDATE_CASE(CG_OPT_RPROP)
-        CG_UPDATE_CASE(CG_OPT_ASGD)
-    }
+    if (cg_scalars_vary(optim)) cg_optim_scalars(optim, b, step, h);
+    int f = cg_optim_step_flags(flags, step, h);
+    CG_UNROLL for (int k = 0; k < CG_NPARAM; k++)
+        p[k] = cg_optim_rule(optim, f, h, p[k], g[k], &s0[k], &s1[k], &s2[k]);
 }
 
 /* Writes a log record: loss, params (after the update), grad. */
@@ -441,21 +425,26 @@ CG_INLINE void cg_fit_single_body(__global const float *X, __global const float 
     cg_optim_scalars(optim, b, 1, h);
     cg_run_book book = cg_book_start();
     float s[CG_NSUM];
-    for (int epoch = 1; epoch <= epochs; epoch++) {
-        if (!book.stopped) cg_rows_sums(X, y, begin, end, shift, scale, p, loss, mode, delta, s);
-        if (grouped)
-            cg_group_sums_all(scratch, s, nsum);
-        if (book.stopped) continue;
-        float l = cg_loss_grad(s, (float)n, loss, mode, delta, g);
-        cg_update(optim, flags, b, epoch, h, p, s0, s1, s2, g);
-        if (cg_epoch_done(&book, epoch, l, p, g, log_epochs, nlog, records, curve, curve_stride,
-                          lid == 0) &&
-            !grouped)
-            break;
+    /* The pass after the last epoch sums the loss at the final parameters.
+     * It shares the epochs' call of cg_rows_sums: every call site is another
+     * inlined copy, and PoCL's compile time grows with each. */
+    for (int epoch = 1, last = epochs < 1;;) {
+        if (last || !book.stopped)
+            cg_rows_sums(X, y, begin, end, shift, scale, p, loss,
+                         last ? CG_MODE_ANALYTIC : mode, delta, s);
+        if (grouped) cg_group_sums_all(scratch, s, last ? 1 : nsum);
+        if (last) break;
+        if (!book.stopped) {
+            float l = cg_loss_grad(s, (float)n, loss, mode, delta, g);
+            cg_update(optim, flags, b, epoch, h, p, s0, s1, s2, g);
+            cg_epoch_done(&book, epoch, l, p, g, log_epochs, nlog, records, curve, curve_stride,
+                          lid == 0);
+        }
+        /* One work-item goes to the final pass at a stop; a group runs out
+         * the epochs, so that every barrier is passed as often. */
+        last = epoch == epochs || (!grouped && book.stopped);
+        if (!last) epoch++;
     }
-    /* The loss at the final parameters. */
-    cg_rows_sums(X, y, begin, end, shift, scale, p, loss, CG_MODE_ANALYTIC, delta, s);
-    if (grouped) cg_group_sums(scratch, s, 1);
     if (lid == 0) {
         final_loss[0] = s[0] / (float)n;
         for (int k = 0; k < CG_NPARAM; k++) params[k] = p[k];
