@@ -425,25 +425,38 @@ CG_INLINE void cg_fit_single_body(__global const float *X, __global const float 
     cg_optim_scalars(optim, b, 1, h);
     cg_run_book book = cg_book_start();
     float s[CG_NSUM];
-    /* The pass after the last epoch sums the loss at the final parameters.
-     * It shares the epochs' call of cg_rows_sums: every call site is another
-     * inlined copy, and PoCL's compile time grows with each. */
-    for (int epoch = 1, last = epochs < 1;;) {
-        if (last || !book.stopped)
-            cg_rows_sums(X, y, begin, end, shift, scale, p, loss,
-                         last ? CG_MODE_ANALYTIC : mode, delta, s);
-        if (grouped) cg_group_sums_all(scratch, s, last ? 1 : nsum);
-        if (last) break;
-        if (!book.stopped) {
+    if (!grouped) {
+        for (int epoch = 1; epoch <= epochs; epoch++) {
+            cg_rows_sums(X, y, begin, end, shift, scale, p, loss, mode, delta, s);
             float l = cg_loss_grad(s, (float)n, loss, mode, delta, g);
             cg_update(optim, flags, b, epoch, h, p, s0, s1, s2, g);
-            cg_epoch_done(&book, epoch, l, p, g, log_epochs, nlog, records, curve, curve_stride,
-                          lid == 0);
+            if (cg_epoch_done(&book, epoch, l, p, g, log_epochs, nlog, records, curve,
+                              curve_stride, 1))
+                break;
         }
-        /* One work-item goes to the final pass at a stop; a group runs out
-         * the epochs, so that every barrier is passed as often. */
-        last = epoch == epochs || (!grouped && book.stopped);
-        if (!last) epoch++;
+        /* The loss at the final parameters. */
+        cg_rows_sums(X, y, begin, end, shift, scale, p, loss, CG_MODE_ANALYTIC, delta, s);
+    } else {
+        /* The pass after the last epoch sums the loss at the final
+         * parameters through the same call: each call site is another
+         * inlined copy of cg_rows_sums, and PoCL's compile of a kernel with
+         * barriers grows fast with its size (one site: ~300 ms less). On one
+         * work-item (above) two sites were ~2 ns an epoch faster. */
+        for (int epoch = 1, last = epochs < 1;;) {
+            if (last || !book.stopped)
+                cg_rows_sums(X, y, begin, end, shift, scale, p, loss,
+                             last ? CG_MODE_ANALYTIC : mode, delta, s);
+            cg_group_sums_all(scratch, s, last ? 1 : nsum);
+            if (last) break;
+            if (!book.stopped) {
+                float l = cg_loss_grad(s, (float)n, loss, mode, delta, g);
+                cg_update(optim, flags, b, epoch, h, p, s0, s1, s2, g);
+                cg_epoch_done(&book, epoch, l, p, g, log_epochs, nlog, records, curve,
+                              curve_stride, lid == 0);
+            }
+            last = epoch == epochs; /* a stopped run passes every barrier as often */
+            if (!last) epoch++;
+        }
     }
     if (lid == 0) {
         final_loss[0] = s[0] / (float)n;
