@@ -8,11 +8,20 @@
  *   4. process start to first epoch, warm and cold kernel cache
  *
  * usage: bench_linreg [--device SPEC] [--points N] [--repeats R]
- *                     [--json FILE] [--clgrad PATH]
+ *                     [--json FILE] [--clgrad PATH] [--only FIGURES]
+ *                     [--peer-json] [--fingerprint]
+ *
+ * --only lecture,epoch,paths,startup runs those figures alone. --peer-json
+ * times the lecture's fit alone and prints one JSON line in the format of
+ * ../shared/peers' scripts (bench/peers-p1.sh compares them). --fingerprint
+ * prints a hash of every output of fits (single launch and per-epoch) over a
+ * grid of data sets, optimizers, losses and gradient modes: two builds that print the same
+ * lines compute the same bits (an A/B check for kernel changes).
  */
 #define _GNU_SOURCE
 #include <libgen.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +69,11 @@ static void bench_lecture(cg_context *ctx, int repeats)
     cg_fit_options o = cg_fit_defaults();
     o.log_every = 0;
     double dev = time_fit(m, &o, repeats, NULL);
+    /* What an epoch costs inside the kernel: the 5000-epoch fit less a
+     * 1-epoch fit (launch, read-back and setup cancel out). */
+    o.epochs = 1;
+    double one = time_fit(m, &o, repeats, NULL);
+    o.epochs = 5000;
     bench_check(ctx, "lecture fit");
 
     float un[11];
@@ -76,9 +90,166 @@ static void bench_lecture(cg_context *ctx, int repeats)
     double base = bench_median(t, reps);
     record("lecture fit, 5000 epochs (whole fit)", 11, dev * 1e3, "ms", base * 1e3,
            "single launch; baseline: plain C loop");
+    record("  per epoch (5000-epoch fit - 1-epoch fit)", 11, (dev - one) / 4999 * 1e9, "ns",
+           base / 5000 * 1e9, "in-kernel cost; baseline: plain C loop");
     cg_linreg_free(m);
     cg_tensor_free(u);
     cg_tensor_free(c);
+}
+
+/* --peer-json: the lecture's 5000-epoch fit alone, as ../shared/peers/p1_*.py
+ * print theirs. train_seconds is the whole cg_linreg_fit call (options
+ * checked, buffers, launch, read-back, result), as the peers time the whole
+ * call of their compiled loop; kernel_seconds is the fit's own timer (the
+ * launch and the read-back). Medians after two warm-up fits. w is the weight
+ * on 0.1 * t_u, as the peers report it. */
+static void peer_json(cg_context *ctx, int repeats)
+{
+    cg_tensor *u = cg_tensor_from(ctx, lecture_u, CG_SHAPE(11));
+    cg_tensor *c = cg_tensor_from(ctx, lecture_c, CG_SHAPE(11));
+    cg_linreg *m = cg_linreg_create(ctx, u, c);
+    const float scale = 0.1f;
+    cg_linreg_set_transform(m, NULL, &scale);
+    cg_fit_options o = cg_fit_defaults();
+    o.log_every = 0;
+    double t[101], whole[101];
+    int reps = repeats > 101 ? 101 : repeats;
+    cg_fit_result r = {0};
+    for (int i = -2; i < reps; i++) {
+        cg_fit_result_free(&r);
+        double t0 = bench_now();
+        cg_linreg_fit(m, &o, &r);
+        double dt = bench_now() - t0;
+        if (i >= 0) {
+            t[i] = r.train_seconds;
+            whole[i] = dt;
+        }
+    }
+    bench_check(ctx, "peer fit");
+    printf("{\"fw\": \"clgrad %s\", \"train_seconds\": %.9g, \"kernel_seconds\": %.9g, "
+           "\"w\": %.9g, \"b\": %.9g, \"loss\": %.9g}\n",
+           cg_context_device(ctx)->name, bench_median(whole, reps), bench_median(t, reps),
+           r.params[0], r.params[1], r.final_loss);
+    cg_fit_result_free(&r);
+    cg_linreg_free(m);
+    cg_tensor_free(u);
+    cg_tensor_free(c);
+}
+
+/* FNV-1a over the bits of floats. */
+static unsigned long long fp_mix(unsigned long long h, const float *v, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        unsigned bits;
+        memcpy(&bits, &v[i], sizeof bits);
+        for (int k = 0; k < 4; k++) h = (h ^ ((bits >> (8 * k)) & 0xffu)) * 1099511628211ull;
+    }
+    return h;
+}
+
+static void fp_on_epoch(void *user, const cg_epoch_log *log)
+{
+    unsigned long long *h = user;
+    float e = (float)log->epoch;
+    *h = fp_mix(*h, &e, 1);
+    *h = fp_mix(*h, &log->loss, 1);
+    *h = fp_mix(*h, log->params, log->nparams);
+    *h = fp_mix(*h, log->grad, log->nparams);
+}
+
+/* One fingerprint line. variant 1 switches on every option the rule has. */
+static void fp_fit(cg_context *ctx, cg_linreg *m, size_t n, size_t F, int path, int kind,
+                   int variant, int loss, int mode)
+{
+    static const long extra_logs[] = {1, 2, 3, 10, 11, 99, 100};
+    cg_optim_options oo = cg_optim_defaults((cg_optim_kind)kind);
+    oo.lr = kind == CG_OPTIM_ADADELTA ? 1.0f : 1e-2f;
+    if (variant) {
+        oo.weight_decay = 1e-2f;
+        oo.momentum = 0.9f;
+        oo.nesterov = kind == CG_OPTIM_SGD;
+        oo.amsgrad = true;
+        oo.centered = true;
+        oo.lr_decay = 1e-3f;
+        oo.t0 = 20.0f;
+        oo.maximize = kind == CG_OPTIM_RPROP;
+        if (kind == CG_OPTIM_SGD) oo.lr = 0.5f; /* diverges */
+    }
+    cg_fit_options o = cg_fit_defaults();
+    o.optimizer = (cg_optim_kind)kind;
+    o.optim = &oo;
+    o.loss = (cg_loss_kind)loss;
+    o.grad = (cg_grad_mode)mode;
+    o.epochs = 250;
+    o.log_every = 37;
+    o.log_epochs = extra_logs;
+    o.n_log_epochs = sizeof extra_logs / sizeof extra_logs[0];
+    o.path = path ? CG_PATH_PER_EPOCH : CG_PATH_SINGLE_LAUNCH;
+    unsigned long long h = 14695981039346656037ull;
+    o.on_epoch = fp_on_epoch;
+    o.user = &h;
+    cg_fit_result r;
+    if (cg_linreg_fit(m, &o, &r) != CG_OK) {
+        printf("error: %s\n", cg_error_message(ctx));
+        exit(1);
+    }
+    float e = (float)r.epochs_run, dv = (float)r.diverged;
+    h = fp_mix(h, &e, 1);
+    h = fp_mix(h, &dv, 1);
+    h = fp_mix(h, &r.final_loss, 1);
+    h = fp_mix(h, r.params, r.nparams);
+    h = fp_mix(h, r.curve_loss, r.curve_count);
+    h = fp_mix(h, r.history_loss, r.history_count);
+    printf("%s n=%zu F=%zu %-8s v%d loss=%d mode=%d epochs=%ld %016llx\n",
+           path ? "per-epoch" : "single", n, F, cg_optim_name((cg_optim_kind)kind), variant, loss,
+           mode, r.epochs_run, h);
+    cg_fit_result_free(&r);
+}
+
+/* --fingerprint: one line per data set x path x optimizer x loss x gradient
+ * mode, each the hash of everything the fit returns. */
+static void fingerprint(cg_context *ctx)
+{
+    static const struct { size_t n, f; } sets[] = {{11, 1}, {40, 1}, {300, 1}, {1000, 1},
+                                                   {37, 2}, {500, 3}};
+    for (size_t d = 0; d < sizeof sets / sizeof sets[0]; d++) {
+        size_t n = sets[d].n, F = sets[d].f;
+        float *x = malloc(n * F * sizeof *x), *y = malloc(n * sizeof *y);
+        if (!x || !y) exit(1);
+        unsigned s = 777u + (unsigned)d;
+        for (size_t i = 0; i < n; i++) {
+            float acc = 0.5f;
+            for (size_t j = 0; j < F; j++) {
+                s = s * 1103515245u + 12345u;
+                float v = n == 11 ? lecture_u[i] : (float)(s >> 8) / 16777216.0f * 6.0f - 2.0f;
+                x[i * F + j] = v;
+                acc += (float)(j + 1) * 0.7f * v;
+            }
+            s = s * 1103515245u + 12345u;
+            y[i] = n == 11 ? lecture_c[i] : acc + ((float)((s >> 4) & 1023) / 1024.0f - 0.5f);
+        }
+        cg_tensor *tx = F == 1 ? cg_tensor_from(ctx, x, CG_SHAPE(n))
+                               : cg_tensor_from(ctx, x, CG_SHAPE(n, F));
+        cg_tensor *ty = cg_tensor_from(ctx, y, CG_SHAPE(n));
+        cg_linreg *m = cg_linreg_create(ctx, tx, ty);
+        if (n == 11) {
+            const float scale = 0.1f;
+            cg_linreg_set_transform(m, NULL, &scale);
+        } else {
+            float shift[3] = {0.5f, -0.25f, 1.0f}, scale[3] = {0.8f, 1.5f, 0.3f};
+            cg_linreg_set_transform(m, shift, scale);
+        }
+        bench_check(ctx, "fingerprint setup");
+        for (int path = 0; path < 2; path++)
+            for (int kind = 0; kind <= CG_OPTIM_ASGD; kind++)
+                for (int v = 0; v < 4 * 2; v++) /* variant x loss x mode */
+                    fp_fit(ctx, m, n, F, path, kind, v >> 2, (v >> 1) & 1, v & 1);
+        cg_linreg_free(m);
+        cg_tensor_free(tx);
+        cg_tensor_free(ty);
+        free(x);
+        free(y);
+    }
 }
 
 static void bench_epoch(cg_context *ctx, size_t n, int repeats)
@@ -214,6 +385,8 @@ int main(int argc, char **argv)
     const char *device = getenv("CLGRAD_DEVICE"), *json_path = NULL, *clgrad = NULL;
     size_t points = 10000000;
     int repeats = 21;
+    const char *only = "lecture,epoch,paths,startup";
+    bool peer = false, prints = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--device") == 0 && i + 1 < argc)
             device = argv[++i];
@@ -225,13 +398,29 @@ int main(int argc, char **argv)
             json_path = argv[++i];
         else if (strcmp(argv[i], "--clgrad") == 0 && i + 1 < argc)
             clgrad = argv[++i];
+        else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
+            only = argv[++i];
+        else if (strcmp(argv[i], "--peer-json") == 0)
+            peer = true;
+        else if (strcmp(argv[i], "--fingerprint") == 0)
+            prints = true;
         else {
             fprintf(stderr, "usage: bench_linreg [--device SPEC] [--points N] [--repeats R] "
-                            "[--json FILE] [--clgrad PATH]\n");
+                            "[--json FILE] [--clgrad PATH] [--only FIGURES] [--peer-json] "
+                            "[--fingerprint]\n");
             return 2;
         }
     }
     if (repeats < 1) repeats = 1;
+    if (peer || prints) {
+        cg_context *ctx = cg_context_create(device);
+        if (!ctx) return 1;
+        bench_check(ctx, "context");
+        if (peer) peer_json(ctx, repeats);
+        if (prints) fingerprint(ctx);
+        cg_context_free(ctx);
+        return 0;
+    }
     char exe[1024];
     if (!clgrad) {
         char self[1024];
@@ -251,10 +440,10 @@ int main(int argc, char **argv)
     printf("device: %s (%s)\n", sink.device, cg_context_device(ctx)->driver_version);
     printf("%-38s %10s %12s %-6s %12s %8s  %s\n", "figure", "size", "median", "unit", "baseline",
            "ratio", "note");
-    bench_lecture(ctx, repeats);
-    bench_epoch(ctx, points, repeats);
-    bench_paths(ctx, repeats);
-    bench_startup(clgrad, device ? device : "", repeats);
+    if (strstr(only, "lecture")) bench_lecture(ctx, repeats);
+    if (strstr(only, "epoch")) bench_epoch(ctx, points, repeats);
+    if (strstr(only, "paths")) bench_paths(ctx, repeats);
+    if (strstr(only, "startup")) bench_startup(clgrad, device ? device : "", repeats);
     if (sink.json) {
         fprintf(sink.json, "\n]\n");
         fclose(sink.json);

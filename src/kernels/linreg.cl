@@ -31,6 +31,19 @@
 #define CG_NSUM (1 + 2 * CG_NPARAM) /* room for the numeric mode's sums */
 #define CG_BLOCK 256
 
+/* Every helper is inlined, and the loops over parameters and sums unrolled
+ * for small models: PoCL's LLVM left the row sums as a call inside the epoch
+ * loop of the single-launch trainer and kept the small arrays (sums,
+ * parameters, gradient) on the stack, which was a third of an 11-row epoch.
+ * (The optimizer rule stays a call: inlining all nine, one per kind, cost
+ * ~90 ms more of PoCL compile for under 1 ns an epoch.) */
+#define CG_INLINE inline __attribute__((always_inline))
+#if CG_NFEAT <= 8
+#define CG_UNROLL _Pragma("unroll")
+#else
+#define CG_UNROLL
+#endif
+
 /* Vector width of the one-feature fast path: 16 floats fill an AVX-512
  * register on CPUs (PoCL maps vector types onto the host's SIMD). */
 #ifndef CG_VEC
@@ -39,7 +52,7 @@
 #if CG_VEC == 16
 typedef float16 cg_floatv;
 #define CG_VLOAD vload16
-inline float cg_hsum(float16 v)
+CG_INLINE float cg_hsum(float16 v)
 {
     float8 a = v.lo + v.hi;
     float4 b = a.lo + a.hi;
@@ -49,7 +62,7 @@ inline float cg_hsum(float16 v)
 #elif CG_VEC == 8
 typedef float8 cg_floatv;
 #define CG_VLOAD vload8
-inline float cg_hsum(float8 v)
+CG_INLINE float cg_hsum(float8 v)
 {
     float4 b = v.lo + v.hi;
     float2 c = b.lo + b.hi;
@@ -58,7 +71,7 @@ inline float cg_hsum(float8 v)
 #else
 typedef float4 cg_floatv;
 #define CG_VLOAD vload4
-inline float cg_hsum(float4 v)
+CG_INLINE float cg_hsum(float4 v)
 {
     float2 c = v.lo + v.hi;
     return c.x + c.y;
@@ -80,21 +93,21 @@ inline float cg_hsum(float4 v)
 #define CG_FINISH_EVAL 0
 #define CG_FINISH_FINAL -1
 
-inline float cg_point_loss(float r, int loss)
+CG_INLINE float cg_point_loss(float r, int loss)
 {
     return loss == CG_LOSS_MSE ? r * r : fabs(r);
 }
 
 /* d loss / d r up to the constant the epilogue applies (2 for MSE). sign()
  * is 0 at 0, as torch's abs backward. */
-inline float cg_point_dloss(float r, int loss)
+CG_INLINE float cg_point_dloss(float r, int loss)
 {
     return loss == CG_LOSS_MSE ? r : sign(r);
 }
 
 /* Compensated add that keeps inf as inf (a plain Kahan step would turn
  * inf into NaN through inf - inf, hiding how a run diverged). */
-inline void cg_kahan_add(float *sum, float *comp, float v)
+CG_INLINE void cg_kahan_add(float *sum, float *comp, float v)
 {
     float yk = v - *comp;
     float t = *sum + yk;
@@ -109,20 +122,20 @@ inline void cg_kahan_add(float *sum, float *comp, float v)
 
 /* w.x + b with parameter `alt_k` replaced by `alt` (alt_k = -1: none). The
  * order is the lecture's w * x + b. */
-inline float cg_predict(const float *xr, const float *p, int alt_k, float alt)
+CG_INLINE float cg_predict(const float *xr, const float *p, int alt_k, float alt)
 {
     float acc = (alt_k == 0 ? alt : p[0]) * xr[0];
     for (int j = 1; j < CG_NFEAT; j++) acc += (alt_k == j ? alt : p[j]) * xr[j];
     return acc + (alt_k == CG_NFEAT ? alt : p[CG_NFEAT]);
 }
 
-inline int cg_nsum(int mode)
+CG_INLINE int cg_nsum(int mode)
 {
     return mode == CG_MODE_ANALYTIC ? 1 + CG_NPARAM : 1 + 2 * CG_NPARAM;
 }
 
 /* Adds row i's contributions into acc[0 .. cg_nsum(mode)). */
-inline void cg_row_accumulate(__global const float *X, __global const float *y, size_t i,
+CG_INLINE void cg_row_accumulate(__global const float *X, __global const float *y, size_t i,
                               const float *shift, const float *scale, const float *p, int loss,
                               int mode, float delta, float *acc)
 {
@@ -143,7 +156,7 @@ inline void cg_row_accumulate(__global const float *X, __global const float *y, 
     }
 }
 
-inline void cg_load_transform(__global const float *tf, float *shift, float *scale)
+CG_INLINE void cg_load_transform(__global const float *tf, float *shift, float *scale)
 {
     for (int j = 0; j < CG_NFEAT; j++) {
         shift[j] = tf[j];
@@ -154,21 +167,27 @@ inline void cg_load_transform(__global const float *tf, float *shift, float *sca
 /* Sums over rows [begin, end): blocks of CG_BLOCK rows in float, blocks
  * combined with compensation. One feature in analytic mode (the lecture's
  * model, and the bandwidth-bound case) reads CG_VEC floats at a time. */
-inline void cg_rows_sums(__global const float *X, __global const float *y, size_t begin,
+CG_INLINE void cg_rows_sums(__global const float *X, __global const float *y, size_t begin,
                          size_t end, const float *shift, const float *scale, const float *p,
                          int loss, int mode, float delta, float *out)
 {
     const int nsum = cg_nsum(mode);
     float comp[CG_NSUM];
-    for (int k = 0; k < CG_NSUM; k++) out[k] = comp[k] = 0.0f;
+    CG_UNROLL for (int k = 0; k < CG_NSUM; k++) out[k] = comp[k] = 0.0f;
     size_t i = begin;
 #if CG_NFEAT == 1
     if (mode == CG_MODE_ANALYTIC) {
+        /* Scalars, not the arrays: in the single-launch trainer these sums
+         * are the epoch's critical path, and PoCL kept arrays on the stack. */
         const float w = p[0], b = p[1], sh = shift[0], sc = scale[0];
+        float o0 = 0.0f, o1 = 0.0f, o2 = 0.0f, c0 = 0.0f, c1 = 0.0f, c2 = 0.0f;
         while (i < end) {
             size_t block_end = min(end, i + CG_BLOCK);
             cg_floatv a0 = (cg_floatv)(0.0f), a1 = (cg_floatv)(0.0f), a2 = (cg_floatv)(0.0f);
-            /* The loss is uniform: one loop per loss keeps the body branch-free. */
+            /* The loss is uniform: one loop per loss keeps the body branch-free.
+             * The rows after the last full vector add on in order, as
+             * cg_row_accumulate would add them. */
+            float s0, s1, s2;
             if (loss == CG_LOSS_MSE) {
                 for (; i + CG_VEC <= block_end; i += CG_VEC) {
                     cg_floatv x = (CG_VLOAD(0, X + i) - sh) * sc;
@@ -176,6 +195,16 @@ inline void cg_rows_sums(__global const float *X, __global const float *y, size_
                     a0 += r * r;
                     a1 += r * x;
                     a2 += r;
+                }
+                s0 = cg_hsum(a0);
+                s1 = cg_hsum(a1);
+                s2 = cg_hsum(a2);
+                for (; i < block_end; i++) {
+                    float x = (X[i] - sh) * sc;
+                    float r = (w * x + b) - y[i];
+                    s0 += r * r;
+                    s1 += r * x;
+                    s2 += r;
                 }
             } else {
                 for (; i + CG_VEC <= block_end; i += CG_VEC) {
@@ -186,12 +215,25 @@ inline void cg_rows_sums(__global const float *X, __global const float *y, size_
                     a1 += d * x;
                     a2 += d;
                 }
+                s0 = cg_hsum(a0);
+                s1 = cg_hsum(a1);
+                s2 = cg_hsum(a2);
+                for (; i < block_end; i++) {
+                    float x = (X[i] - sh) * sc;
+                    float r = (w * x + b) - y[i];
+                    float d = sign(r);
+                    s0 += fabs(r);
+                    s1 += d * x;
+                    s2 += d;
+                }
             }
-            float s[3] = {cg_hsum(a0), cg_hsum(a1), cg_hsum(a2)};
-            for (; i < block_end; i++) cg_row_accumulate(X, y, i, shift, scale, p, loss, mode,
-                                                         delta, s);
-            for (int k = 0; k < 3; k++) cg_kahan_add(&out[k], &comp[k], s[k]);
+            cg_kahan_add(&o0, &c0, s0);
+            cg_kahan_add(&o1, &c1, s1);
+            cg_kahan_add(&o2, &c2, s2);
         }
+        out[0] = o0;
+        out[1] = o1;
+        out[2] = o2;
         return;
     }
 #endif
@@ -205,30 +247,44 @@ inline void cg_rows_sums(__global const float *X, __global const float *y, size_
     }
 }
 
-/* Sum of v over the work-group (size a power of two), in a fixed tree order;
- * every work-item gets the total. Called by all work-items alike. */
-inline float cg_group_sum(__local float *scratch, float v)
+/* Sums of v[0 .. count) over the work-group (size a power of two), each in
+ * the same fixed tree order; every work-item gets the totals. count is at
+ * most CG_GROUP_BATCH and scratch holds CG_GROUP_BATCH floats per work-item.
+ * Called by all work-items alike. The sums of a batch share their barriers:
+ * on PoCL every barrier ends a loop over the work-items, and an epoch of the
+ * single-launch trainer summed its three sums one after another (18
+ * barriers, now 6). */
+#define CG_GROUP_BATCH 8
+CG_INLINE void cg_group_sums(__local float *scratch, float *v, int count)
 {
     const size_t lid = get_local_id(0), size = get_local_size(0);
-    scratch[lid] = v;
+    for (int k = 0; k < count; k++) scratch[k * size + lid] = v[k];
     barrier(CLK_LOCAL_MEM_FENCE);
     for (size_t width = size / 2; width > 0; width /= 2) {
-        if (lid < width) scratch[lid] += scratch[lid + width];
+        if (lid < width)
+            for (int k = 0; k < count; k++)
+                scratch[k * size + lid] += scratch[k * size + lid + width];
         barrier(CLK_LOCAL_MEM_FENCE);
     }
-    float total = scratch[0];
+    for (int k = 0; k < count; k++) v[k] = scratch[k * size];
     barrier(CLK_LOCAL_MEM_FENCE);
-    return total;
+}
+
+/* Every one of v[0 .. count) summed over the work-group, a batch at a time. */
+CG_INLINE void cg_group_sums_all(__local float *scratch, float *v, int count)
+{
+    for (int k = 0; k < count; k += CG_GROUP_BATCH)
+        cg_group_sums(scratch, v + k, min(count - k, CG_GROUP_BATCH));
 }
 
 /* Loss and gradient of the parameters from the data sums. */
-inline float cg_loss_grad(const float *s, float n, int loss, int mode, float delta, float *g)
+CG_INLINE float cg_loss_grad(const float *s, float n, int loss, int mode, float delta, float *g)
 {
     if (mode == CG_MODE_ANALYTIC) {
         const float f = loss == CG_LOSS_MSE ? 2.0f : 1.0f;
-        for (int k = 0; k < CG_NPARAM; k++) g[k] = f * s[1 + k] / n;
+        CG_UNROLL for (int k = 0; k < CG_NPARAM; k++) g[k] = f * s[1 + k] / n;
     } else {
-        for (int k = 0; k < CG_NPARAM; k++)
+        CG_UNROLL for (int k = 0; k < CG_NPARAM; k++)
             g[k] = (s[1 + 2 * k] / n - s[2 + 2 * k] / n) / (2.0f * delta);
     }
     return s[0] / n;
@@ -236,35 +292,46 @@ inline float cg_loss_grad(const float *s, float n, int loss, int mode, float del
 
 /* The group's hyper-parameters (optim_defs.clh layout) in private memory:
  * read once per launch rather than once per epoch. */
-inline void cg_load_base(__global const float *hp, float *b)
+CG_INLINE void cg_load_base(__global const float *hp, float *b)
 {
     for (int k = 0; k < CG_B_COUNT; k++) b[k] = hp[k];
 }
 
 /* Optimizer state at the start of a run, as the host's optimizer table
  * says (the base array's CG_B_INIT entries). */
-inline void cg_init_state(const float *b, float *s0, float *s1, float *s2)
+CG_INLINE void cg_init_state(const float *b, float *s0, float *s1, float *s2)
 {
-    for (int k = 0; k < CG_NPARAM; k++) {
+    CG_UNROLL for (int k = 0; k < CG_NPARAM; k++) {
         s0[k] = b[CG_B_INIT];
         s1[k] = b[CG_B_INIT + 1];
         s2[k] = b[CG_B_INIT + 2];
     }
 }
 
-/* One optimizer step on every parameter (step counts from 1). */
-inline void cg_update(int optim, int flags, const float *b, int step, float *p, float *s0,
-                      float *s1, float *s2, const float *g)
+/* Whether an optimizer's step scalars (h[]) may change with the step (the
+ * bias corrections, Adagrad's decayed rate, ASGD's eta and mu). The kinds
+ * listed read only the hyper-parameters in cg_optim_scalars and keep the h[]
+ * of step 1 for the whole run; any other is recomputed every step. */
+CG_INLINE int cg_scalars_vary(int optim)
 {
-    float h[CG_H_COUNT];
-    cg_optim_scalars(optim, b, step, h);
-    const int f = cg_optim_step_flags(flags, step, h);
-    for (int k = 0; k < CG_NPARAM; k++)
+    return !(optim == CG_OPT_SGD || optim == CG_OPT_ADADELTA || optim == CG_OPT_RMSPROP ||
+             optim == CG_OPT_RPROP);
+}
+
+/* One optimizer step on every parameter (step counts from 1). h[] holds the
+ * scalars of an earlier step (cg_optim_scalars) and is brought to this step's
+ * where they vary. */
+CG_INLINE void cg_update(int optim, int flags, const float *b, int step, float *h, float *p,
+                         float *s0, float *s1, float *s2, const float *g)
+{
+    if (cg_scalars_vary(optim)) cg_optim_scalars(optim, b, step, h);
+    int f = cg_optim_step_flags(flags, step, h);
+    CG_UNROLL for (int k = 0; k < CG_NPARAM; k++)
         p[k] = cg_optim_rule(optim, f, h, p[k], g[k], &s0[k], &s1[k], &s2[k]);
 }
 
 /* Writes a log record: loss, params (after the update), grad. */
-inline void cg_write_record(__global float *rec, float loss, const float *p, const float *g)
+CG_INLINE void cg_write_record(__global float *rec, float loss, const float *p, const float *g)
 {
     rec[0] = loss;
     for (int k = 0; k < CG_NPARAM; k++) {
@@ -273,27 +340,53 @@ inline void cg_write_record(__global float *rec, float loss, const float *p, con
     }
 }
 
-/* One epoch's bookkeeping after the update: the loss curve, the log record
- * if this epoch is logged, the stop flag. Returns nonzero when the run stops.
- * Record slot nlog holds the last epoch run, whatever the schedule. */
-inline int cg_epoch_done(int epoch, float loss, const float *p, const float *g,
-                         __global const int *log_epochs, int nlog, __global float *records,
-                         __global float *curve, int curve_stride, __global int *status)
+/* What a run has written so far, kept in registers and stored once at the
+ * end (records[nlog], the last epoch's, and the status words). */
+typedef struct cg_run_book {
+    int epochs, stopped, logged, curve_next, curve_at;
+    float loss;
+} cg_run_book;
+
+CG_INLINE cg_run_book cg_book_start(void)
+{
+    cg_run_book k = {0, 0, 0, 1, 0, 0.0f};
+    return k;
+}
+
+/* One epoch's bookkeeping after the update: the loss curve (every
+ * curve_stride-th epoch from the first), the log record if this epoch is
+ * logged, the stop flag. Returns nonzero when the run stops. */
+CG_INLINE int cg_epoch_done(cg_run_book *k, int epoch, float loss, const float *p,
+                            const float *g, __global const int *log_epochs, int nlog,
+                            __global float *records, __global float *curve, int curve_stride,
+                            int writer)
 {
     const int rec_len = 1 + 2 * CG_NPARAM;
-    if ((epoch - 1) % curve_stride == 0) curve[(epoch - 1) / curve_stride] = loss;
-    int logged = status[CG_ST_LOGGED];
-    if (logged < nlog && log_epochs[logged] == epoch) {
-        cg_write_record(records + (size_t)logged * rec_len, loss, p, g);
-        status[CG_ST_LOGGED] = logged + 1;
+    if (epoch == k->curve_next) {
+        if (writer) curve[k->curve_at] = loss;
+        k->curve_at++;
+        k->curve_next += curve_stride;
     }
-    cg_write_record(records + (size_t)nlog * rec_len, loss, p, g);
-    status[CG_ST_EPOCHS] = epoch;
-    if (!isfinite(loss)) {
-        status[CG_ST_STOPPED] = 1;
-        return 1;
+    if (k->logged < nlog && log_epochs[k->logged] == epoch) {
+        if (writer) cg_write_record(records + (size_t)k->logged * rec_len, loss, p, g);
+        k->logged++;
     }
-    return 0;
+    k->epochs = epoch;
+    k->loss = loss;
+    k->stopped = !isfinite(loss);
+    return k->stopped;
+}
+
+/* The end of a run: record slot nlog holds the last epoch run, whatever the
+ * schedule, and the status words what happened. */
+CG_INLINE void cg_book_finish(const cg_run_book *k, const float *p, const float *g, int nlog,
+                              __global float *records, __global int *status)
+{
+    if (k->epochs > 0)
+        cg_write_record(records + (size_t)nlog * (1 + 2 * CG_NPARAM), k->loss, p, g);
+    status[CG_ST_EPOCHS] = k->epochs;
+    status[CG_ST_STOPPED] = k->stopped;
+    status[CG_ST_LOGGED] = k->logged;
 }
 
 /* The whole run in one work-group (size a power of two). Every work-item
@@ -306,7 +399,7 @@ inline int cg_epoch_done(int epoch, float loss, const float *p, const float *g,
  * `grouped` is a constant at each call: 0 compiles the body without any
  * barrier, for one work-item on CPU devices, where PoCL would otherwise keep
  * every private variable live across barriers in memory. */
-inline void cg_fit_single_body(__global const float *X, __global const float *y, const uint n,
+CG_INLINE void cg_fit_single_body(__global const float *X, __global const float *y, const uint n,
                                __global const float *tf, __global float *params,
                                __global const float *hp, const int optim, const int flags,
                                const int loss, const int mode, const int epochs,
@@ -325,28 +418,50 @@ inline void cg_fit_single_body(__global const float *X, __global const float *y,
     float shift[CG_NFEAT], scale[CG_NFEAT];
     cg_load_transform(tf, shift, scale);
     float p[CG_NPARAM], s0[CG_NPARAM], s1[CG_NPARAM], s2[CG_NPARAM], g[CG_NPARAM];
-    for (int k = 0; k < CG_NPARAM; k++) p[k] = params[k];
+    CG_UNROLL for (int k = 0; k < CG_NPARAM; k++) p[k] = params[k];
+    CG_UNROLL for (int k = 0; k < CG_NPARAM; k++) g[k] = 0.0f;
     cg_init_state(b, s0, s1, s2);
-    int stopped = 0;
+    float h[CG_H_COUNT];
+    cg_optim_scalars(optim, b, 1, h);
+    cg_run_book book = cg_book_start();
     float s[CG_NSUM];
-    for (int epoch = 1; epoch <= epochs; epoch++) {
-        if (!stopped) cg_rows_sums(X, y, begin, end, shift, scale, p, loss, mode, delta, s);
-        if (grouped)
-            for (int k = 0; k < nsum; k++) s[k] = cg_group_sum(scratch, s[k]);
-        if (stopped) continue;
-        float l = cg_loss_grad(s, (float)n, loss, mode, delta, g);
-        cg_update(optim, flags, b, epoch, p, s0, s1, s2, g);
-        if (lid == 0)
-            cg_epoch_done(epoch, l, p, g, log_epochs, nlog, records, curve, curve_stride, status);
-        stopped = !isfinite(l);
-        if (!grouped && stopped) break;
+    if (!grouped) {
+        for (int epoch = 1; epoch <= epochs; epoch++) {
+            cg_rows_sums(X, y, begin, end, shift, scale, p, loss, mode, delta, s);
+            float l = cg_loss_grad(s, (float)n, loss, mode, delta, g);
+            cg_update(optim, flags, b, epoch, h, p, s0, s1, s2, g);
+            if (cg_epoch_done(&book, epoch, l, p, g, log_epochs, nlog, records, curve,
+                              curve_stride, 1))
+                break;
+        }
+        /* The loss at the final parameters. */
+        cg_rows_sums(X, y, begin, end, shift, scale, p, loss, CG_MODE_ANALYTIC, delta, s);
+    } else {
+        /* The pass after the last epoch sums the loss at the final
+         * parameters through the same call: each call site is another
+         * inlined copy of cg_rows_sums, and PoCL's compile of a kernel with
+         * barriers grows fast with its size (one site: ~300 ms less). On one
+         * work-item (above) two sites were ~2 ns an epoch faster. */
+        for (int epoch = 1, last = epochs < 1;;) {
+            if (last || !book.stopped)
+                cg_rows_sums(X, y, begin, end, shift, scale, p, loss,
+                             last ? CG_MODE_ANALYTIC : mode, delta, s);
+            cg_group_sums_all(scratch, s, last ? 1 : nsum);
+            if (last) break;
+            if (!book.stopped) {
+                float l = cg_loss_grad(s, (float)n, loss, mode, delta, g);
+                cg_update(optim, flags, b, epoch, h, p, s0, s1, s2, g);
+                cg_epoch_done(&book, epoch, l, p, g, log_epochs, nlog, records, curve,
+                              curve_stride, lid == 0);
+            }
+            last = epoch == epochs; /* a stopped run passes every barrier as often */
+            if (!last) epoch++;
+        }
     }
-    /* The loss at the final parameters. */
-    cg_rows_sums(X, y, begin, end, shift, scale, p, loss, CG_MODE_ANALYTIC, delta, s);
-    if (grouped) s[0] = cg_group_sum(scratch, s[0]);
     if (lid == 0) {
         final_loss[0] = s[0] / (float)n;
         for (int k = 0; k < CG_NPARAM; k++) params[k] = p[k];
+        cg_book_finish(&book, p, g, nlog, records, status);
     }
 }
 
@@ -411,10 +526,9 @@ __kernel void cg_linreg_partials_strided(__global const float *X, __global const
     for (int k = 0; k < nsum; k++) s[k] = 0.0f;
     for (size_t i = get_global_id(0); i < n; i += get_global_size(0))
         cg_row_accumulate(X, y, i, shift, scale, p, loss, mode, delta, s);
-    for (int k = 0; k < nsum; k++) {
-        float total = cg_group_sum(scratch, s[k]);
-        if (get_local_id(0) == 0) partials[get_group_id(0) * CG_NSUM + k] = total;
-    }
+    cg_group_sums_all(scratch, s, nsum);
+    if (get_local_id(0) == 0)
+        for (int k = 0; k < nsum; k++) partials[get_group_id(0) * CG_NSUM + k] = s[k];
 }
 
 /* One work-item. epoch > 0: train that epoch (update params and optimizer
@@ -459,12 +573,21 @@ __kernel void cg_linreg_finish(__global const float *partials, const uint nparts
             s2[k] = ostate[2 * CG_NPARAM + k];
         }
     }
-    cg_update(optim, flags, b, epoch, p, s0, s1, s2, g);
+    float h[CG_H_COUNT];
+    cg_optim_scalars(optim, b, epoch, h);
+    cg_update(optim, flags, b, epoch, h, p, s0, s1, s2, g);
     for (int k = 0; k < CG_NPARAM; k++) {
         params[k] = p[k];
         ostate[k] = s0[k];
         ostate[CG_NPARAM + k] = s1[k];
         ostate[2 * CG_NPARAM + k] = s2[k];
     }
-    cg_epoch_done(epoch, l, p, g, log_epochs, nlog, records, curve, curve_stride, status);
+    /* One epoch per launch: the run's bookkeeping lives in status[]. */
+    cg_run_book book = cg_book_start();
+    book.logged = status[CG_ST_LOGGED];
+    book.curve_next = epoch;
+    book.curve_at = (epoch - 1) / curve_stride;
+    if ((epoch - 1) % curve_stride != 0) book.curve_next = 0; /* not on the curve */
+    cg_epoch_done(&book, epoch, l, p, g, log_epochs, nlog, records, curve, curve_stride, 1);
+    cg_book_finish(&book, p, g, nlog, records, status);
 }

@@ -20,6 +20,9 @@
 #define EPOCHS_PER_SYNC 256
 /* The kernels' sums per work-item/group (linreg.cl CG_NSUM). */
 #define NSUM(F) (1 + 2 * ((F) + 1))
+/* Sums a work-group combines at once: local memory per work-item, in floats
+ * (linreg.cl CG_GROUP_BATCH). */
+#define GROUP_BATCH 8
 
 /* The model's state on this backend (cg_linreg.state). */
 typedef struct cl_linreg_state {
@@ -149,7 +152,8 @@ static cg_status enqueue_epoch(cg_linreg *m, const pass_shape *ps, cl_kernel par
                          sizeof(cl_mem), &b->params, sizeof(cl_mem), &b->hp, sizeof loss, &loss,
                          sizeof mode, &mode, sizeof(cl_mem), &b->status, sizeof honor_stop,
                          &honor_stop, sizeof(cl_mem), &b->partials,
-                         ps->local * sizeof(float), (const void *)NULL, (size_t)0);
+                         ps->local * GROUP_BATCH * sizeof(float), (const void *)NULL,
+                         (size_t)0);
     if (s) return s;
     s = cg__launch(ctx, partials, ps->groups * ps->local, ps->local, what);
     if (s) return s;
@@ -254,7 +258,8 @@ static cg_status run_single(cg_linreg *m, cg__linreg_run *run, const char *what)
                  sizeof epochs, &epochs, sizeof(cl_mem), &b.log_epochs, sizeof nlog, &nlog,
                  sizeof(cl_mem), &b.records, sizeof(cl_mem), &b.curve, sizeof stride, &stride,
                  sizeof(cl_mem), &b.status, sizeof(cl_mem), &b.out,
-                 grouped ? local * sizeof(float) : (size_t)0, (const void *)NULL, (size_t)0);
+                 grouped ? local * GROUP_BATCH * sizeof(float) : (size_t)0, (const void *)NULL,
+                 (size_t)0);
     cg__launch(ctx, k, local, local, what);
     read_outputs(m, &b, run, what);
     run->seconds = cg__now_seconds() - t0;
