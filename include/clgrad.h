@@ -650,6 +650,17 @@ cg_status cg_capture_rebind(cg_capture *capture, cg_tensor *captured, cg_tensor 
 /* Kernel launches of the last replay (before any, of the captured run; a
  * replay runs groups planned over the whole step, often fewer). */
 unsigned long long cg_capture_launches(const cg_capture *capture);
+/* Replays the step n times; after each, the first element of `watch` goes
+ * to values[i] (n floats; watch NULL: nothing is read), and the replays stop
+ * after the first value that is not finite (a diverged run). *done (when
+ * not NULL): the replays run. The results are n cg_capture_replay calls'
+ * bit for bit. Where the record allows (tiny tensors, the element-wise,
+ * reduction and optimizer work of a training step; an OpenCL CPU device),
+ * it is one kernel launch that loops on the device and one wait for the
+ * host; elsewhere it is those replays with a read after each.
+ * CLGRAD_LOOP=0 always replays. */
+cg_status cg_capture_replay_n(cg_capture *capture, long n, cg_tensor *watch, float *values,
+                              long *done);
 void cg_capture_free(cg_capture *capture);
 
 /* ---- gradcheck -------------------------------------------------------------- */

@@ -279,6 +279,13 @@ CASE(cg_capture_launches)
     cr_assert_eq(cg_capture_launches(NULL), 0);
     expect_clean("cg_capture_launches");
 }
+CASE(cg_capture_replay_n)
+{
+    long done = 5;
+    cr_assert_eq(cg_capture_replay_n(NULL, 3, NULL, NULL, &done), NP);
+    cr_assert_eq(done, 0);
+    expect_clean("cg_capture_replay_n");
+}
 CASE(cg_capture_free)
 {
     cg_capture_free(NULL);
@@ -833,7 +840,7 @@ static api_case cases[] = {
     E(cg_is_contiguous), E(cg_tape_own), E(cg_scalar), E(cg_realize), E(cg_context_set_eager),
     E(cg_context_eager), E(cg_context_set_fusion), E(cg_context_fusion), E(cg_capture_begin),
     E(cg_capture_end), E(cg_capture_replay), E(cg_capture_rebind), E(cg_capture_launches),
-    E(cg_capture_free),
+    E(cg_capture_replay_n), E(cg_capture_free),
     E(cg_embedding), E(cg_set_sparse_grad), E(cg_sparse_grad_rows), E(cg_sparse_grad_values),
     E(cg_index_rows), E(cg_mse_loss), E(cg_l1_loss), E(cg_huber_loss), E(cg_rand_uniform),
     E(cg_linear_init), E(cg_linear_forward), E(cg_linear_free), E(cg_mlp_create),

@@ -180,7 +180,9 @@ Test(cli, bad_tape_flags)
 Test(cli, autograd_path_matches_the_fused_path)
 {
     run_result r;
-    run_cli(&r, NULL, "fit --json --normalize scale:0.1 --grad autograd --stats");
+    /* Per-step replays: the launch and group counts below are theirs (the
+     * loop's one launch per logged stretch: autograd_loop_matches_replays). */
+    run_cli(&r, "CLGRAD_LOOP=0", "fit --json --normalize scale:0.1 --grad autograd --stats");
     cr_assert_eq(r.status, 0, "%s", r.err);
     const char *params = strstr(r.out, "\"params\": {\"w\": [");
     cr_assert_not_null(params, "%s", r.out);
@@ -227,6 +229,36 @@ Test(cli, no_capture_gives_the_same_fit)
     if (!(eager && strcmp(eager, "1") == 0))
         cr_assert(strstr(a.out, "Steps: 300 (298 replayed from a capture)"), "%s", a.out);
     cr_assert(strstr(a.out, "kernel launches per step"), "%s", a.out);
+}
+
+/* The JSON from "epochs_run" to "train_seconds" (the run's results). */
+static void results_of(const char *out, char *dst, size_t cap)
+{
+    const char *a = strstr(out, "\"epochs_run\""), *b = strstr(out, "\"train_seconds\"");
+    cr_assert(a && b && b > a && (size_t)(b - a) < cap, "%s", out);
+    memcpy(dst, a, (size_t)(b - a));
+    dst[b - a] = '\0';
+}
+
+Test(cli, autograd_loop_matches_replays)
+{
+    run_result a, b;
+    static char ra[8192], rb[8192];
+    const char *args = "fit --json --normalize scale:0.1 --grad autograd --stats --log-every 700";
+    run_cli(&a, "CLGRAD_LOOP=0", args);
+    run_cli(&b, NULL, args);
+    cr_assert_eq(a.status, 0, "%s", a.err);
+    cr_assert_eq(b.status, 0, "%s", b.err);
+    results_of(a.out, ra, sizeof ra);
+    results_of(b.out, rb, sizeof rb);
+    cr_assert_str_eq(rb, ra);
+    const char *eager = getenv("CLGRAD_EAGER"), *shape = getenv("CLGRAD_KERNEL_SHAPE");
+    if (eager && strcmp(eager, "1") == 0) return; /* eager mode captures nothing */
+    cr_assert_eq(json_number(b.out, "steps_replayed"), 4998, "%s", b.out);
+    /* On PoCL (CPU shapes) a few launches a run: the epochs between two
+     * logs are one. */
+    if (strstr(b.out, "pthread") && !(shape && strcmp(shape, "gpu") == 0))
+        cr_assert_lt(json_number(b.out, "kernel_launches"), 100, "%s", b.out);
 }
 
 Test(cli, mlp_reports_its_size_not_its_weights)

@@ -435,6 +435,7 @@ void cg_capture_free(cg_capture *c)
     if (!c) return;
     close_capture(c);
     cg__capture_forget_stores(c);
+    cg__loop_free(c->loop);
     for (size_t i = 0; i < c->count; i++) free_rec(&c->recs[i]);
     free(c->recs);
     free(c);
@@ -520,5 +521,47 @@ cg_status cg_capture_replay(cg_capture *c)
 }
 
 unsigned long cg__capture_reads(const cg_capture *c) { return c->reads; }
+
+/* ---- what the loop planner reads ----------------------------------------- */
+
+size_t cg__capture_size(const cg_capture *c) { return c->count; }
+
+cg_context *cg__capture_context(const cg_capture *c) { return c->ctx; }
+
+struct cg__loop **cg__capture_loop_slot(cg_capture *c) { return &c->loop; }
+
+void cg__capture_add_replays(cg_capture *c, unsigned long long n) { c->replays += n; }
+
+cg__capture_item cg__capture_item_at(const cg_capture *c, size_t i)
+{
+    const rec *r = &c->recs[i];
+    cg__capture_item it = {0};
+    switch (r->kind) {
+    case REC_EXEC:
+        it.kind = CG__ITEM_NODES;
+        it.nodes = &r->node;
+        it.nnodes = 1;
+        break;
+    case REC_GROUP:
+        it.kind = CG__ITEM_NODES;
+        it.nodes = r->group->nodes;
+        it.nnodes = r->group->group.steps;
+        break;
+    case REC_FILL:
+    case REC_WRITE:
+        it.kind = r->kind == REC_FILL ? CG__ITEM_FILL : CG__ITEM_WRITE;
+        it.storage = r->storage;
+        it.offset = r->offset;
+        it.bytes = r->bytes;
+        it.value = r->value;
+        break;
+    case REC_STEP:
+    case REC_ZERO_GRAD:
+        it.kind = r->kind == REC_STEP ? CG__ITEM_STEP : CG__ITEM_ZERO_GRAD;
+        it.opt = r->opt;
+        break;
+    }
+    return it;
+}
 
 unsigned long long cg_capture_launches(const cg_capture *c) { return c ? c->launches : 0; }

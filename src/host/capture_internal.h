@@ -48,6 +48,7 @@ struct cg_capture {
     unsigned long reads;         /* host reads while open (not replayed) */
     unsigned long long launches; /* kernel launches of the last replay */
     unsigned long long replays;
+    struct cg__loop *loop;       /* n replays as one launch (capture_loop.c) */
     /* Stores nobody reads: found at the first replay, again after a rebind. */
     bool analyzed;
     candidate *cands;

@@ -115,6 +115,8 @@ cg_status cg_capture_rebind(cg_capture *c, cg_tensor *from, cg_tensor *to)
     const char *why = cg__capture_rebind_problem(c, from, to);
     if (why) return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: %s", what, why);
     if (from == to) return CG_OK;
+    cg__loop_free(c->loop); /* it names the old tensor's memory */
+    c->loop = NULL;
     /* A fused group's buffers are storages: the tensor's is its alone (no
      * view of it is in the record), so it is swapped wherever it appears. */
     cg__tensor_retain(from); /* until every slot has let go */

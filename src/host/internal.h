@@ -176,6 +176,7 @@ struct cg_context {
     bool eager;           /* realize every op as it is recorded (CLGRAD_EAGER=1) */
     bool fuse;            /* run element-wise chains as one kernel (fuse.c; CLGRAD_FUSE) */
     void *fused;          /* the backend's generated kernels (backend/cl_fuse.c) */
+    void *loops;          /* the backend's whole-loop kernels (backend/cl_loop.c) */
     cg_device_info info;
     cl_platform_id platform;
     cl_device_id device;
@@ -602,6 +603,102 @@ unsigned long cg__capture_reads(const cg_capture *c);
 /* Why `to` cannot replace `from` in the capture; NULL when it can. */
 const char *cg__capture_rebind_problem(const cg_capture *c, const cg_tensor *from,
                                        const cg_tensor *to);
+
+/* What the loop planner reads of a record (capture_loop.c): item i, in
+ * order. A fused group is its nodes in order (the grouping is the
+ * backend's business, not the loop's). */
+enum { CG__ITEM_NODES, CG__ITEM_FILL, CG__ITEM_WRITE, CG__ITEM_STEP, CG__ITEM_ZERO_GRAD };
+typedef struct cg__capture_item {
+    int kind;
+    const cg__node *nodes;   /* NODES: nnodes of them */
+    size_t nnodes;
+    cg__storage *storage;    /* FILL, WRITE: bytes at offset */
+    size_t offset, bytes;
+    float value;             /* FILL */
+    cg_optimizer *opt;       /* STEP, ZERO_GRAD */
+} cg__capture_item;
+size_t cg__capture_size(const cg_capture *c);
+cg__capture_item cg__capture_item_at(const cg_capture *c, size_t i);
+cg_context *cg__capture_context(const cg_capture *c);
+/* The capture's loop plan (capture_loop.c owns it; dropped by a rebind and
+ * by cg_capture_free), and the replays a loop ran. */
+struct cg__loop **cg__capture_loop_slot(cg_capture *c);
+void cg__capture_add_replays(cg_capture *c, unsigned long long n);
+
+/* ---- whole loops (capture_loop.c plans; the backend's loop entries run) -- */
+
+/* A replay of n steps as one program that loops on the device: the record's
+ * commands over "slabs", each a storage (or an optimizer arena's slot) of a
+ * few floats that the loop keeps to itself while it runs. Addresses are
+ * (slab, element); every size is known when the plan is made. */
+#define CG__LOOP_MAX_SLAB 4096     /* elements of one slab */
+#define CG__LOOP_MAX_FLOATS 16384  /* of all slabs together */
+typedef struct cg__loop_slab {
+    cl_mem mem;        /* device contexts */
+    float *host;       /* the reference path */
+    size_t size;       /* elements */
+    bool written;
+    const void *key;   /* the storage, or the arena's group */
+    int slot;          /* -1: a storage; else the arena slot */
+} cg__loop_slab;
+typedef struct cg__loop_at {
+    int slab;
+    size_t at;         /* element in the slab */
+} cg__loop_at;
+typedef enum cg__loop_kind {
+    CG__LOOP_FILL,        /* out[i] = scalar, i < n */
+    CG__LOOP_UNARY,       /* out[i] = cg_unary_f(op, in0[i], scalar) */
+    CG__LOOP_UNARY_GRAD,  /* out[i] += cg_unary_grad(op, in0[i], in1[i], in2[i], scalar) */
+    CG__LOOP_BINARY,      /* out[i] = cg_binary_f(op, A, B), A = in0[i] or in0[0] (one[0]) */
+    CG__LOOP_BINARY_GRAD, /* d = cg_binary_grad_f(op, which, A, B, in2[i]); out[i] (+)= d */
+    CG__LOOP_AXPY,        /* out[i] += scalar * in0[i] */
+    CG__LOOP_EXPAND_ADD,  /* out[o, l, i] += scalar * in0[o, i] over [outer, len, inner] */
+    CG__LOOP_SUM_ALL,     /* out[0] (+)= scalar * the sum of in0[0..n), as the eager full sum */
+    CG__LOOP_SUM_AXIS,    /* out[o, i] = scalar * sum_l in0[o, l, i], as the eager axis sum */
+    CG__LOOP_BLOCK_COPY,  /* out[o*dstride + k] (+)= in0[o*sstride + k], o < outer, k < len */
+    CG__LOOP_STEP,        /* the optimizer rule over n elements of slabs p, g, s[3] with the
+                             iteration's scalars: row `row` of its table */
+} cg__loop_kind;
+typedef struct cg__loop_cmd {
+    cg__loop_kind kind;
+    int op, which;
+    bool acc;
+    bool one[2];          /* BINARY*: operand j is one element for all */
+    float scalar;
+    size_t n, outer, len, inner, sstride, dstride;
+    cg__loop_at out, in[3];
+    int rule, used, row;  /* STEP: CG_OPT_* id, state slots used, table row */
+    int p, g, s[3];       /* STEP: slabs (-1: a slot the rule does not use) */
+} cg__loop_cmd;
+struct cg__loop {
+    cg__loop_slab *slab;
+    int nslabs;
+    cg__loop_cmd *cmd;
+    size_t ncmds;
+    int rows;             /* STEP rows per iteration: (CG_H_COUNT + 1) floats each */
+    cg__loop_at watch;    /* read after every iteration */
+    const cg_tensor *watch_tensor;
+    /* Each row's optimizer and group, for the table (capture_loop.c). */
+    cg_optimizer **row_opt;
+    size_t *row_group;
+    /* The backend's: the program found for this plan (backend/cl_loop.c
+     * keeps it in its cache under id, which a later call checks). */
+    void *program;
+    unsigned long long program_id;
+};
+/* Floats per row of the step table: the rule's scalars h, then the flags
+ * (an int's bits). */
+#define CG__LOOP_ROW (24 + 1)
+void cg__loop_free(struct cg__loop *loop);
+/* Why the capture does not run as one loop here watching `watch` (NULL:
+ * it does; the plan is made and kept). For tests. */
+const char *cg__capture_loop_problem(cg_capture *c, const cg_tensor *watch);
+/* False when CLGRAD_LOOP=0: n replays are always replays. */
+bool cg__loop_enabled(void);
+void cg__cl_loop_release(cg_context *ctx);
+bool cg__cl_loop_fits(cg_context *ctx, const cg__loop *loop);
+cg_status cg__cl_loop_run(cg_context *ctx, cg__loop *loop, long n, const float *table,
+                          size_t table_stride, float *values, long *done);
 
 /* ---- misc -------------------------------------------------------------- */
 

@@ -96,9 +96,17 @@ typedef struct loop {
     bool capture;
     cg_capture *cap;
     cg_tensor *cap_x, *cap_y; /* the rows the capture reads now */
+    cg_tensor *cap_loss;      /* the captured step's loss */
     long steps, replayed;
     unsigned long long launches;
+    /* Whole loops (capture_loop.c): epochs that need nothing from the host
+     * run as one cg_capture_replay_n each, their losses in `values`. */
+    bool loops;
+    float *values;
 } loop;
+
+/* Epochs one cg_capture_replay_n may run (the losses' buffer). */
+#define LOOP_EPOCHS 65536
 
 static bool same_shape(cg_shape a, cg_shape b)
 {
@@ -170,8 +178,9 @@ static unsigned long long seed_state(unsigned long long seed)
     return seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;
 }
 
-/* One step on rows xb, yb (count of the n), its loss added to the epoch's. */
-static void step_on(loop *l, cg_tensor *xb, cg_tensor *yb, size_t count)
+/* One step on rows xb, yb (count of the n), its loss added to the epoch's;
+ * the loss's tensor (the tape's). */
+static cg_tensor *step_on(loop *l, cg_tensor *xb, cg_tensor *yb, size_t count)
 {
     const cg_fit_model *m = l->model;
     cg_tensor *loss = loss_of(l, m->forward(m->user, xb), yb);
@@ -180,10 +189,13 @@ static void step_on(loop *l, cg_tensor *xb, cg_tensor *yb, size_t count)
     clip(l);
     cg_step(l->opt);
     cg_add_scaled_(l->acc, (float)count / (float)l->n, loss);
+    return loss;
 }
 
 static void stop_capturing(loop *l)
 {
+    cg__tensor_release(l->cap_loss);
+    l->cap_loss = NULL;
     cg_capture_free(l->cap);
     l->cap = NULL;
     l->capture = false;
@@ -202,8 +214,15 @@ static bool replay_step(loop *l, cg_tensor *xb, cg_tensor *yb)
         return true; /* the error is on ctx */
     if (!l->cap) {
         if (cg_capture_begin(ctx)) return true;
-        step_on(l, xb, yb, l->batch);
+        cg_tensor *loss = step_on(l, xb, yb, l->batch);
         l->cap = cg_capture_end(ctx);
+        /* Full batches whose epochs need nothing from the host loop on the
+         * device when the record allows: the epoch's loss is then the
+         * step's (acc = 0 + 1 * loss, the same float). */
+        if (l->cap && l->loops && !minibatch && loss &&
+            !cg__capture_loop_problem(l->cap, loss) && (l->values = cg__malloc(
+                                                            LOOP_EPOCHS * sizeof *l->values)))
+            l->cap_loss = cg__tensor_retain(loss);
         l->cap_x = xb;
         l->cap_y = yb;
         /* A model that reads the device in its step (its own forward), or
@@ -457,6 +476,9 @@ static cg_status prepare(loop *l)
                 l->model->forward == linreg_forward;
     l->capture = ours && !o->no_capture && !cg_context_eager(ctx) && !l->lbfgs &&
                  l->opt->kind != CG_OPTIM_SPARSE_ADAM;
+    /* Whole loops: nothing between epochs needs the host but what they
+     * return (the loss), logs and checkpoints ending a loop. */
+    l->loops = cg__loop_enabled() && l->capture && l->batch == l->n && !l->sched && !o->val_x && !o->log_params;
     if (o->log_params && !(l->pg = cg__malloc(2 * l->numel * sizeof *l->pg)))
         return cg__fail(ctx, CG_ERROR_NO_MEMORY, "%s: out of memory", FN);
     return CG_OK;
@@ -464,6 +486,8 @@ static cg_status prepare(loop *l)
 
 static void release(loop *l)
 {
+    cg__tensor_release(l->cap_loss);
+    free(l->values);
     cg_capture_free(l->cap); /* before the optimizer it steps */
     if (l->own_sched) cg_scheduler_free(l->sched);
     if (l->own_opt) cg_optimizer_free(l->opt);
@@ -512,50 +536,101 @@ static void explain(const loop *l, long start, float stop_loss, float lr, cg_fit
     cg__fit_say_overshoot(r, r->diverged ? stop_loss : r->final_loss, lr);
 }
 
+/* What an epoch's end records and calls: the curve, the log, divergence,
+ * checkpoints. True when the run stops there. */
+typedef struct ledger {
+    const int *sched;
+    int nsched, li;
+    long stride;
+} ledger;
+
+static bool epoch_end(loop *l, ledger *lg, long epoch, float loss, float val, cg_fit_result *r)
+{
+    cg_context *ctx = l->ctx;
+    const cg_fit_options *o = l->o;
+    r->epochs_run = epoch;
+    if ((epoch - 1) % lg->stride == 0) {
+        r->curve_epochs[r->curve_count] = epoch;
+        if (o->val_x) r->val_curve_loss[r->curve_count] = val;
+        r->curve_loss[r->curve_count++] = loss;
+    }
+    bool logged = lg->li < lg->nsched && lg->sched[lg->li] == epoch;
+    lg->li += logged;
+    r->diverged = !isfinite(loss);
+    if (logged || r->diverged) {
+        r->history_epochs[r->history_count] = epoch;
+        r->history_loss[r->history_count++] = loss;
+        cg_epoch_log log = {epoch, loss, NULL, NULL, 0, val};
+        if (l->pg) {
+            read_params(l, l->pg, true);
+            if (ctx->status) return true;
+            log = (cg_epoch_log){epoch, loss, l->pg, l->pg + l->numel, l->numel, val};
+        }
+        if (o->on_epoch) o->on_epoch(o->user, &log);
+    }
+    if (r->diverged) return true;
+    if (o->on_checkpoint && epoch % o->checkpoint_every == 0) {
+        cg_fit_checkpoint c = {epoch, loss, epoch + 1, l->rng, l->idx,
+                               o->shuffle ? l->n : 0, l->opt, l->sched};
+        o->on_checkpoint(o->user, &c);
+        if (ctx->status) return true;
+    }
+    return false;
+}
+
+/* The epochs from `epoch` a loop may run: up to the next that the host
+ * must see (logged, checkpointed, the last); 0 when epochs loop not. */
+static long loop_epochs(const loop *l, const ledger *lg, long epoch)
+{
+    const cg_fit_options *o = l->o;
+    if (!l->cap_loss || !l->cap) return 0;
+    long last = o->epochs;
+    if (lg->li < lg->nsched && lg->sched[lg->li] < last) last = lg->sched[lg->li];
+    if (o->on_checkpoint) {
+        long c = (epoch + o->checkpoint_every - 1) / o->checkpoint_every * o->checkpoint_every;
+        if (c < last) last = c;
+    }
+    long k = last - epoch + 1;
+    return k < LOOP_EPOCHS ? k : LOOP_EPOCHS;
+}
+
 /* The epochs, filling r as they go; CG_OK or the context's error. */
 static cg_status train(loop *l, long start, const int *sched, int nsched, cg_fit_result *r)
 {
     cg_context *ctx = l->ctx;
     const cg_fit_options *o = l->o;
-    const long stride = cg__curve_stride(o->epochs);
+    ledger lg = {sched, nsched, 0, cg__curve_stride(o->epochs)};
     const float lr = cg_optimizer_lr(l->opt, 0);
-    int li = 0;
-    while (li < nsched && sched[li] < start) li++;
+    while (lg.li < nsched && sched[lg.li] < start) lg.li++;
     float loss = NAN, val = NAN;
     double t0 = cg__now_seconds();
-    for (long epoch = start; epoch <= o->epochs; epoch++) {
+    bool stop = false;
+    for (long epoch = start; epoch <= o->epochs && !stop;) {
+        long k = loop_epochs(l, &lg, epoch), done = 0;
+        if (k > 0) { /* k epochs in one launch, then their bookkeeping */
+            unsigned long long before = ctx->stats.kernel_launches;
+            cg_capture_replay_n(l->cap, k, l->cap_loss, l->values, &done);
+            l->launches += ctx->stats.kernel_launches - before;
+            l->steps += done;
+            l->replayed += done;
+            if (ctx->status) return ctx->status;
+            if (done == 0) return cg__fail(ctx, CG_ERROR_INVALID_ARGUMENT, "%s: no epoch ran", FN);
+            for (long i = 0; i < done && !stop; i++, epoch++) {
+                if (o->shuffle) shuffle(l->idx, l->n, &l->rng);
+                loss = l->values[i];
+                stop = epoch_end(l, &lg, epoch, loss, val, r);
+                if (ctx->status) return ctx->status;
+            }
+            continue;
+        }
         if (o->shuffle) shuffle(l->idx, l->n, &l->rng);
         loss = run_epoch(l);
         if (o->val_x) val = eval_loss(l, o->val_x, o->val_y);
         if (l->sched) cg_scheduler_step(l->sched, loss); /* after the epoch's last step */
         if (ctx->status) return ctx->status;
-        r->epochs_run = epoch;
-        if ((epoch - 1) % stride == 0) {
-            r->curve_epochs[r->curve_count] = epoch;
-            if (o->val_x) r->val_curve_loss[r->curve_count] = val;
-            r->curve_loss[r->curve_count++] = loss;
-        }
-        bool logged = li < nsched && sched[li] == epoch;
-        li += logged;
-        r->diverged = !isfinite(loss);
-        if (logged || r->diverged) {
-            r->history_epochs[r->history_count] = epoch;
-            r->history_loss[r->history_count++] = loss;
-            cg_epoch_log log = {epoch, loss, NULL, NULL, 0, val};
-            if (l->pg) {
-                read_params(l, l->pg, true);
-                if (ctx->status) return ctx->status;
-                log = (cg_epoch_log){epoch, loss, l->pg, l->pg + l->numel, l->numel, val};
-            }
-            if (o->on_epoch) o->on_epoch(o->user, &log);
-        }
-        if (r->diverged) break;
-        if (o->on_checkpoint && epoch % o->checkpoint_every == 0) {
-            cg_fit_checkpoint c = {epoch, loss, epoch + 1, l->rng, l->idx,
-                                   o->shuffle ? l->n : 0, l->opt, l->sched};
-            o->on_checkpoint(o->user, &c);
-            if (ctx->status) return ctx->status;
-        }
+        stop = epoch_end(l, &lg, epoch, loss, val, r);
+        if (ctx->status) return ctx->status;
+        epoch++;
     }
     /* The loss of the final parameters on all the data. */
     r->final_loss = eval_loss(l, l->X, l->y);

@@ -24,6 +24,7 @@ typedef struct cg__fuse_group cg__fuse_group;
 typedef struct cg__storage cg__storage;
 typedef struct cg__linreg_run cg__linreg_run;
 typedef struct cg__pool_entry cg__pool_entry;
+typedef struct cg__loop cg__loop;
 
 typedef struct cg__backend {
     const char *name;
@@ -94,6 +95,16 @@ typedef struct cg__backend {
     /* The device work of optim.c, optim_arena.c and lbfgs.c: steps, the
      * arena, L-BFGS's vectors (a table of its own, in optim_internal.h). */
     const struct cg__optim_backend *optim;
+    /* ---- whole loops ---- */
+    /* A captured step's n replays as one launch (capture_loop.c plans):
+     * fits says whether this device runs `loop` bit for bit as the replays
+     * would (NULL: never); run runs up to n iterations, stopping after the
+     * first whose watched value is not finite, into values[0..*done), with
+     * iteration t's step scalars at table + t * table_stride (0: one row
+     * for all). */
+    bool (*loop_fits)(cg_context *ctx, const cg__loop *loop);
+    cg_status (*loop_run)(cg_context *ctx, cg__loop *loop, long n,
+                          const float *table, size_t table_stride, float *values, long *done);
 } cg__backend;
 
 extern const cg__backend cg__backend_opencl;

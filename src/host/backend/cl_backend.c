@@ -346,4 +346,7 @@ const cg__backend cg__backend_opencl = {
     .vreduce = cg__cl_vreduce,
     /* ---- optimizers ---- */
     .optim = &cg__optim_opencl,
+    /* ---- whole loops ---- */
+    .loop_fits = cg__cl_loop_fits,
+    .loop_run = cg__cl_loop_run,
 };

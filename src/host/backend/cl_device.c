@@ -169,6 +169,7 @@ void cg__cl_finish(cg_context *ctx)
 void cg__cl_close(cg_context *ctx)
 {
     cg__cl_fuse_release(ctx);
+    cg__cl_loop_release(ctx);
     cg__programs_release(ctx);
     if (ctx->queue) cg__clReleaseCommandQueue(ctx->queue);
     if (ctx->cl) cg__clReleaseContext(ctx->cl);

@@ -162,4 +162,7 @@ const cg__backend cg__backend_ref = {
     .vreduce = cg__ref_vreduce,
     /* ---- optimizers ---- */
     .optim = &cg__optim_ref,
+    /* ---- whole loops: none (cg_capture_replay_n replays) ---- */
+    .loop_fits = NULL,
+    .loop_run = NULL,
 };
