@@ -111,6 +111,9 @@ static cg_status tape_linear(cg_context *ctx)
         cg_set_requires_grad(params, true);
         cg_fit_model model = cg_fit_model_linreg(params);
         cg_fit_options o = short_fit((cg_optim_kind)k);
+        /* the second step is captured, the rest loop on the device: the
+         * replayed groups and the loop's program */
+        o.epochs = 4;
         cg_fit_result result;
         cg_fit(&model, X, y, &o, &result);
         cg_fit_result_free(&result);
