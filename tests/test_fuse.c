@@ -510,3 +510,128 @@ Test(fuse, the_lecture_tape_step_is_four_launches_and_a_large_epoch_six)
             cg_context_free(eager);
         }
 }
+
+/* A random graph over [n] values and one-element ones: element-wise ops,
+ * full sums and means of them, small ops on the sums, the sums read back
+ * by every element (a sum's result as a one-element operand), and two
+ * elements of a [3] leaf (their gradients are block copies added into its
+ * gradient after the sums). Every value and the leaves' gradients are read
+ * into vals. */
+static size_t run_sum_graph(cg_context *ctx, size_t n, uint64_t seed, float *vals)
+{
+    enum { STEPS = 14 };
+    test_rng r = {seed * 0xBF58476D1CE4E5B9ull | 1};
+    cg_tensor *x = filled(ctx, n, seed + 1, -1, 1), *y = filled(ctx, n, seed + 2, -1, 1);
+    cg_tensor *w = filled(ctx, 1, seed + 3, 0.5, 1.5), *p = filled(ctx, 3, seed + 4, -1, 1);
+    cg_tensor *leaves[4] = {x, y, w, p};
+    for (int k = 0; k < 4; k++) cg_set_requires_grad(leaves[k], true);
+    cg_tensor *vec[STEPS + 2] = {x, y}, *one[STEPS + 3] = {w, cg_at(p, 0), cg_at(p, 2)};
+    cg_tensor *made[STEPS];
+    bool is_vec[STEPS];
+    int nv = 2, ns = 3;
+    float inv = 1.0f / (float)n;
+    for (int k = 0; k < STEPS; k++) {
+        cg_tensor *a = vec[(int)(rng_uniform(&r) * nv)], *b = vec[(int)(rng_uniform(&r) * nv)];
+        cg_tensor *s = one[(int)(rng_uniform(&r) * ns)], *t = one[(int)(rng_uniform(&r) * ns)];
+        cg_tensor *v = NULL, *c = NULL;
+        switch ((int)(rng_uniform(&r) * 8)) {
+        case 0: v = cg_add(a, b); break;
+        case 1: v = cg_mul(a, s); break;
+        case 2: v = cg_tanh(cg_sub(a, s)); break;
+        case 3: c = cg_mul_scalar(cg_sum(a), inv); break;
+        case 4: c = cg_mean(cg_mul(a, b)); break;
+        case 5: c = cg_tanh(cg_add(s, t)); break;
+        case 6: v = cg_sigmoid(cg_mul(a, b)); break;
+        default: c = cg_mse_loss(a, cg_mul(b, t), CG_REDUCTION_MEAN); break;
+        }
+        cr_assert(v || c, "%s", cg_error_message(ctx));
+        made[k] = v ? v : c;
+        is_vec[k] = v != NULL;
+        if (v)
+            vec[nv++] = v;
+        else
+            one[ns++] = c;
+    }
+    cg_tensor *loss = cg_add(cg_mean(vec[nv - 1]), one[ns - 1]);
+    cr_assert_eq(cg_backward(loss), CG_OK, "%s", cg_error_message(ctx));
+    size_t at = 0;
+    for (int k = 0; k < STEPS; k++) {
+        size_t m = is_vec[k] ? n : 1;
+        cr_assert_eq(cg_tensor_read(made[k], vals + at, m), CG_OK);
+        at += m;
+    }
+    for (int k = 0; k < 4; k++) {
+        size_t m = k < 2 ? n : k == 2 ? 1 : 3;
+        if (cg_grad(leaves[k]))
+            cr_assert_eq(cg_tensor_read(cg_grad(leaves[k]), vals + at, m), CG_OK);
+        else
+            memset(vals + at, 0, m * sizeof *vals);
+        at += m;
+    }
+    cg_tape_reset(ctx);
+    for (int k = 0; k < 4; k++) cg_tensor_free(leaves[k]);
+    return at;
+}
+
+Test(fuse, random_graphs_with_sums_give_the_eager_bits_and_the_reference_values)
+{
+    static const size_t sizes[] = {1, 7, 257, 4097};
+    uint64_t seed = test_seed();
+    cg_context *probe = test_context();
+    cg_context *ref = cg_context_is_ref(probe) ? NULL : ref_context();
+    cg_context_free(probe);
+    for (int s = 0; s < 2; s++) {
+        cg_context *fused = shaped(true, false, s), *eager = shaped(true, true, s);
+        for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
+            for (uint64_t g = 0; g < 6; g++) {
+                size_t n = sizes[si], cap = 16 * n + 20;
+                float *a = malloc(cap * sizeof *a), *b = malloc(cap * sizeof *b);
+                size_t count = run_sum_graph(fused, n, seed + g, a);
+                cr_assert_eq(run_sum_graph(eager, n, seed + g, b), count);
+                assert_same_bits(a, b, count, n, g, seed);
+                if (ref && s == 0) {
+                    cr_assert_eq(run_sum_graph(ref, n, seed + g, b), count);
+                    assert_near(a, b, count, "graph", n, seed);
+                }
+                free(a);
+                free(b);
+            }
+        cr_assert_gt(cg_context_stats_of(fused).fused_groups, 0);
+        cg_context_free(fused);
+        cg_context_free(eager);
+    }
+    cg_context_free(ref);
+}
+
+/* After the sums, one element of u (u[3]) is read by a small step; the
+ * in-place update of u recorded next would, in the same group, run before
+ * that read: it must end the group. The sum's target read by every element
+ * next (cg_mul(u, s)) must not be read before the sum is written. */
+Test(fuse, what_runs_after_the_sums_keeps_the_nodes_order)
+{
+    for (int fuse = 1; fuse >= 0; fuse--) {
+        cg_context *ctx = context_fusing(fuse);
+        const size_t n = 300;
+        cg_tensor *x = filled(ctx, n, 11, -1, 1);
+        cg_tensor *u = cg_mul_scalar(x, 2.0f);
+        cg_tensor *s = cg_sum(u);
+        cg_tensor *c = cg_mul(cg_select(u, 0, 3), s);
+        cr_assert_eq(cg_add_scaled_(u, 0.5f, x), CG_OK, "%s", cg_error_message(ctx));
+        cg_tensor *z = cg_mul(u, s);
+        float xs[300], zs[300], cs, ss;
+        cr_assert_eq(cg_tensor_read(z, zs, n), CG_OK, "%s", cg_error_message(ctx));
+        cg_tensor_read(x, xs, n);
+        cg_tensor_read(c, &cs, 1);
+        cg_tensor_read(s, &ss, 1);
+        double want = 0;
+        for (size_t i = 0; i < n; i++) want += 2.0 * xs[i];
+        assert_close(ss, want, 1e-4, 1e-6, "fuse %d sum", fuse);
+        assert_close(cs, 2.0f * xs[3] * ss, 1e-6, 1e-6, "fuse %d: u[3] before the update", fuse);
+        for (size_t i = 0; i < n; i++)
+            assert_close(zs[i], (2.0f * xs[i] + 0.5f * xs[i]) * ss, 1e-6, 1e-6,
+                         "fuse %d element %zu", fuse, i);
+        cg_tape_reset(ctx);
+        cg_tensor_free(x);
+        cg_context_free(ctx);
+    }
+}
