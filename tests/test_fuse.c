@@ -347,6 +347,13 @@ Test(fuse, clgrad_fuse_is_0_or_1)
 
 static const cg_kernel_shape shapes[2] = {CG_KERNEL_SHAPE_CPU, CG_KERNEL_SHAPE_GPU};
 
+/* Random graphs per size and shape: a few in CI, CLGRAD_TEST_GRAPHS more. */
+static uint64_t graphs(uint64_t ci)
+{
+    const char *env = getenv("CLGRAD_TEST_GRAPHS");
+    return env && atoi(env) > 0 ? (uint64_t)atoi(env) : ci;
+}
+
 static cg_context *shaped(bool fuse, bool eager, int s)
 {
     cg_context *ctx = test_context();
@@ -423,7 +430,7 @@ Test(fuse, chains_ending_in_sums_give_the_eager_bits_on_both_kernel_shapes)
     for (int s = 0; s < 2; s++) {
         cg_context *fused = shaped(true, false, s), *eager = shaped(true, true, s);
         for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
-            for (uint64_t g = 0; g < 3; g++) {
+            for (uint64_t g = 0; g < graphs(3); g++) {
                 size_t n = sizes[si], cap = 7 * n + 8;
                 float *a = malloc(cap * sizeof *a), *b = malloc(cap * sizeof *b);
                 size_t count = run_sums(fused, n, seed + g, a);
@@ -583,7 +590,7 @@ Test(fuse, random_graphs_with_sums_give_the_eager_bits_and_the_reference_values)
     for (int s = 0; s < 2; s++) {
         cg_context *fused = shaped(true, false, s), *eager = shaped(true, true, s);
         for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
-            for (uint64_t g = 0; g < 6; g++) {
+            for (uint64_t g = 0; g < graphs(4); g++) {
                 size_t n = sizes[si], cap = 16 * n + 20;
                 float *a = malloc(cap * sizeof *a), *b = malloc(cap * sizeof *b);
                 size_t count = run_sum_graph(fused, n, seed + g, a);
