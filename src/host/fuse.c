@@ -8,7 +8,7 @@
  * gradients), axpy, fills, and a full sum's backward. The backend runs a
  * group as one kernel in which element i of each node's output goes from
  * the node that makes it to the nodes that read it in a register
- * (backend/cl_fuse.c). The formulas and their order are the nodes' own, so
+ * (backend/cl_fuse_text.c). The formulas and their order are the nodes' own, so
  * a group's results are the nodes' bit for bit.
  *
  * What ends a group: a node of another kind, a buffer accessed element by
@@ -21,9 +21,9 @@
  * ahead, the group is planned around its n: its element-wise steps all
  * compute n elements (EACH), each sum of n elements adds element i of its
  * input as the step before it left it (SUM; several sums share the pass:
- * the linear model's loss, weight and bias gradients), and the smaller steps
+ * the linear model's weight and bias gradients), and the smaller steps
  * run AFTER the sums, in the nodes' order, by one work-item: fills of a
- * sum's target, a sum's small consumers (item 3 of issue 9), the block
+ * sum's target, a sum's small consumers (so they cost no launch), the block
  * copies of a gradient into its parameter's slot. The kernel follows the
  * eager sum's split and order for n on this device (cl_reduce.c's
  * cg__sum_split_of), so a fused sum is the eager one bit for bit. Since the
@@ -32,7 +32,8 @@
  *
  * Outputs nothing outside the group can read (a temporary whose every
  * reference is held by the group's nodes, which let go of it when it has
- * run) are not stored: the broadcast gradients only summed back. */
+ * run) are not stored: the broadcast gradients only summed back, the
+ * intermediate gradients cg_backward has let go of. */
 #include <string.h>
 
 #include "internal.h"
