@@ -533,3 +533,58 @@ Test(capture, an_intermediate_still_held_is_current)
     cg_tensor_free(x);
     cg_context_free(ctx);
 }
+
+/* The lecture's step replayed: the record planned over the whole step (the
+ * zero_grad moved before the forward, the loss added before the optimizer's
+ * step) is one fused group and the optimizer's launch (issue 9: at most 3
+ * per replayed step), with the uncaptured step's results. */
+Test(capture, the_lecture_step_replays_in_at_most_three_launches)
+{
+    float got[2][2];
+    for (int captured = 0; captured < 2; captured++) {
+        cg_context *ctx = test_context();
+        const float tu[11] = {35.7f, 55.9f, 58.2f, 81.9f, 56.3f, 48.9f, 33.9f, 21.8f, 48.4f, 60.4f, 68.4f};
+        const float tc[11] = {0.5f, 14.0f, 15.0f, 28.0f, 11.0f, 8.0f, 3.0f, -4.0f, 6.0f, 13.0f, 21.0f};
+        float tun[11];
+        for (int i = 0; i < 11; i++) tun[i] = 0.1f * tu[i];
+        cg_tensor *x = cg_tensor_from(ctx, tun, CG_SHAPE(11)), *y = cg_tensor_from(ctx, tc, CG_SHAPE(11));
+        cg_tensor *p = cg_tensor_from(ctx, (float[]){1.0f, 0.0f}, CG_SHAPE(2));
+        cg_tensor *acc = cg_tensor_zeros(ctx, CG_SHAPE(1));
+        cg_set_requires_grad(p, true);
+        cg_optimizer *opt = cg_optimizer_create(ctx, CG_OPTIM_SGD, &p, 1, NULL);
+        cg_capture *c = NULL;
+        for (int s = 0; s < 20; s++) {
+            if (captured && c) {
+                cr_assert_eq(cg_capture_replay(c), CG_OK, "%s", cg_error_message(ctx));
+                continue;
+            }
+            if (captured && s == 1) cr_assert_eq(cg_capture_begin(ctx), CG_OK);
+            cg_tensor *pred = cg_add(cg_mul(cg_at(p, 0), x), cg_at(p, 1));
+            cg_tensor *loss = cg_mse_loss(pred, y, CG_REDUCTION_MEAN);
+            cg_zero_grad(opt);
+            cg_backward(loss);
+            cg_step(opt);
+            cg_add_scaled_(acc, 1.0f, loss);
+            if (captured && s == 1) {
+                c = cg_capture_end(ctx);
+                cr_assert_not_null(c, "%s", cg_error_message(ctx));
+            }
+            cg_tape_reset(ctx);
+        }
+        cr_assert_eq(cg_tensor_read(p, got[captured], 2), CG_OK);
+        float a;
+        cr_assert_eq(cg_tensor_read(acc, &a, 1), CG_OK);
+        if (captured && !cg_context_is_ref(ctx) && !cg_context_eager(ctx) && cg_context_fusion(ctx))
+            cr_assert_leq(cg_capture_launches(c), 3, "%llu launches per replay",
+                          cg_capture_launches(c));
+        cg_capture_free(c);
+        cg_optimizer_free(opt);
+        cg_tensor_free(x);
+        cg_tensor_free(y);
+        cg_tensor_free(p);
+        cg_tensor_free(acc);
+        cg_context_free(ctx);
+    }
+    cr_assert(memcmp(got[0], got[1], sizeof got[0]) == 0, "params %.9g %.9g replayed, %.9g %.9g not",
+              got[1][0], got[1][1], got[0][0], got[0][1]);
+}

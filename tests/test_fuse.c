@@ -388,3 +388,306 @@ Test(fuse, a_repeated_row_joins_the_chain)
         assert_same_bits(vals[1], vals[0], count, count, (uint64_t)c, 0);
     }
 }
+
+/* ---- sums at the end of chains ---------------------------------------------
+ * A chain may end in full sums, several over the same elements in one pass,
+ * with the sums' small consumers after them: the sums are the eager kernel's
+ * for that size and kernel shape, bit for bit (both shapes run on PoCL). */
+
+static const cg_kernel_shape shapes[2] = {CG_KERNEL_SHAPE_CPU, CG_KERNEL_SHAPE_GPU};
+
+/* Random graphs per size and shape: a few in CI, CLGRAD_TEST_GRAPHS more. */
+static uint64_t graphs(uint64_t ci)
+{
+    const char *env = getenv("CLGRAD_TEST_GRAPHS");
+    return env && atoi(env) > 0 ? (uint64_t)atoi(env) : ci;
+}
+
+static cg_context *shaped(bool fuse, bool eager, int s)
+{
+    cg_context *ctx = test_context();
+    cr_assert_eq(cg_context_set_eager(ctx, eager), CG_OK);
+    cr_assert_eq(cg_context_set_fusion(ctx, fuse), CG_OK);
+    cr_assert_eq(cg_context_set_kernel_shape(ctx, shapes[s]), CG_OK);
+    return ctx;
+}
+
+/* Values compared within float rounding (a device against the reference). */
+static void assert_near(const float *a, const float *b, size_t count, const char *what,
+                        size_t n, uint64_t seed)
+{
+    for (size_t i = 0; i < count; i++)
+        assert_close(a[i], b[i], 1e-6 * (double)n + 1e-4, 1e-4,
+                     "%s n %zu value %zu: device %.9g, reference %.9g (seed %llu)", what, n, i,
+                     a[i], b[i], (unsigned long long)seed);
+}
+
+/* A random chain over x, y ([n], requiring grad) and the one-element w, b
+ * (requiring grad: their gradients are SUM_TO to one element), ending in
+ * three sums of its values (cg_sum, cg_mean of a product, the mean of
+ * squares as cg_mse_loss makes it) and a loss of small ops on them. Every
+ * value, the sums and the four gradients are read into vals. */
+static size_t run_sums(cg_context *ctx, size_t n, uint64_t seed, float *vals)
+{
+    test_rng r = {seed * 0x2545F4914F6CDD1Dull | 1};
+    cg_tensor *x = filled(ctx, n, seed + 1, -1, 1), *y = filled(ctx, n, seed + 2, -1, 1);
+    cg_tensor *w = filled(ctx, 1, seed + 3, 0.5, 1.5), *b = filled(ctx, 1, seed + 4, -0.5, 0.5);
+    cg_tensor *leaves[4] = {x, y, w, b};
+    for (int k = 0; k < 4; k++) cg_set_requires_grad(leaves[k], true);
+    cg_tensor *made[8];
+    cg_tensor *v = cg_add(cg_mul(w, x), b); /* the lecture's prediction */
+    for (int k = 0; k < 5; k++) {
+        cg_tensor *o = rng_uniform(&r) < 0.5 ? y : x;
+        switch ((int)(rng_uniform(&r) * 5)) {
+        case 0: v = cg_sub(v, o); break;
+        case 1: v = cg_tanh(cg_mul(v, w)); break;
+        case 2: v = cg_add(cg_mul_scalar(v, 0.5f), b); break;
+        case 3: v = cg_sigmoid(cg_add(v, o)); break;
+        default: v = cg_mul(v, cg_add_scalar(cg_abs(o), 0.5f)); break;
+        }
+        made[k] = v;
+    }
+    cg_tensor *s1 = cg_sum(v), *s2 = cg_mean(cg_mul(v, y)), *s3 = cg_mse_loss(v, x, CG_REDUCTION_MEAN);
+    cg_tensor *loss = cg_add(cg_add(cg_mul_scalar(s1, 1.0f / (float)n), cg_tanh(s2)), s3);
+    cr_assert_not_null(loss, "%s", cg_error_message(ctx));
+    cr_assert_eq(cg_backward(loss), CG_OK, "%s", cg_error_message(ctx));
+    made[5] = s1, made[6] = s2, made[7] = s3;
+    size_t at = 0;
+    for (int k = 0; k < 8; k++) {
+        size_t m = k < 5 ? n : 1;
+        cr_assert_eq(cg_tensor_read(made[k], vals + at, m), CG_OK);
+        at += m;
+    }
+    cr_assert_eq(cg_tensor_read(loss, vals + at++, 1), CG_OK);
+    for (int k = 0; k < 4; k++) {
+        size_t m = k < 2 ? n : 1;
+        cr_assert_eq(cg_tensor_read(cg_grad(leaves[k]), vals + at, m), CG_OK);
+        at += m;
+    }
+    cg_tape_reset(ctx);
+    for (int k = 0; k < 4; k++) cg_tensor_free(leaves[k]);
+    return at;
+}
+
+Test(fuse, chains_ending_in_sums_give_the_eager_bits_on_both_kernel_shapes)
+{
+    static const size_t sizes[] = {1, 7, 255, 257, 4097, 100003};
+    uint64_t seed = test_seed();
+    cg_context *probe = test_context();
+    cg_context *ref = cg_context_is_ref(probe) ? NULL : ref_context();
+    cg_context_free(probe);
+    for (int s = 0; s < 2; s++) {
+        cg_context *fused = shaped(true, false, s), *eager = shaped(true, true, s);
+        for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
+            for (uint64_t g = 0; g < graphs(3); g++) {
+                size_t n = sizes[si], cap = 7 * n + 8;
+                float *a = malloc(cap * sizeof *a), *b = malloc(cap * sizeof *b);
+                size_t count = run_sums(fused, n, seed + g, a);
+                cr_assert_eq(run_sums(eager, n, seed + g, b), count);
+                assert_same_bits(a, b, count, n, g, seed);
+                if (ref && s == 0) {
+                    cr_assert_eq(run_sums(ref, n, seed + g, b), count);
+                    assert_near(a, b, count, "sums", n, seed);
+                }
+                free(a);
+                free(b);
+            }
+        cg_context_stats fs = cg_context_stats_of(fused);
+        cr_assert_gt(fs.fused_groups, 0);
+        cr_assert_eq(cg_context_stats_of(eager).fused_groups, 0);
+        if (!cg_context_is_ref(fused))
+            cr_assert_lt(fs.kernel_launches, cg_context_stats_of(eager).kernel_launches);
+        cg_context_free(fused);
+        cg_context_free(eager);
+    }
+    cg_context_free(ref);
+}
+
+/* The lecture's tape step (bench_tape): forward and mean (one group, the
+ * sum fused), the loss's seed, and the whole backward with the weight's and
+ * the bias's sums in one pass and the copies into the parameters' gradient
+ * after them (one group), then the optimizer: 4 launches where fusing
+ * element-wise chains only took 13 (eager: 19); 6 at 100003 points, where a
+ * sum's partials need a second launch. The parameters after three steps are eager's bit for bit. */
+static void lecture_steps(cg_context *ctx, size_t n, int steps, float out[2],
+                          unsigned long long *launches, unsigned long long *groups)
+{
+    float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
+    for (size_t i = 0; i < n; i++) {
+        x[i] = (float)(i % 1000) / 500.0f - 1.0f;
+        y[i] = 2.0f * x[i] - 0.5f;
+    }
+    cg_tensor *tx = cg_tensor_from(ctx, x, CG_SHAPE(n)), *ty = cg_tensor_from(ctx, y, CG_SHAPE(n));
+    cg_tensor *params = cg_tensor_from(ctx, (float[]){1.0f, 0.0f}, CG_SHAPE(2));
+    cg_set_requires_grad(params, true);
+    cg_optimizer *opt = cg_optimizer_create(ctx, CG_OPTIM_SGD, &params, 1, NULL);
+    for (int e = 0; e < steps; e++) {
+        cg_finish(ctx);
+        cg_context_stats before = cg_context_stats_of(ctx);
+        cg_tensor *p = cg_add(cg_mul(cg_at(params, 0), tx), cg_at(params, 1));
+        cg_tensor *loss = cg_mse_loss(p, ty, CG_REDUCTION_MEAN);
+        cg_zero_grad(opt);
+        cg_backward(loss);
+        cg_step(opt);
+        cg_tape_reset(ctx);
+        cr_assert_eq(cg_finish(ctx), CG_OK, "%s", cg_error_message(ctx));
+        cg_context_stats after = cg_context_stats_of(ctx);
+        *launches = after.kernel_launches - before.kernel_launches;
+        *groups = after.fused_groups - before.fused_groups;
+    }
+    cr_assert_eq(cg_tensor_read(params, out, 2), CG_OK);
+    cg_optimizer_free(opt);
+    cg_tensor_free(params);
+    cg_tensor_free(tx);
+    cg_tensor_free(ty);
+    free(x);
+    free(y);
+}
+
+Test(fuse, the_lecture_tape_step_is_four_launches_and_a_large_epoch_six)
+{
+    static const size_t sizes[] = {11, 100003};
+    for (int s = 0; s < 2; s++)
+        for (int si = 0; si < 2; si++) {
+            cg_context *fused = shaped(true, false, s), *eager = shaped(true, true, s);
+            float pf[2], pe[2];
+            unsigned long long lf, le, gf, ge;
+            lecture_steps(fused, sizes[si], 3, pf, &lf, &gf);
+            lecture_steps(eager, sizes[si], 3, pe, &le, &ge);
+            assert_same_bits(pf, pe, 2, sizes[si], (uint64_t)s, 0);
+            cr_assert_eq(gf, 3, "groups: forward, seed, backward (%llu)", gf);
+            cr_assert_eq(ge, 0);
+            if (!cg_context_is_ref(fused)) {
+                cr_assert_lt(lf, le);
+                cr_assert_eq(lf, sizes[si] == 11 ? 4 : 6, "shape %d, n %zu: %llu launches", s,
+                             sizes[si], lf);
+            }
+            cg_context_free(fused);
+            cg_context_free(eager);
+        }
+}
+
+/* A random graph over [n] values and one-element ones: element-wise ops,
+ * full sums and means of them, small ops on the sums, the sums read back
+ * by every element (a sum's result as a one-element operand), and two
+ * elements of a [3] leaf (their gradients are block copies added into its
+ * gradient after the sums). Every value and the leaves' gradients are read
+ * into vals. */
+static size_t run_sum_graph(cg_context *ctx, size_t n, uint64_t seed, float *vals)
+{
+    enum { STEPS = 14 };
+    test_rng r = {seed * 0xBF58476D1CE4E5B9ull | 1};
+    cg_tensor *x = filled(ctx, n, seed + 1, -1, 1), *y = filled(ctx, n, seed + 2, -1, 1);
+    cg_tensor *w = filled(ctx, 1, seed + 3, 0.5, 1.5), *p = filled(ctx, 3, seed + 4, -1, 1);
+    cg_tensor *leaves[4] = {x, y, w, p};
+    for (int k = 0; k < 4; k++) cg_set_requires_grad(leaves[k], true);
+    cg_tensor *vec[STEPS + 2] = {x, y}, *one[STEPS + 3] = {w, cg_at(p, 0), cg_at(p, 2)};
+    cg_tensor *made[STEPS];
+    bool is_vec[STEPS];
+    int nv = 2, ns = 3;
+    float inv = 1.0f / (float)n;
+    for (int k = 0; k < STEPS; k++) {
+        cg_tensor *a = vec[(int)(rng_uniform(&r) * nv)], *b = vec[(int)(rng_uniform(&r) * nv)];
+        cg_tensor *s = one[(int)(rng_uniform(&r) * ns)], *t = one[(int)(rng_uniform(&r) * ns)];
+        cg_tensor *v = NULL, *c = NULL;
+        switch ((int)(rng_uniform(&r) * 8)) {
+        case 0: v = cg_add(a, b); break;
+        case 1: v = cg_mul(a, s); break;
+        case 2: v = cg_tanh(cg_sub(a, s)); break;
+        case 3: c = cg_mul_scalar(cg_sum(a), inv); break;
+        case 4: c = cg_mean(cg_mul(a, b)); break;
+        case 5: c = cg_tanh(cg_add(s, t)); break;
+        case 6: v = cg_sigmoid(cg_mul(a, b)); break;
+        default: c = cg_mse_loss(a, cg_mul(b, t), CG_REDUCTION_MEAN); break;
+        }
+        cr_assert(v || c, "%s", cg_error_message(ctx));
+        made[k] = v ? v : c;
+        is_vec[k] = v != NULL;
+        if (v)
+            vec[nv++] = v;
+        else
+            one[ns++] = c;
+    }
+    cg_tensor *loss = cg_add(cg_mean(vec[nv - 1]), one[ns - 1]);
+    cr_assert_eq(cg_backward(loss), CG_OK, "%s", cg_error_message(ctx));
+    size_t at = 0;
+    for (int k = 0; k < STEPS; k++) {
+        size_t m = is_vec[k] ? n : 1;
+        cr_assert_eq(cg_tensor_read(made[k], vals + at, m), CG_OK);
+        at += m;
+    }
+    for (int k = 0; k < 4; k++) {
+        size_t m = k < 2 ? n : k == 2 ? 1 : 3;
+        if (cg_grad(leaves[k]))
+            cr_assert_eq(cg_tensor_read(cg_grad(leaves[k]), vals + at, m), CG_OK);
+        else
+            memset(vals + at, 0, m * sizeof *vals);
+        at += m;
+    }
+    cg_tape_reset(ctx);
+    for (int k = 0; k < 4; k++) cg_tensor_free(leaves[k]);
+    return at;
+}
+
+Test(fuse, random_graphs_with_sums_give_the_eager_bits_and_the_reference_values)
+{
+    static const size_t sizes[] = {1, 7, 257, 4097};
+    uint64_t seed = test_seed();
+    cg_context *probe = test_context();
+    cg_context *ref = cg_context_is_ref(probe) ? NULL : ref_context();
+    cg_context_free(probe);
+    for (int s = 0; s < 2; s++) {
+        cg_context *fused = shaped(true, false, s), *eager = shaped(true, true, s);
+        for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
+            for (uint64_t g = 0; g < graphs(4); g++) {
+                size_t n = sizes[si], cap = 16 * n + 20;
+                float *a = malloc(cap * sizeof *a), *b = malloc(cap * sizeof *b);
+                size_t count = run_sum_graph(fused, n, seed + g, a);
+                cr_assert_eq(run_sum_graph(eager, n, seed + g, b), count);
+                assert_same_bits(a, b, count, n, g, seed);
+                if (ref && s == 0) {
+                    cr_assert_eq(run_sum_graph(ref, n, seed + g, b), count);
+                    assert_near(a, b, count, "graph", n, seed);
+                }
+                free(a);
+                free(b);
+            }
+        cr_assert_gt(cg_context_stats_of(fused).fused_groups, 0);
+        cg_context_free(fused);
+        cg_context_free(eager);
+    }
+    cg_context_free(ref);
+}
+
+/* After the sums, one element of u (u[3]) is read by a small step; the
+ * in-place update of u recorded next would, in the same group, run before
+ * that read: it must end the group. The sum's target read by every element
+ * next (cg_mul(u, s)) must not be read before the sum is written. */
+Test(fuse, what_runs_after_the_sums_keeps_the_nodes_order)
+{
+    for (int fuse = 1; fuse >= 0; fuse--) {
+        cg_context *ctx = context_fusing(fuse);
+        const size_t n = 300;
+        cg_tensor *x = filled(ctx, n, 11, -1, 1);
+        cg_tensor *u = cg_mul_scalar(x, 2.0f);
+        cg_tensor *s = cg_sum(u);
+        cg_tensor *c = cg_mul(cg_select(u, 0, 3), s);
+        cr_assert_eq(cg_add_scaled_(u, 0.5f, x), CG_OK, "%s", cg_error_message(ctx));
+        cg_tensor *z = cg_mul(u, s);
+        float xs[300], zs[300], cs, ss;
+        cr_assert_eq(cg_tensor_read(z, zs, n), CG_OK, "%s", cg_error_message(ctx));
+        cg_tensor_read(x, xs, n);
+        cg_tensor_read(c, &cs, 1);
+        cg_tensor_read(s, &ss, 1);
+        double want = 0;
+        for (size_t i = 0; i < n; i++) want += 2.0 * xs[i];
+        assert_close(ss, want, 1e-4, 1e-6, "fuse %d sum", fuse);
+        assert_close(cs, 2.0f * xs[3] * ss, 1e-6, 1e-6, "fuse %d: u[3] before the update", fuse);
+        for (size_t i = 0; i < n; i++)
+            assert_close(zs[i], (2.0f * xs[i] + 0.5f * xs[i]) * ss, 1e-6, 1e-6,
+                         "fuse %d element %zu", fuse, i);
+        cg_tape_reset(ctx);
+        cg_tensor_free(x);
+        cg_context_free(ctx);
+    }
+}

@@ -7,8 +7,12 @@
  * calls recorded as themselves (a step, a zero_grad, a fill or write from
  * the host) is planned again as one sequence by the same planner (fuse.c),
  * so a chain the realizations cut (a backward's seed and the chain that
- * reads it) becomes one group. A group computes what its nodes would in
- * order, bit for bit, so the replays' results are the capture's. */
+ * reads it, the forward and the backward) becomes one group. First the
+ * optimizer's calls move out of the runs' way where no memory says
+ * otherwise: a zero_grad before the forward, a step after the loss is
+ * added up. A group computes what its nodes would in order, bit for bit,
+ * and moved calls keep their order against everything that shares their
+ * memory, so the replays' results are the capture's. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,10 +75,107 @@ static size_t plan(cg_context *ctx, cg__node *nodes, size_t count, rec *out)
     return n;
 }
 
+/* ---- the optimizer's calls moved out of the way ---- */
+
+/* Whether tensors a and b share memory: one storage, or two handles of one
+ * view of an optimizer's arena (a parameter's, a gradient's, a state
+ * slot's: each a range of its own, reached only through its tensors). */
+static bool same_memory(const cg_tensor *a, const cg_tensor *b)
+{
+    const cg__storage *x = a->storage, *y = b->storage;
+    return x == y || (x->borrowed && y->borrowed && x->mem == y->mem && x->host == y->host);
+}
+
+/* Whether node n touches one of `count` tensors. */
+static bool node_touches_any(const cg__node *n, cg_tensor *const *ts, size_t count)
+{
+    const cg_tensor *mine[CG__NODE_INPUTS + 1] = {n->out, n->in[0], n->in[1], n->in[2]};
+    for (int k = 0; k < CG__NODE_INPUTS + 1; k++)
+        for (size_t j = 0; mine[k] && j < count; j++)
+            if (ts[j] && same_memory(mine[k], ts[j])) return true;
+    for (size_t m = 0; m < n->nmany; m++)
+        for (size_t j = 0; j < count; j++)
+            if (ts[j] && same_memory(n->many[m], ts[j])) return true;
+    return false;
+}
+
+/* The tensors optimizer opt's call reads or writes: the gradients (a
+ * zero_grad), or the parameters, gradients and state (a step). NULL when
+ * out of memory. */
+static cg_tensor **optimizer_tensors(const cg_optimizer *opt, bool step, size_t *count)
+{
+    size_t n = 0;
+    for (size_t gi = 0; gi < opt->ngroups; gi++)
+        n += opt->groups[gi].count * (step ? 2 + CG_OPT_STATE_SLOTS : 1);
+    cg_tensor **ts = cg__calloc(n ? n : 1, sizeof *ts);
+    if (!ts) return NULL;
+    size_t at = 0;
+    for (size_t gi = 0; gi < opt->ngroups; gi++) {
+        const group *g = &opt->groups[gi];
+        for (size_t i = 0; i < g->count; i++) {
+            ts[at++] = g->params[i]->grad;
+            if (!step) continue;
+            ts[at++] = g->params[i];
+            for (int k = 0; k < CG_OPT_STATE_SLOTS; k++)
+                ts[at++] = g->state ? g->state[i * CG_OPT_STATE_SLOTS + k] : NULL;
+        }
+    }
+    *count = at;
+    return ts;
+}
+
+/* Whether record entry r touches any of ts (a call of another optimizer,
+ * a host write or fill: assumed to). */
+static bool rec_touches(const rec *r, cg_tensor *const *ts, size_t count)
+{
+    if (r->kind == REC_EXEC) return node_touches_any(&r->node, ts, count);
+    if (r->kind != REC_GROUP) return true;
+    for (size_t k = 0; k < r->group->group.steps; k++)
+        if (node_touches_any(&r->group->nodes[k], ts, count)) return true;
+    return false;
+}
+
+/* A zero_grad moves before the nodes that do not touch its gradients (the
+ * forward, recorded before it), a step after those that do not touch what
+ * it updates (the epoch's loss added up): the runs of nodes between them
+ * grow, and with them the groups. The order of every pair of commands that
+ * share memory stays. */
+static void move_optimizer_calls(cg_capture *c)
+{
+    for (size_t i = 0; i < c->count; i++) {
+        rec *r = &c->recs[i];
+        if (r->kind != REC_ZERO_GRAD && r->kind != REC_STEP) continue;
+        bool step = r->kind == REC_STEP;
+        size_t count;
+        cg_tensor **ts = optimizer_tensors(r->opt, step, &count);
+        if (!ts) return;
+        if (!step) {
+            size_t to = i;
+            while (to > 0 && !rec_touches(&c->recs[to - 1], ts, count)) to--;
+            if (to < i) {
+                rec moved = *r;
+                memmove(c->recs + to + 1, c->recs + to, (i - to) * sizeof *c->recs);
+                c->recs[to] = moved;
+            }
+        } else {
+            size_t to = i;
+            while (to + 1 < c->count && !rec_touches(&c->recs[to + 1], ts, count)) to++;
+            if (to > i) {
+                rec moved = *r;
+                memmove(c->recs + i, c->recs + i + 1, (to - i) * sizeof *c->recs);
+                c->recs[to] = moved;
+                i = to; /* not again */
+            }
+        }
+        free(ts);
+    }
+}
+
 void cg__capture_replan(cg_capture *c)
 {
     cg_context *ctx = c->ctx;
     if (!ctx->fuse || ctx->eager || ctx->status) return;
+    move_optimizer_calls(c);
     size_t total = 0;
     for (size_t i = 0; i < c->count; i++) total += nodes_of(&c->recs[i]);
     /* Room for every node alone beside the other recs: nothing after this

@@ -62,6 +62,8 @@ static bool other_touches(const cg_capture *c, size_t self, const cg__storage *s
 /* Whether group g's first access to buffer b writes all of it. */
 static bool written_first(const cg__fuse_group *g, int b)
 {
+    /* the steps after a group's sums read and write memory */
+    if (g->after_read[b] || g->after_write[b]) return false;
     for (size_t k = 0; k < g->steps; k++) {
         const cg__fuse_step *st = &g->step[k];
         for (int j = 0; j < 3; j++)

@@ -526,6 +526,18 @@ cg_status cg__ref_vreduce(cg_context *ctx, const cg_tensor *a, const cg_tensor *
  * sets *chunk. A fixed split per device keeps results bit-identical run to
  * run. */
 cl_uint cg__chunks(size_t n, size_t want, cl_uint *chunk);
+/* How a full sum of n elements splits on this context: the eager kernels'
+ * choice, which the generated kernels that fuse sums follow (cl_fuse.c).
+ * CPU shapes: `parts` work-items (group 1) over `chunk` elements each, the
+ * partials added in order by one more. GPU shapes: `parts` work-groups of
+ * `group` items over `chunk`-element slices, `lanes` items on each (a tree
+ * over them); with several parts, one more group adds the partials in a
+ * tree over `finish_lanes` items. False (error on ctx) when the eager
+ * kernel, whose limits decide, cannot be had. */
+typedef struct cg__sum_split {
+    size_t parts, chunk, group, lanes, finish_lanes;
+} cg__sum_split;
+bool cg__sum_split_of(cg_context *ctx, size_t n, cg__sum_split *s);
 /* ---- optimizers ---- */
 
 /* cg__backend's optim of each backend (backend/cl_optim.c, backend/ref_optim.c). */
@@ -536,14 +548,28 @@ extern const struct cg__optim_backend cg__optim_ref;
 
 /* A group: consecutive nodes of the graph that each compute some number of
  * elements, element i from element i of their inputs (or from one element
- * for all),
- * run as one kernel that keeps each element in a register from the op that
- * makes it to the ops that use it. Every node's output is still written:
- * anything may read it later. */
+ * for all), run as one kernel that keeps each element in a register from
+ * the op that makes it to the ops that use it; and, in a group with sums,
+ * full sums of n elements that add element i as it is made, several in one
+ * pass, with the small steps after them (fuse.c has the rules). An output
+ * is written unless nothing outside the group can read it. */
 #define CG__FUSE_MAX_STEPS 32
-#define CG__FUSE_MAX_BUFFERS 16
+#define CG__FUSE_MAX_BUFFERS 24
+/* The bytes of a kernel's arguments OpenCL 1.2 promises on every device
+ * (CL_DEVICE_MAX_PARAMETER_SIZE): a group's estimate stays within. */
+#define CG__FUSE_ARG_BYTES 1024
 /* Steps of different sizes share a group only up to this many elements. */
 #define CG__FUSE_MIXED_MAX 4096
+/* Sums in one group, and the most elements a step after them computes (one
+ * work-item runs those). */
+#define CG__FUSE_MAX_SUMS 8
+#define CG__FUSE_AFTER_MAX 256
+typedef enum cg__fuse_phase {
+    CG__FUSE_EACH = 0, /* element i of its n, by the work-item that has i */
+    CG__FUSE_SUM,      /* adds element i of its input into a full sum; the sum is
+                          written once every element is in (REDUCE, SUM_TO to one) */
+    CG__FUSE_AFTER     /* after the sums, in the nodes' order, by one work-item */
+} cg__fuse_phase;
 typedef struct cg__fuse_operand {
     signed char buffer;   /* the group's buffer; -1: none */
     bool scalar;          /* the element at offset for every i; else element i */
@@ -557,19 +583,26 @@ typedef struct cg__fuse_step {
     cg__node *node;
     cg__fuse_operand in[3];
     signed char out;      /* the buffer written (element i) */
-    size_t n;             /* elements it computes: i < n */
+    size_t n;             /* elements it computes: i < n (a sum: it adds) */
+    cg__fuse_phase phase;
 } cg__fuse_step;
 struct cg__fuse_group {
     size_t span;          /* nodes from the first that the group covers */
     size_t steps;         /* of those, the ones that compute (the rest are views) */
-    size_t n;             /* the most elements a step computes (the launch's) */
+    size_t n;             /* the most elements a step computes (the launch's); with
+                             sums, what each sum adds and every EACH step computes */
     bool mixed;           /* its steps are not all of one size */
+    size_t sums;          /* steps that are sums (then the launch follows their split) */
+    size_t arg_bytes;     /* its steps' arguments (fuse.c's estimate) */
     cg__fuse_step step[CG__FUSE_MAX_STEPS];
     cg__storage *buffer[CG__FUSE_MAX_BUFFERS];
     int nbuffers;
     bool written[CG__FUSE_MAX_BUFFERS];     /* some step writes it */
     bool read_scalar[CG__FUSE_MAX_BUFFERS]; /* some step reads one element of it for all */
     size_t bsize[CG__FUSE_MAX_BUFFERS];     /* elements its element-i accesses cover (0: none) */
+    bool after_write[CG__FUSE_MAX_BUFFERS]; /* written after the sums */
+    bool after_read[CG__FUSE_MAX_BUFFERS];  /* read after the sums */
+    bool dead[CG__FUSE_MAX_BUFFERS];        /* its element-i writes are not stored */
     signed char filled_by[CG__FUSE_MAX_BUFFERS]; /* the FILL step that last wrote it, or -1 */
     /* Its final value is read by nothing: not stored (a replay knows what
      * reads it, capture.c; the planner leaves it false). */

@@ -233,8 +233,11 @@ cg_status cg_backward_ex(cg_tensor *out, const cg_tensor *seed, bool retain_grap
         copy.backward(ctx, &copy);
         if (!retain_graph) ctx->tape.nodes[i].consumed = true;
     }
-    cg__realize(ctx); /* the gradient nodes */
+    /* The intermediate gradients are let go of before the gradient nodes
+     * run (which hold their own references): a fused group then need not
+     * store what only it reads (fuse.c). */
     drop_intermediate_grads(ctx, out->node);
+    cg__realize(ctx); /* the gradient nodes */
     return ctx->status;
 }
 

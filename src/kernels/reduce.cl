@@ -1,6 +1,9 @@
 /* reduce.cl: sums and means, over everything or over one axis, and their
  * backward (host: src/host/reduce.c). Deterministic: a fixed number of
- * partial sums in a fixed order, then a fixed final combine.
+ * partial sums in a fixed order, then a fixed final combine. What fixes a
+ * sum's order (the compensated add, the blocks, the trees) is in
+ * reduce_sum.clh, concatenated before this file and before the generated
+ * kernels that fuse sums (backend/cl_fuse.c).
  *
  * CPU shapes (one work-item per contiguous chunk or per output):
  *   cg_sum_partials  partial[g] = sum of a contiguous chunk (blocks of
@@ -19,21 +22,6 @@
  *   cg_expand_add    gx[o, l, i] += scale * gy[o, i]  (backward of both)
  */
 #pragma OPENCL FP_CONTRACT OFF
-
-#define CG_RBLOCK 256
-
-inline void cg_comp_add(float *sum, float *comp, float v)
-{
-    float yk = v - *comp;
-    float t = *sum + yk;
-    if (!isfinite(t)) { /* keep inf as inf rather than NaN */
-        *sum = t;
-        *comp = 0.0f;
-        return;
-    }
-    *comp = (t - *sum) - yk;
-    *sum = t;
-}
 
 /* The sum of work-item g's chunk: blocks in float, blocks added with
  * compensation. */
@@ -220,51 +208,6 @@ __kernel void cg_vreduce_finish(__global const float *partials, const uint npart
  * PoCL runs these slower than the CPU shapes (bench/bench_reduce.c): they are
  * for devices whose work-items run in lockstep over one memory bus.
  * scratch holds 2 L floats: hi[0..L), lo[L..2L). */
-
-/* Each item adds CG_TBLOCK of its strided terms in float, and those block
- * sums with compensation (as CG_RBLOCK for the chunks above): the
- * compensation's branch once per block rather than per element. */
-#define CG_TBLOCK 16
-
-/* Puts an item's compensated sum (sum - comp) into the tree's pair. */
-inline void cg_tree_put(__local float *scratch, uint lid, float sum, float comp)
-{
-    scratch[lid] = sum;
-    scratch[get_local_size(0) + lid] = isfinite(sum) ? -comp : 0.0f;
-}
-
-/* The pair at a becomes the sum of the pairs at a and b. */
-inline void cg_pair_add(__local float *hi, __local float *lo, uint a, uint b)
-{
-    float x = hi[a], y = hi[b], s = x + y;
-    if (!isfinite(s)) { /* inf stays inf rather than NaN */
-        hi[a] = s;
-        lo[a] = 0.0f;
-        return;
-    }
-    float yv = s - x;
-    float err = (x - (s - yv)) + (y - yv);
-    hi[a] = s;
-    lo[a] = (lo[a] + lo[b]) + err;
-}
-
-/* The pairs lid + h stride are added onto lid for h = n/2, n/4, ..., 1 by
- * the items whose tree coordinate t < h: the sum of the n pairs t = 0..n-1
- * ends at t = 0, and cg_tree_value reads it there. n is a power of two, the
- * same for the whole group; the caller has put a barrier after the puts. */
-inline void cg_tree_sum(__local float *scratch, uint lid, uint t, uint n, uint stride)
-{
-    __local float *lo = scratch + get_local_size(0);
-    for (uint h = n / 2; h > 0; h >>= 1) {
-        if (t < h) cg_pair_add(scratch, lo, lid, lid + h * stride);
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-}
-
-inline float cg_tree_value(__local float *scratch, uint lid)
-{
-    return scratch[lid] + scratch[get_local_size(0) + lid];
-}
 
 inline void cg_tree_max(__local float *scratch, uint lid, uint n)
 {

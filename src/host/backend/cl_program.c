@@ -12,7 +12,7 @@ static const char *const program_files[CG__PROGRAM_COUNT][4] = {
     [CG__PROGRAM_LINREG] = {"optim_defs.clh", "optim_rules.clh", "linreg.cl", NULL},
     [CG__PROGRAM_ELEMENTWISE] = {"ops.clh", "formulas.clh", "elementwise.cl", NULL},
     [CG__PROGRAM_SHAPE] = {"shape.cl", NULL},
-    [CG__PROGRAM_REDUCE] = {"reduce.cl", NULL},
+    [CG__PROGRAM_REDUCE] = {"reduce_sum.clh", "reduce.cl", NULL},
     [CG__PROGRAM_MATMUL] = {"matmul.cl", NULL},
     [CG__PROGRAM_RANDOM] = {"random.cl", NULL},
     [CG__PROGRAM_OPTIM] = {"optim_defs.clh", "optim_rules.clh", "optim.cl", NULL},
@@ -108,8 +108,10 @@ static cl_program build(cg_context *ctx, cg__program_id id, const char *options,
 }
 
 /* The headers generated kernels call (cl_fuse.c): the op codes and the
- * scalar formulas, the same the built-in kernels and the reference use. */
-static const char *const generated_headers[] = {"ops.clh", "formulas.clh", NULL};
+ * scalar formulas, the same the built-in kernels and the reference use, and
+ * the order of a sum, the same the reductions use. */
+static const char *const generated_headers[] = {"ops.clh", "formulas.clh", "reduce_sum.clh",
+                                                NULL};
 
 cl_program cg__program_generated(cg_context *ctx, const char *source, bool from_source,
                                  bool *cached)

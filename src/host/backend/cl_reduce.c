@@ -8,6 +8,7 @@
  * every order is a function of the sizes and the device, never of timing.
  * The reference twin is ref_reduce.c. */
 #include <math.h>
+#include <string.h>
 
 #include "../internal.h"
 
@@ -139,6 +140,31 @@ static cg_status axis_sum(cg_context *ctx, cl_mem x, size_t outer, size_t len, s
     return cg__launch_n(ctx, k, outer * inner, what);
 }
 
+bool cg__sum_split_of(cg_context *ctx, size_t n, cg__sum_split *s)
+{
+    memset(s, 0, sizeof *s);
+    if (!ctx->gpu_shapes) {
+        size_t cus = ctx->info.compute_units ? ctx->info.compute_units : 1;
+        cl_uint chunk;
+        s->parts = cg__chunks(n, cus * 4, &chunk);
+        s->chunk = chunk;
+        s->group = s->lanes = s->finish_lanes = 1;
+        return true;
+    }
+    /* sum_tiles' choices for outer = inner = 1 */
+    cl_kernel k = kernel(ctx, "cg_sum_tiles");
+    if (!k) return false;
+    size_t L = cg__group_size(ctx, k, GROUP_WANT, TREE_BYTES);
+    tiling t = tile(1, n, 1, L);
+    size_t slices = split_count(ctx, t.tiles, n, t.tl);
+    s->group = L;
+    s->lanes = t.tl;
+    s->chunk = slices == 1 ? n : ceil_div(n, slices);
+    s->parts = ceil_div(n, s->chunk);
+    s->finish_lanes = s->parts > 1 ? tile(1, s->parts, 1, L).tl : 1;
+    return true;
+}
+
 /* dst[off] (+)= scale * the sum of all of src. */
 static cg_status sum_all(cg_context *ctx, const cg_tensor *src, cg_tensor *dst, size_t off,
                          float scale, bool accumulate)
@@ -146,9 +172,10 @@ static cg_status sum_all(cg_context *ctx, const cg_tensor *src, cg_tensor *dst, 
     if (ctx->gpu_shapes)
         return sum_tiles(ctx, src->mem, 1, src->numel, 1, dst->mem, off, scale, accumulate,
                          "cg_sum");
-    size_t cus = ctx->info.compute_units ? ctx->info.compute_units : 1;
-    cl_uint n = (cl_uint)src->numel, chunk, o = (cl_uint)off;
-    cl_uint parts = cg__chunks(n, cus * 4, &chunk);
+    cg__sum_split split;
+    cg__sum_split_of(ctx, src->numel, &split);
+    cl_uint n = (cl_uint)src->numel, chunk = (cl_uint)split.chunk, o = (cl_uint)off;
+    cl_uint parts = (cl_uint)split.parts;
     cl_int acc = accumulate;
     cl_kernel kp = kernel(ctx, "cg_sum_partials");
     cl_kernel kf = kernel(ctx, "cg_sum_finish");
