@@ -216,6 +216,15 @@ static bool groupable(const cg__node *node)
     }
 }
 
+/* Which of node's first two inputs its formula reads (bit 0, bit 1): a
+ * gradient's, what cg_*_grad_reads say; anything else, both. */
+static int operand_reads(const cg__node *node)
+{
+    if (node->kind == CG__OP_UNARY_GRAD) return cg__unary_grad_reads(node->op);
+    if (node->kind == CG__OP_BINARY_GRAD) return cg__binary_grad_reads(node->op, (int)node->ia);
+    return 3;
+}
+
 /* Node's operands and output as the group's step k: false when they do not
  * fit (the group's buffers may then be changed: add_step restores them). */
 static bool fill_step(cg_context *ctx, cg__fuse_group *g, cg__fuse_step *st, cg__node *node)
@@ -236,7 +245,7 @@ static bool fill_step(cg_context *ctx, cg__fuse_group *g, cg__fuse_step *st, cg_
              node->in[0]->numel == 1 && read_one(g, node->in[0], 0, n, &st->in[0]);
         break;
     case CG__OP_UNARY_GRAD: { /* only what the formula reads is loaded */
-        int reads = cg__unary_grad_reads(node->op);
+        int reads = operand_reads(node);
         ok = (!(reads & 1) || read_same(g, node->in[0], n, &st->in[0])) &&
              (!(reads & 2) || read_same(g, node->in[1], n, &st->in[1])) &&
              read_same(g, node->in[2], n, &st->in[2]);
@@ -246,7 +255,7 @@ static bool fill_step(cg_context *ctx, cg__fuse_group *g, cg__fuse_step *st, cg_
     case CG__OP_BINARY_GRAD: {
         cg__bcast bc;
         if (!cg__broadcast(ctx, node->what, node->in[0], node->in[1], &bc)) return false;
-        int reads = node->kind == CG__OP_BINARY ? 3 : cg__binary_grad_reads(node->op, (int)node->ia);
+        int reads = operand_reads(node);
         ok = cg__shape_numel(bc.out) == n &&
              (!(reads & 1) ||
               read_operand(g, node->in[0], bc.la, bc.oa, n, bc.out, &st->in[0])) &&
@@ -295,7 +304,7 @@ static bool fill_after(cg_context *ctx, cg__fuse_group *g, cg__fuse_step *st, cg
              node->in[0]->numel == 1 && after_one(g, node->in[0], 0, &st->in[0]);
         break;
     case CG__OP_UNARY_GRAD: {
-        int reads = cg__unary_grad_reads(node->op);
+        int reads = operand_reads(node);
         ok = (!(reads & 1) || after_same(g, node->in[0], n, &st->in[0])) &&
              (!(reads & 2) || after_same(g, node->in[1], n, &st->in[1])) &&
              after_same(g, node->in[2], n, &st->in[2]);
@@ -305,7 +314,7 @@ static bool fill_after(cg_context *ctx, cg__fuse_group *g, cg__fuse_step *st, cg
     case CG__OP_BINARY_GRAD: {
         cg__bcast bc;
         if (!cg__broadcast(ctx, node->what, node->in[0], node->in[1], &bc)) return false;
-        int reads = node->kind == CG__OP_BINARY ? 3 : cg__binary_grad_reads(node->op, (int)node->ia);
+        int reads = operand_reads(node);
         ok = cg__shape_numel(bc.out) == n &&
              (!(reads & 1) || after_operand(g, node->in[0], bc.la, bc.oa, n, &st->in[0])) &&
              (!(reads & 2) || after_operand(g, node->in[1], bc.lb, bc.ob, n, &st->in[1])) &&
