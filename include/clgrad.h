@@ -200,12 +200,14 @@ cg_status cg_realize(cg_context *ctx);
  * error). */
 cg_status cg_context_set_eager(cg_context *ctx, bool eager);
 bool cg_context_eager(const cg_context *ctx);
-/* Fusion: when the graph is realized, a chain of element-wise nodes of one
- * size (unary and binary ops whose operands are the output's shape or one
- * element, their gradients, accumulations) runs as one generated kernel,
- * each intermediate element kept in a register between the ops; every
- * result is still written and the same bit for bit. On by default
- * (CLGRAD_FUSE=0 turns it off); eager mode never fuses. */
+/* Fusion: when the graph is realized, a chain of element-wise nodes
+ * (unary and binary ops whose operands are the output's shape, one element
+ * or a row repeated over the leading dimensions, their gradients,
+ * accumulations), ending in full sums where there are some, runs as one
+ * generated kernel, each intermediate element kept in a register between
+ * the ops. Every result anything can still read is written, and the same
+ * bit for bit as unfused. On by default (CLGRAD_FUSE=0 turns it off); eager
+ * mode never fuses. */
 cg_status cg_context_set_fusion(cg_context *ctx, bool fuse);
 bool cg_context_fusion(const cg_context *ctx);
 
