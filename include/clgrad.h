@@ -634,7 +634,10 @@ cg_status cg_clip_grad_value(cg_tensor *const *params, size_t count, float clip_
  * error_if_nonfinite and the fused linear trainer are refused while
  * capturing (the error says which). Reads (cg_item, cg_tensor_read) run but
  * are not recorded: read the results after a replay. Tensors the step made
- * live as long as the capture (read them after each replay); free the
+ * live as long as the capture. After a replay, what you still hold (a
+ * tensor an op of yours reads, the tape before cg_tape_reset), the
+ * parameters, gradients and sums (a loss) hold its values; an element-wise
+ * intermediate only the capture holds may be left unstored. Free the
  * capture before the optimizers it steps (cg_optimizer_free refuses). */
 typedef struct cg_capture cg_capture;
 cg_status cg_capture_begin(cg_context *ctx);
