@@ -58,6 +58,15 @@ struct cg_capture {
     size_t nctensors;
 };
 
+/* The nodes entry r holds, *count of them: its node (REC_EXEC), its group's
+ * steps' (REC_GROUP), none for the calls recorded as themselves. */
+static inline cg__node *cg__rec_nodes(const rec *r, size_t *count)
+{
+    rec *w = (rec *)r; /* the caller's constness is the record's */
+    *count = r->kind == REC_EXEC ? 1 : r->kind == REC_GROUP ? r->group->group.steps : 0;
+    return r->kind == REC_EXEC ? &w->node : r->kind == REC_GROUP ? w->group->nodes : NULL;
+}
+
 /* The stores of recorded groups that nothing reads, for the next replay
  * (capture_stores.c); forgetting them makes the next replay look again. */
 void cg__capture_mark_dead_stores(cg_capture *c);

@@ -22,7 +22,9 @@ static bool is_nodes(const rec *r) { return r->kind == REC_EXEC || r->kind == RE
 
 static size_t nodes_of(const rec *r)
 {
-    return r->kind == REC_EXEC ? 1 : r->kind == REC_GROUP ? r->group->group.steps : 0;
+    size_t count;
+    cg__rec_nodes(r, &count);
+    return count;
 }
 
 /* The nodes of recs[first, end) moved into nodes[] (their references with
@@ -128,10 +130,11 @@ static cg_tensor **optimizer_tensors(const cg_optimizer *opt, bool step, size_t 
  * a host write or fill: assumed to). */
 static bool rec_touches(const rec *r, cg_tensor *const *ts, size_t count)
 {
-    if (r->kind == REC_EXEC) return node_touches_any(&r->node, ts, count);
-    if (r->kind != REC_GROUP) return true;
-    for (size_t k = 0; k < r->group->group.steps; k++)
-        if (node_touches_any(&r->group->nodes[k], ts, count)) return true;
+    if (!is_nodes(r)) return true;
+    size_t n;
+    const cg__node *nodes = cg__rec_nodes(r, &n);
+    for (size_t k = 0; k < n; k++)
+        if (node_touches_any(&nodes[k], ts, count)) return true;
     return false;
 }
 

@@ -35,11 +35,10 @@ bool cg__node_touches(const cg__node *n, const cg__storage *s)
 static bool any_node(const cg_capture *c, bool (*f)(const cg__node *, const void *), const void *a)
 {
     for (size_t i = 0; i < c->count; i++) {
-        const rec *r = &c->recs[i];
-        if (r->kind == REC_EXEC && f(&r->node, a)) return true;
-        if (r->kind == REC_GROUP)
-            for (size_t k = 0; k < r->group->group.steps; k++)
-                if (f(&r->group->nodes[k], a)) return true;
+        size_t count;
+        const cg__node *nodes = cg__rec_nodes(&c->recs[i], &count);
+        for (size_t k = 0; k < count; k++)
+            if (f(&nodes[k], a)) return true;
     }
     return false;
 }
@@ -122,10 +121,11 @@ cg_status cg_capture_rebind(cg_capture *c, cg_tensor *from, cg_tensor *to)
     cg__tensor_retain(from); /* until every slot has let go */
     for (size_t i = 0; i < c->count; i++) {
         rec *r = &c->recs[i];
-        if (r->kind == REC_EXEC) swap_node(&r->node, from, to);
+        size_t count;
+        cg__node *nodes = cg__rec_nodes(r, &count);
+        for (size_t k = 0; k < count; k++) swap_node(&nodes[k], from, to);
         if (r->kind != REC_GROUP) continue;
         cg__fuse_group *g = &r->group->group;
-        for (size_t k = 0; k < g->steps; k++) swap_node(&r->group->nodes[k], from, to);
         for (int b = 0; b < g->nbuffers; b++)
             if (g->buffer[b] == from->storage) g->buffer[b] = to->storage;
     }

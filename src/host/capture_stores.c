@@ -21,9 +21,8 @@ static unsigned long record_refs(const cg_capture *c, const cg_tensor *t)
 {
     unsigned long n = 0;
     for (size_t i = 0; i < c->count; i++) {
-        const rec *r = &c->recs[i];
-        const cg__node *nodes = r->kind == REC_EXEC ? &r->node : r->kind == REC_GROUP ? r->group->nodes : NULL;
-        size_t count = r->kind == REC_EXEC ? 1 : r->kind == REC_GROUP ? r->group->group.steps : 0;
+        size_t count;
+        const cg__node *nodes = cg__rec_nodes(&c->recs[i], &count);
         for (size_t k = 0; k < count; k++) {
             const cg__node *nd = &nodes[k];
             n += (nd->out == t) + (nd->in[0] == t) + (nd->in[1] == t) + (nd->in[2] == t);
@@ -83,9 +82,8 @@ static bool gather_tensors(cg_capture *c, const cg__storage *s, size_t *first, s
 {
     *first = c->nctensors;
     for (size_t i = 0; i < c->count; i++) {
-        const rec *r = &c->recs[i];
-        const cg__node *nodes = r->kind == REC_EXEC ? &r->node : r->kind == REC_GROUP ? r->group->nodes : NULL;
-        size_t nn = r->kind == REC_EXEC ? 1 : r->kind == REC_GROUP ? r->group->group.steps : 0;
+        size_t nn;
+        const cg__node *nodes = cg__rec_nodes(&c->recs[i], &nn);
         for (size_t k = 0; k < nn; k++) {
             const cg__node *nd = &nodes[k];
             cg_tensor *ts[CG__NODE_INPUTS + 1] = {nd->out, nd->in[0], nd->in[1], nd->in[2]};
