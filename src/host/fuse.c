@@ -169,8 +169,9 @@ static bool after_one(cg__fuse_group *g, const cg_tensor *t, size_t offset, cg__
 }
 
 static bool after_operand(cg__fuse_group *g, const cg_tensor *t, cl_int l, cl_uint offset,
-                          size_t n, cg__fuse_operand *op)
+                          size_t n, cg_shape out, cg__fuse_operand *op)
 {
+    (void)out; /* a repeated row is read before the sums only */
     if (l == 1) return after_same(g, t, n, op);
     if (l == 2) return after_one(g, t, offset, op);
     return false;
@@ -225,6 +226,64 @@ static int operand_reads(const cg__node *node)
     return 3;
 }
 
+/* How a step reads its operands: element i in a register before the sums
+ * (read_*), from memory after them (after_*). */
+typedef struct readers {
+    bool (*same)(cg__fuse_group *g, const cg_tensor *t, size_t n, cg__fuse_operand *op);
+    bool (*first)(cg__fuse_group *g, const cg_tensor *t, size_t n, cg__fuse_operand *op);
+    bool (*operand)(cg__fuse_group *g, const cg_tensor *t, cl_int l, cl_uint offset, size_t n,
+                    cg_shape out, cg__fuse_operand *op);
+} readers;
+
+/* element 0 of t, read by every element */
+static bool read_first(cg__fuse_group *g, const cg_tensor *t, size_t n, cg__fuse_operand *op)
+{
+    return read_one(g, t, 0, n, op);
+}
+
+static bool after_first(cg__fuse_group *g, const cg_tensor *t, size_t n, cg__fuse_operand *op)
+{
+    (void)n;
+    return after_one(g, t, 0, op);
+}
+
+static const readers each_readers = {read_same, read_first, read_operand};
+static const readers after_readers = {after_same, after_first, after_operand};
+
+/* Node's operands as step st's, n elements, read as r says: false when
+ * they do not fit. Only what a formula reads is loaded (operand_reads). */
+static bool fill_operands(cg_context *ctx, cg__fuse_group *g, cg__fuse_step *st, cg__node *node,
+                          size_t n, const readers *r)
+{
+    switch (node->kind) {
+    case CG__OP_FILL: return node->out->bytes == n * sizeof(float);
+    case CG__OP_UNARY:
+    case CG__OP_AXPY: return r->same(g, node->in[0], n, &st->in[0]);
+    case CG__OP_EXPAND_ADD: /* a full reduction's backward: gx[i] += scale * gy[0] */
+        return node->ia == 1 && node->ic == 1 && node->in[0] && node->in[0]->plain &&
+               node->in[0]->numel == 1 && r->first(g, node->in[0], n, &st->in[0]);
+    case CG__OP_UNARY_GRAD: {
+        int reads = operand_reads(node);
+        return (!(reads & 1) || r->same(g, node->in[0], n, &st->in[0])) &&
+               (!(reads & 2) || r->same(g, node->in[1], n, &st->in[1])) &&
+               r->same(g, node->in[2], n, &st->in[2]);
+    }
+    case CG__OP_BINARY:
+    case CG__OP_BINARY_GRAD: {
+        cg__bcast bc;
+        if (!cg__broadcast(ctx, node->what, node->in[0], node->in[1], &bc)) return false;
+        int reads = operand_reads(node);
+        return cg__shape_numel(bc.out) == n &&
+               (!(reads & 1) ||
+                r->operand(g, node->in[0], bc.la, bc.oa, n, bc.out, &st->in[0])) &&
+               (!(reads & 2) ||
+                r->operand(g, node->in[1], bc.lb, bc.ob, n, bc.out, &st->in[1])) &&
+               (node->kind == CG__OP_BINARY || r->same(g, node->in[2], n, &st->in[2]));
+    }
+    default: return false;
+    }
+}
+
 /* Node's operands and output as the group's step k: false when they do not
  * fit (the group's buffers may then be changed: add_step restores them). */
 static bool fill_step(cg_context *ctx, cg__fuse_group *g, cg__fuse_step *st, cg__node *node)
@@ -235,38 +294,7 @@ static bool fill_step(cg_context *ctx, cg__fuse_group *g, cg__fuse_step *st, cg_
     const cg_tensor *out = node->out;
     if (!out || out->numel == 0 || out->numel > 0xFFFFFFFFu) return false;
     const size_t n = st->n = out->numel;
-    bool ok;
-    switch (node->kind) {
-    case CG__OP_FILL: ok = out->bytes == n * sizeof(float); break;
-    case CG__OP_UNARY: ok = read_same(g, node->in[0], n, &st->in[0]); break;
-    case CG__OP_AXPY: ok = read_same(g, node->in[0], n, &st->in[0]); break;
-    case CG__OP_EXPAND_ADD: /* a full reduction's backward: gx[i] += scale * gy[0] */
-        ok = node->ia == 1 && node->ic == 1 && node->in[0] && node->in[0]->plain &&
-             node->in[0]->numel == 1 && read_one(g, node->in[0], 0, n, &st->in[0]);
-        break;
-    case CG__OP_UNARY_GRAD: { /* only what the formula reads is loaded */
-        int reads = operand_reads(node);
-        ok = (!(reads & 1) || read_same(g, node->in[0], n, &st->in[0])) &&
-             (!(reads & 2) || read_same(g, node->in[1], n, &st->in[1])) &&
-             read_same(g, node->in[2], n, &st->in[2]);
-        break;
-    }
-    case CG__OP_BINARY:
-    case CG__OP_BINARY_GRAD: {
-        cg__bcast bc;
-        if (!cg__broadcast(ctx, node->what, node->in[0], node->in[1], &bc)) return false;
-        int reads = operand_reads(node);
-        ok = cg__shape_numel(bc.out) == n &&
-             (!(reads & 1) ||
-              read_operand(g, node->in[0], bc.la, bc.oa, n, bc.out, &st->in[0])) &&
-             (!(reads & 2) ||
-              read_operand(g, node->in[1], bc.lb, bc.ob, n, bc.out, &st->in[1])) &&
-             (node->kind == CG__OP_BINARY || read_same(g, node->in[2], n, &st->in[2]));
-        break;
-    }
-    default: return false;
-    }
-    return ok && write_out(g, out, n, &st->out);
+    return fill_operands(ctx, g, st, node, n, &each_readers) && write_out(g, out, n, &st->out);
 }
 
 /* Node as a step after the sums (phase AFTER): the kinds of fill_step over
@@ -294,36 +322,8 @@ static bool fill_after(cg_context *ctx, cg__fuse_group *g, cg__fuse_step *st, cg
     }
     const size_t n = st->n = out->numel;
     if (n == 0 || n > CG__FUSE_AFTER_MAX || !out->plain) return false;
-    bool ok;
-    switch (node->kind) {
-    case CG__OP_FILL: ok = out->bytes == n * sizeof(float); break;
-    case CG__OP_UNARY:
-    case CG__OP_AXPY: ok = after_same(g, node->in[0], n, &st->in[0]); break;
-    case CG__OP_EXPAND_ADD:
-        ok = node->ia == 1 && node->ic == 1 && node->in[0] && node->in[0]->plain &&
-             node->in[0]->numel == 1 && after_one(g, node->in[0], 0, &st->in[0]);
-        break;
-    case CG__OP_UNARY_GRAD: {
-        int reads = operand_reads(node);
-        ok = (!(reads & 1) || after_same(g, node->in[0], n, &st->in[0])) &&
-             (!(reads & 2) || after_same(g, node->in[1], n, &st->in[1])) &&
-             after_same(g, node->in[2], n, &st->in[2]);
-        break;
-    }
-    case CG__OP_BINARY:
-    case CG__OP_BINARY_GRAD: {
-        cg__bcast bc;
-        if (!cg__broadcast(ctx, node->what, node->in[0], node->in[1], &bc)) return false;
-        int reads = operand_reads(node);
-        ok = cg__shape_numel(bc.out) == n &&
-             (!(reads & 1) || after_operand(g, node->in[0], bc.la, bc.oa, n, &st->in[0])) &&
-             (!(reads & 2) || after_operand(g, node->in[1], bc.lb, bc.ob, n, &st->in[1])) &&
-             (node->kind == CG__OP_BINARY || after_same(g, node->in[2], n, &st->in[2]));
-        break;
-    }
-    default: return false;
-    }
-    return ok && after_write(g, out->storage, &st->out);
+    return fill_operands(ctx, g, st, node, n, &after_readers) &&
+           after_write(g, out->storage, &st->out);
 }
 
 /* A full sum of the group's n elements as its next step: its input read at
